@@ -1,0 +1,103 @@
+/**
+ * A reading as the whole pipeline carries it: the sensor's identity fields
+ * and its three measurements in exact integer hundredths, plus the exact
+ * conversion between hundredths and the decimal numbers of the HTTP API.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fromHundredths, toHundredths } from "./reading.ts";
+ *
+ * assert.equal(toHundredths(-74.56), -7456);
+ * assert.equal(fromHundredths(101325), 1013.25);
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * One measurement of one sensor. Values are integer hundredths (2150 is
+ * 21.50 °C) so no stage ever rounds a float. `(sensorId, seq, timestamp)`
+ * identifies the reading: a retransmission repeats all three.
+ */
+export interface Reading {
+  /** Sensor id, u32. */
+  readonly sensorId: number;
+  /** Per-sensor counter, u32, +1 per reading. */
+  readonly seq: number;
+  /** Unix epoch milliseconds on the sensor's clock. */
+  readonly timestamp: number;
+  /** Hundredths of a degree Celsius, i32. */
+  readonly temperature: number;
+  /** Hundredths of a hectopascal, i32. */
+  readonly pressure: number;
+  /** Hundredths of a percent relative humidity, i32. */
+  readonly humidity: number;
+}
+
+/** The measured quantities of a reading, in wire order. */
+export const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
+/** One of the measured quantities. */
+export type Quantity = typeof QUANTITIES[number];
+
+/**
+ * The largest timestamp magnitude, in ms: the range of a JavaScript `Date`
+ * (±100,000,000 days), which every ISO 8601 form in the HTTP API can carry.
+ * The wire's i64 is wider; readings beyond this are rejected, not rounded.
+ */
+export const TIMESTAMP_LIMIT = 8_640_000_000_000_000;
+
+const U32_MAX = 0xffff_ffff;
+const I32_MIN = -0x8000_0000;
+const I32_MAX = 0x7fff_ffff;
+
+/** A string naming the reading's identity, `"<sensorId>:<seq>:<timestamp>"`, for sets and maps. */
+export function readingId(reading: Reading): string {
+  return `${reading.sensorId}:${reading.seq}:${reading.timestamp}`;
+}
+
+/**
+ * Converts a decimal value (21.5) to integer hundredths (2150), rounding a
+ * value with more than two decimals to the nearest hundredth.
+ *
+ * Exact for every value with at most two decimals: the product is within a
+ * millionth of an integer across the whole i32 range, far from a tie.
+ * Throws `RangeError` for NaN, ±Infinity, or a result outside i32.
+ */
+export function toHundredths(value: number): number {
+  if (!Number.isFinite(value)) {
+    throw new RangeError(`Cannot convert to hundredths: expected a finite number, got ${value}`);
+  }
+  const hundredths = Math.round(value * 100) + 0; // `+ 0` turns -0 into 0
+  if (hundredths < I32_MIN || hundredths > I32_MAX) {
+    throw new RangeError(`Cannot convert to hundredths: ${value} is outside the i32 range`);
+  }
+  return hundredths;
+}
+
+/**
+ * Converts integer hundredths (101325) to the decimal value (1013.25).
+ *
+ * Division is correctly rounded, so the result is the double nearest the
+ * decimal and `JSON.stringify` prints it with at most two decimals.
+ */
+export function fromHundredths(hundredths: number): number {
+  return hundredths / 100;
+}
+
+/** Throws `RangeError` naming the first field that does not fit its wire type. */
+export function assertReading(reading: Reading): void {
+  checkInteger("sensor_id", reading.sensorId, 0, U32_MAX);
+  checkInteger("seq", reading.seq, 0, U32_MAX);
+  checkInteger("timestamp", reading.timestamp, -TIMESTAMP_LIMIT, TIMESTAMP_LIMIT);
+  checkInteger("temperature", reading.temperature, I32_MIN, I32_MAX);
+  checkInteger("pressure", reading.pressure, I32_MIN, I32_MAX);
+  checkInteger("humidity", reading.humidity, I32_MIN, I32_MAX);
+}
+
+function checkInteger(field: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Invalid reading: ${field} must be an integer in ${min}..${max}, got ${value}`,
+    );
+  }
+}
