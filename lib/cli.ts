@@ -1,0 +1,168 @@
+/**
+ * What every top-level program shares (`cli-v1`): flag parsing on
+ * `node:util` `parseArgs`, `--help`, `--log-json` and `--debug`, SIGINT and
+ * SIGTERM wired to one `AbortController`, and exit codes — 0 when `run`
+ * drained, 2 for bad flags (reason plus a `--help` hint), 1 for a fatal
+ * error (one line; the stack only with `--debug`).
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { createLogger, type Logger, writeStderr } from "./log.ts";
+
+/** Bad command-line input: exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Flags every program accepts. */
+export interface CommonConfig {
+  readonly logJson: boolean;
+  readonly debug: boolean;
+}
+
+/** The option table of `parseArgs`, plus the common flags {@linkcode parseFlags} adds. */
+export type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
+
+const COMMON_OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  "log-json": { type: "boolean" },
+  debug: { type: "boolean" },
+} as const satisfies FlagOptions;
+
+/**
+ * Parses `args` strictly against `options` plus `--help`, `--log-json` and
+ * `--debug`. Unknown flags and stray positionals throw {@linkcode UsageError}.
+ */
+export function parseFlags<T extends FlagOptions>(
+  args: readonly string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ options: T & typeof COMMON_OPTIONS; strict: true }>>["values"] {
+  try {
+    const { values } = parseArgs({
+      args: [...args],
+      options: { ...options, ...COMMON_OPTIONS },
+      strict: true,
+      allowPositionals: false,
+    });
+    return values as never;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`Cannot parse flags: ${message.split("\n")[0]}`);
+  }
+}
+
+/** Reads the common flags out of parsed values. */
+export function commonConfig(values: { "log-json"?: boolean; debug?: boolean }): CommonConfig {
+  return { logJson: values["log-json"] ?? false, debug: values.debug ?? false };
+}
+
+/** Parses a TCP port, 0 meaning "any free port". */
+export function parsePort(flag: string, value: string): number {
+  return parseNumber(flag, value, { min: 0, max: 65535, integer: true });
+}
+
+/** Bounds for {@linkcode parseNumber}. */
+export interface NumberBounds {
+  readonly min?: number;
+  readonly max?: number;
+  readonly integer?: boolean;
+}
+
+/** Parses a decimal number flag within bounds, or throws a `UsageError` quoting the value. */
+export function parseNumber(flag: string, value: string, bounds: NumberBounds = {}): number {
+  const { min = -Infinity, max = Infinity, integer = false } = bounds;
+  const number = value.trim() === "" ? NaN : Number(value);
+  const kind = integer ? "an integer" : "a number";
+  if (!Number.isFinite(number) || (integer && !Number.isInteger(number))) {
+    throw new UsageError(`Cannot parse --${flag}: expected ${kind}, got "${value}"`);
+  }
+  if (number < min || number > max) {
+    const range = max === Infinity ? `>= ${min}` : `${min}-${max}`;
+    throw new UsageError(`Cannot parse --${flag}: expected ${range}, got "${value}"`);
+  }
+  return number;
+}
+
+/** Parses an `http://` or `https://` base URL, without a trailing slash. */
+export function parseHttpUrl(flag: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(
+      `Cannot parse --${flag}: expected a URL like http://127.0.0.1:8080, got "${value}"`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`Cannot parse --${flag}: expected http:// or https://, got "${value}"`);
+  }
+  url.pathname = url.pathname.replace(/\/+$/, "");
+  return url;
+}
+
+/** Parses `HOST:PORT` (an IPv6 host in brackets). */
+export function parseHostPort(flag: string, value: string): { hostname: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
+  if (!match) {
+    throw new UsageError(`Cannot parse --${flag}: expected HOST:PORT, got "${value}"`);
+  }
+  return { hostname: match[1]!.replace(/^\[|\]$/g, ""), port: parsePort(flag, match[2]!) };
+}
+
+/** A program as {@linkcode runMain} runs it. */
+export interface Program<C extends CommonConfig> {
+  /** Short name used in logs and messages: `"gateway"`. */
+  readonly name: string;
+  /** The `--help` text. */
+  readonly usage: string;
+  /** Parses flags into a config; throws `UsageError` for bad input. */
+  readonly parseConfig: (args: string[]) => C;
+  /** Runs until `signal` aborts and everything has drained. */
+  readonly run: (config: C, signal: AbortSignal, log: Logger) => Promise<void>;
+}
+
+/**
+ * Runs `program` as the process's main: parses `args`, wires SIGINT and
+ * SIGTERM to an abort, and exits with the contract's code. A second signal
+ * while shutting down exits at once with code 130.
+ */
+export async function runMain<C extends CommonConfig>(
+  program: Program<C>,
+  args: string[] = Deno.args,
+): Promise<never> {
+  if (args.includes("--help") || args.includes("-h")) {
+    await Deno.stdout.write(new TextEncoder().encode(program.usage.trim() + "\n"));
+    Deno.exit(0);
+  }
+  let config: C;
+  try {
+    config = program.parseConfig(args);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    writeStderr(`${program.name}: ${message}\nRun with --help for usage.`);
+    Deno.exit(error instanceof UsageError ? 2 : 1);
+  }
+  const log = createLogger(program.name, { json: config.logJson, debug: config.debug });
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) Deno.exit(130);
+    log.info("shutting down");
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await program.run(config, controller.signal, log);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error(`fatal: ${message.split("\n")[0]}`);
+    if (config.debug && error instanceof Error && error.stack) writeStderr(error.stack);
+    Deno.exit(error instanceof UsageError ? 2 : 1);
+  }
+  Deno.exit(0);
+}
