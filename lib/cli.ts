@@ -122,8 +122,12 @@ export interface Program<C extends CommonConfig> {
   readonly usage: string;
   /** Parses flags into a config; throws `UsageError` for bad input. */
   readonly parseConfig: (args: string[]) => C;
-  /** Runs until `signal` aborts and everything has drained. */
-  readonly run: (config: C, signal: AbortSignal, log: Logger) => Promise<void>;
+  /**
+   * Runs until `signal` aborts and everything has drained. May resolve to an
+   * exit code for an outcome that is not an error (`query --once`: 1 when an
+   * alarm is active); nothing means 0.
+   */
+  readonly run: (config: C, signal: AbortSignal, log: Logger) => Promise<void | number>;
 }
 
 /**
@@ -156,13 +160,14 @@ export async function runMain<C extends CommonConfig>(
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  let code: void | number;
   try {
-    await program.run(config, controller.signal, log);
+    code = await program.run(config, controller.signal, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.error(`fatal: ${message.split("\n")[0]}`);
     if (config.debug && error instanceof Error && error.stack) writeStderr(error.stack);
     Deno.exit(error instanceof UsageError ? 2 : 1);
   }
-  Deno.exit(0);
+  Deno.exit(code ?? 0);
 }
