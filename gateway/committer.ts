@@ -1,0 +1,114 @@
+/**
+ * Group commit: readings from every connection collect in one in-memory
+ * batch; every flush interval (or sooner, when a batch fills a spool row) the
+ * batch is committed to the spool in one transaction, and only then does
+ * each connection that contributed send its one cumulative ACK.
+ *
+ * This is where the link's promise is kept: an ACK goes out strictly after
+ * the commit that made its readings durable. A failed commit sends no ACK;
+ * the connections involved are closed with ERROR 4 so their sensors resend.
+ *
+ * @module
+ */
+
+import type { Logger } from "../lib/log.ts";
+import type { Reading } from "../protocol/mod.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import { PACKED_READING_SIZE, packReading } from "./payload.ts";
+import { MAX_BATCH_READINGS, type Spool } from "./spool.ts";
+
+/** A contributor to a batch: told once the batch is durable, or that it failed. */
+export interface CommitParty {
+  /** The batch holding this party's readings is durable: ACK them. */
+  committed(): void;
+  /** The batch could not be stored: nothing of it may be ACKed. */
+  commitFailed(reason: string): void;
+}
+
+/** Options of a {@linkcode Committer}. */
+export interface CommitterOptions {
+  /** Longest time a reading waits for its commit, in ms (the protocol's 50 ms by default). */
+  readonly flushMs: number;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  /** Called after each successful commit (wakes the forwarder). */
+  readonly onCommit?: () => void;
+}
+
+/** Collects readings and commits them in batches. */
+export class Committer {
+  #spool: Spool;
+  #options: CommitterOptions;
+  #buffer = new Uint8Array(1024 * PACKED_READING_SIZE);
+  #count = 0;
+  #parties = new Set<CommitParty>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(spool: Spool, options: CommitterOptions) {
+    this.#spool = spool;
+    this.#options = options;
+  }
+
+  /** Readings accepted but not yet committed. */
+  get pending(): number {
+    return this.#count;
+  }
+
+  /** Whether one more reading fits under the spool bound, counting what is pending. */
+  hasRoom(): boolean {
+    return this.#spool.hasRoom(this.#count + 1);
+  }
+
+  /** Adds a reading to the batch; `party` hears when it is durable. */
+  add(reading: Reading, party: CommitParty): void {
+    const offset = this.#count * PACKED_READING_SIZE;
+    if (offset + PACKED_READING_SIZE > this.#buffer.length) this.#grow();
+    packReading(this.#buffer, offset, reading);
+    this.#count++;
+    this.#parties.add(party);
+    if (this.#count === 1) {
+      this.#timer = setTimeout(this.flush, this.#options.flushMs);
+    } else if (this.#count === MAX_BATCH_READINGS) {
+      // A full row is ready: commit on the next turn of the event loop rather
+      // than inside the caller's decode loop, which must not be re-entered.
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(this.flush, 0);
+    }
+  }
+
+  /** Commits the batch now and notifies its parties. Safe to call at any time. */
+  flush = (): void => {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#count === 0) return;
+    const count = this.#count;
+    const parties = this.#parties;
+    this.#count = 0;
+    this.#parties = new Set();
+    const { metrics, log } = this.#options;
+    try {
+      this.#spool.commit(this.#buffer.subarray(0, count * PACKED_READING_SIZE), count);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      metrics.values.commit_failures++;
+      log.error(`Cannot commit ${count} readings to the spool: ${message}`);
+      for (const party of parties) party.commitFailed("cannot store readings now");
+      return;
+    }
+    metrics.values.commits++;
+    metrics.values.spool_depth = this.#spool.depth;
+    metrics.values.spool_batches = this.#spool.batches;
+    for (const party of parties) party.committed();
+    this.#options.onCommit?.();
+    // Give the memory back after a burst rather than holding the peak forever.
+    if (this.#buffer.length > 4 * MAX_BATCH_READINGS * PACKED_READING_SIZE) {
+      this.#buffer = new Uint8Array(1024 * PACKED_READING_SIZE);
+    }
+  };
+
+  #grow(): void {
+    const bigger = new Uint8Array(this.#buffer.length * 2);
+    bigger.set(this.#buffer.subarray(0, this.#count * PACKED_READING_SIZE));
+    this.#buffer = bigger;
+  }
+}

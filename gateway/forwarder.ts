@@ -1,0 +1,300 @@
+/**
+ * Drains the spool into the server: reads committed batches, POSTs them as
+ * one JSON array to `POST /api/data` with the ingest token, and deletes them
+ * only after a 2xx. Delivery is at least once (a 2xx lost to a crash is
+ * posted again); the server stores each `(id, seq, timestamp)` once.
+ *
+ * Failures never drop anything. A network error, a timeout or a 5xx is
+ * retried with exponential backoff and full jitter; 429 and 503 honour
+ * `Retry-After`; 401/403/404/413/415 (a configuration problem) are retried
+ * too, loudly, until an operator fixes it. A 400 naming a reading (`index`)
+ * moves that one reading to the spool's `rejected` table and posts the rest
+ * again, so one reading the server will never accept cannot block the plant.
+ *
+ * Live readings are not starved behind a backlog: while the spool holds more
+ * than one request, requests alternate between the oldest and the newest
+ * batches, so after an outage the dashboard shows the present at once and
+ * the past fills in behind it.
+ *
+ * @module
+ */
+
+import { backoffDelay, type BackoffOptions, sleep } from "../lib/backoff.ts";
+import type { Logger } from "../lib/log.ts";
+import { fromHundredths, type Reading, readingToJson } from "../protocol/mod.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import { PACKED_READING_SIZE, unpackReading } from "./payload.ts";
+import { MAX_BATCH_READINGS, type Spool, type SpooledBatch } from "./spool.ts";
+
+/** Options of a {@linkcode Forwarder}. */
+export interface ForwarderOptions {
+  /** The server's base URL (`http://127.0.0.1:8080`). */
+  readonly server: URL;
+  /** The ingest token (secret: never logged). */
+  readonly token: string;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  /** Readings per request, at most the server's 10,000. */
+  readonly maxReadings?: number;
+  /** One request's time limit, in ms (default 30 s). */
+  readonly requestTimeoutMs?: number;
+  /** Retry pacing (default 250 ms doubling to 30 s). */
+  readonly backoff?: BackoffOptions;
+}
+
+/** What one POST came to. */
+type Outcome =
+  | { readonly kind: "stored"; readonly duplicates: number }
+  | { readonly kind: "invalid"; readonly index: number; readonly error: string }
+  | { readonly kind: "retry"; readonly reason: string; readonly retryAfterMs?: number };
+
+// ISO 8601 as the API parses it has four-digit years; a wire timestamp outside
+// 0000..9999 is sent as epoch milliseconds, which the API accepts too.
+const ISO_MIN_MS = -62_167_219_200_000;
+const ISO_MAX_MS = 253_402_300_799_999;
+const FAILURE_LOG_EVERY_MS = 30_000;
+/** Floor under a `Retry-After: 0`, so a confused server cannot make us spin. */
+const MIN_RETRY_MS = 100;
+/** Ceiling on a `Retry-After`, so a bogus one cannot park the forwarder for hours. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** The spool's drain. Call {@linkcode run} once; {@linkcode stop} to end it. */
+export class Forwarder {
+  #spool: Spool;
+  #options: ForwarderOptions;
+  #url: string;
+  #maxReadings: number;
+  #backoff: BackoffOptions;
+  #wake: (() => void) | undefined;
+  #stopping = new AbortController();
+  #abortInFlight = new AbortController();
+  #newestNext = false;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(spool: Spool, options: ForwarderOptions) {
+    this.#spool = spool;
+    this.#options = options;
+    this.#url = new URL("api/data", options.server.href.replace(/\/?$/, "/")).href;
+    this.#maxReadings = Math.min(options.maxReadings ?? MAX_BATCH_READINGS, MAX_BATCH_READINGS);
+    this.#backoff = options.backoff ?? { baseMs: 250, maxMs: 30_000 };
+  }
+
+  /** New batches were committed: wake up if idle. */
+  notify = (): void => {
+    this.#wake?.();
+  };
+
+  /**
+   * Stops taking batches; an in-flight POST may finish within `graceMs`,
+   * after which it is aborted (its batches stay spooled for the next start).
+   */
+  stop(graceMs: number): void {
+    this.#stopping.abort();
+    this.#wake?.();
+    this.#graceTimer ??= setTimeout(() => this.#abortInFlight.abort(), graceMs);
+  }
+
+  /** Forwards until {@linkcode stop}; resolves when the last request has ended. */
+  async run(): Promise<void> {
+    const { log, metrics } = this.#options;
+    const stopping = this.#stopping.signal;
+    let attempt = 0;
+    let failingSince: number | undefined;
+    let lastFailureLog = 0;
+    while (!stopping.aborted) {
+      if (this.#spool.depth === 0) {
+        await this.#idle();
+        continue;
+      }
+      const batches = this.#take();
+      const outcome = await this.#post(batches);
+      if (outcome.kind === "stored") {
+        this.#spool.remove(batches);
+        const readings = count(batches);
+        metrics.values.forwarded += readings;
+        metrics.values.forward_requests++;
+        metrics.values.forward_duplicates += outcome.duplicates;
+        metrics.values.spool_depth = this.#spool.depth;
+        metrics.values.spool_batches = this.#spool.batches;
+        if (failingSince !== undefined) {
+          log.info("server reachable again", {
+            outage_s: Math.round((Date.now() - failingSince) / 1000),
+            backlog: this.#spool.depth,
+          });
+          failingSince = undefined;
+        }
+        attempt = 0;
+        continue;
+      }
+      if (outcome.kind === "invalid" && this.#reject(batches, outcome.index, outcome.error)) {
+        continue;
+      }
+      metrics.values.forward_retries++;
+      const now = Date.now();
+      if (failingSince === undefined || now - lastFailureLog >= FAILURE_LOG_EVERY_MS) {
+        log.warn("cannot forward to the server; will retry", {
+          reason: outcome.kind === "retry" ? outcome.reason : `HTTP 400: ${outcome.error}`,
+          backlog: this.#spool.depth,
+        });
+        lastFailureLog = now;
+      }
+      failingSince ??= now;
+      const retryAfterMs = outcome.kind === "retry" ? outcome.retryAfterMs : undefined;
+      const delay = retryAfterMs !== undefined
+        ? Math.max(retryAfterMs, MIN_RETRY_MS)
+        : backoffDelay(attempt, this.#backoff);
+      attempt++;
+      await sleep(delay, stopping);
+    }
+    clearTimeout(this.#graceTimer);
+  }
+
+  #take(): SpooledBatch[] {
+    const backlog = this.#spool.depth > this.#maxReadings;
+    const end = backlog && this.#newestNext ? "newest" : "oldest";
+    this.#newestNext = backlog && !this.#newestNext;
+    return this.#spool.take(end, this.#maxReadings);
+  }
+
+  #idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#wake = undefined;
+        this.#stopping.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      this.#wake = done;
+      this.#stopping.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  async #post(batches: readonly SpooledBatch[]): Promise<Outcome> {
+    const body = batchesToJson(batches);
+    let response: Response;
+    try {
+      response = await fetch(this.#url, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${this.#options.token}`,
+          "content-type": "application/json",
+        },
+        body,
+        signal: AbortSignal.any([
+          this.#abortInFlight.signal,
+          AbortSignal.timeout(this.#options.requestTimeoutMs ?? 30_000),
+        ]),
+      });
+    } catch (error) {
+      return { kind: "retry", reason: error instanceof Error ? error.message : String(error) };
+    }
+    let text = "";
+    try {
+      text = await response.text();
+    } catch (error) {
+      // The body was lost, not the verdict: a 2xx status already means stored.
+      if (!response.ok) {
+        return { kind: "retry", reason: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    const answer = parseJsonObject(text);
+    if (response.ok) {
+      const duplicates = typeof answer?.duplicates === "number" ? answer.duplicates : 0;
+      return { kind: "stored", duplicates };
+    }
+    const error = typeof answer?.error === "string" ? answer.error : text.slice(0, 200);
+    if (response.status === 400 && typeof answer?.index === "number") {
+      return { kind: "invalid", index: answer.index, error };
+    }
+    const reason = `HTTP ${response.status}${error ? `: ${error}` : ""}`;
+    if (response.status === 401 || response.status === 403) {
+      this.#options.log.error(`the server refuses the ingest token (${reason}); check --certs`);
+    }
+    const retryAfterMs = response.status === 429 || response.status === 503
+      ? parseRetryAfter(response.headers.get("retry-after"), MAX_RETRY_AFTER_MS)
+      : undefined;
+    return retryAfterMs === undefined
+      ? { kind: "retry", reason }
+      : { kind: "retry", reason, retryAfterMs };
+  }
+
+  /** Moves reading `index` of the request out of the way; false when `index` is not in it. */
+  #reject(batches: readonly SpooledBatch[], index: number, error: string): boolean {
+    const { log, metrics } = this.#options;
+    let offset = 0;
+    for (const batch of batches) {
+      if (Number.isInteger(index) && index >= 0 && index < offset + batch.readings) {
+        const reading = unpackReading(batch.payload, (index - offset) * PACKED_READING_SIZE);
+        this.#spool.reject(batch, index - offset, error);
+        metrics.values.forward_rejected++;
+        metrics.values.spool_depth = this.#spool.depth;
+        log.error("the server refused a reading as invalid; moved to the spool's rejected table", {
+          sensor: reading.sensorId,
+          seq: reading.seq,
+          timestamp: reading.timestamp,
+          error,
+        });
+        return true;
+      }
+      offset += batch.readings;
+    }
+    // An index we did not send: a server fault, retried with backoff like any other.
+    log.error("the server answered 400 with an index outside the request", { index, error });
+    return false;
+  }
+}
+
+/** Serialises the readings of `batches` as one JSON array, in spool order. */
+export function batchesToJson(batches: readonly SpooledBatch[]): string {
+  const parts: string[] = [];
+  for (const batch of batches) {
+    for (let offset = 0; offset < batch.payload.length; offset += PACKED_READING_SIZE) {
+      parts.push(forwardJson(unpackReading(batch.payload, offset)));
+    }
+  }
+  return `[${parts.join(",")}]`;
+}
+
+function forwardJson(reading: Reading): string {
+  if (reading.timestamp >= ISO_MIN_MS && reading.timestamp <= ISO_MAX_MS) {
+    return readingToJson(reading);
+  }
+  return `{"id":${reading.sensorId},"seq":${reading.seq},"timestamp":${reading.timestamp},` +
+    `"temperature":${fromHundredths(reading.temperature)},"pressure":${
+      fromHundredths(reading.pressure)
+    },"humidity":${fromHundredths(reading.humidity)}}`;
+}
+
+/**
+ * Parses a `Retry-After` header (delay-seconds or an HTTP date) into ms,
+ * capped at `maxMs`; undefined when absent or unparsable.
+ */
+export function parseRetryAfter(value: string | null, maxMs: number): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  let ms: number;
+  if (/^\d+$/.test(trimmed)) {
+    ms = Number(trimmed) * 1000;
+  } else {
+    const date = Date.parse(trimmed);
+    if (Number.isNaN(date)) return undefined;
+    ms = date - Date.now();
+  }
+  return Math.min(Math.max(ms, 0), maxMs);
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null
+      ? value as Record<string, unknown>
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function count(batches: readonly SpooledBatch[]): number {
+  let total = 0;
+  for (const batch of batches) total += batch.readings;
+  return total;
+}

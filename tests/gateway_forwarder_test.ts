@@ -1,0 +1,270 @@
+/**
+ * The forwarder against a real HTTP peer on 127.0.0.1 that speaks the
+ * `POST /api/data` contract and can be told to fail: what is deleted from
+ * the spool, when, and what is retried.
+ */
+import assert from "node:assert/strict";
+import { Forwarder } from "../gateway/forwarder.ts";
+import { GatewayMetrics } from "../gateway/metrics.ts";
+import { PACKED_READING_SIZE, packReading } from "../gateway/payload.ts";
+import { openSpool, type Spool } from "../gateway/spool.ts";
+import { createLogger } from "../lib/log.ts";
+import { parseReadingJson, type Reading } from "../protocol/mod.ts";
+
+function reading(sensorId: number, seq: number): Reading {
+  return {
+    sensorId,
+    seq,
+    timestamp: 1_764_000_000_000 + seq * 1000,
+    temperature: 2150 + seq,
+    pressure: 101325 - seq,
+    humidity: 4510,
+  };
+}
+
+function commit(spool: Spool, readings: readonly Reading[]): void {
+  const bytes = new Uint8Array(readings.length * PACKED_READING_SIZE);
+  readings.forEach((r, i) => packReading(bytes, i * PACKED_READING_SIZE, r));
+  spool.commit(bytes, readings.length);
+}
+
+type Answer = (body: unknown[], attempt: number) => Response | Promise<Response>;
+
+/** An ingest peer: records every request body; `answer` decides the response. */
+function startPeer(answer: Answer) {
+  const requests: { body: unknown[]; auth: string | null; type: string | null }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const body = await req.json() as unknown[];
+    requests.push({
+      body,
+      auth: req.headers.get("authorization"),
+      type: req.headers.get("content-type"),
+    });
+    return answer(body, requests.length);
+  });
+  return { server, requests, url: new URL(`http://127.0.0.1:${server.addr.port}`) };
+}
+
+function stored(body: unknown[]) {
+  return Response.json({ stored: body.length, duplicates: 0 });
+}
+
+function setup(url: URL) {
+  const lines: string[] = [];
+  const spool = openSpool(":memory:", { maxReadings: 1_000_000 });
+  const metrics = new GatewayMetrics();
+  const forwarder = new Forwarder(spool, {
+    server: url,
+    token: "secret-token",
+    metrics,
+    log: createLogger("gateway", { write: (line) => lines.push(line) }),
+    backoff: { baseMs: 20, maxMs: 100 },
+  });
+  const running = forwarder.run();
+  return { spool, metrics, forwarder, running, lines };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("Forwarder posts spooled readings as JSON with the token and deletes them after 2xx", async () => {
+  const peer = startPeer(stored);
+  const { spool, metrics, forwarder, running, lines } = setup(peer.url);
+  try {
+    const readings = [reading(1, 1), reading(1, 2), reading(2, 1)];
+    commit(spool, readings);
+    forwarder.notify();
+    await waitFor(() => spool.depth === 0);
+    assert.equal(peer.requests.length, 1);
+    const request = peer.requests[0]!;
+    assert.equal(request.auth, "Bearer secret-token");
+    assert.equal(request.type, "application/json");
+    assert.deepEqual(request.body.map(parseReadingJson), readings);
+    assert.equal(metrics.values.forwarded, 3);
+    assert.ok(!lines.join("\n").includes("secret-token"), "the token is never logged");
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder sends an out-of-ISO-range timestamp as epoch milliseconds", async () => {
+  const peer = startPeer(stored);
+  const { spool, forwarder, running } = setup(peer.url);
+  try {
+    const far = { ...reading(1, 1), timestamp: 300_000_000_000_000 };
+    commit(spool, [far]);
+    forwarder.notify();
+    await waitFor(() => spool.depth === 0);
+    const body = peer.requests[0]!.body[0] as Record<string, unknown>;
+    assert.equal(body.timestamp, 300_000_000_000_000);
+    assert.deepEqual(parseReadingJson(body), far);
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder keeps readings through 503 and honours Retry-After", async () => {
+  const peer = startPeer((body, attempt) =>
+    attempt === 1
+      ? Response.json({ error: "shutting down" }, { status: 503, headers: { "retry-after": "1" } })
+      : stored(body)
+  );
+  const { spool, metrics, forwarder, running } = setup(peer.url);
+  try {
+    commit(spool, [reading(1, 1), reading(1, 2)]);
+    const started = Date.now();
+    forwarder.notify();
+    await waitFor(() => spool.depth === 0);
+    assert.ok(Date.now() - started >= 900, "waited for Retry-After: 1");
+    assert.equal(peer.requests.length, 2);
+    assert.deepEqual(peer.requests[1]!.body, peer.requests[0]!.body);
+    assert.equal(metrics.values.forward_retries, 1);
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder retries 429, 500 and 401 with backoff and never drops", async () => {
+  const statuses = [429, 500, 401];
+  const peer = startPeer((body, attempt) =>
+    attempt <= statuses.length
+      ? Response.json({ error: "no" }, { status: statuses[attempt - 1]! })
+      : stored(body)
+  );
+  const { spool, metrics, forwarder, running } = setup(peer.url);
+  try {
+    commit(spool, [reading(3, 1)]);
+    forwarder.notify();
+    await waitFor(() => spool.depth === 0);
+    assert.equal(peer.requests.length, 4);
+    assert.equal(metrics.values.forward_retries, 3);
+    assert.equal(metrics.values.forwarded, 1);
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder holds the backlog while the server is down and drains it afterwards", async () => {
+  // Find a free port, then leave it closed: connections are refused.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const { spool, metrics, forwarder, running } = setup(new URL(`http://127.0.0.1:${port}`));
+  let server: Deno.HttpServer | undefined;
+  try {
+    commit(spool, [reading(1, 1), reading(1, 2)]);
+    forwarder.notify();
+    await waitFor(() => metrics.values.forward_retries >= 2);
+    assert.equal(spool.depth, 2);
+    commit(spool, [reading(1, 3)]);
+    const received: unknown[] = [];
+    server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
+      const body = await req.json() as unknown[];
+      received.push(...body);
+      return stored(body);
+    });
+    await waitFor(() => spool.depth === 0);
+    assert.deepEqual(
+      received.map(parseReadingJson).map((r) => r.seq).sort(),
+      [1, 2, 3],
+    );
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await server?.shutdown();
+  }
+});
+
+Deno.test("Forwarder moves a reading refused with 400 and an index aside, and stores the rest", async () => {
+  const peer = startPeer((body) => {
+    const index = body.findIndex((r) => (r as { seq: number }).seq === 2);
+    return index >= 0
+      ? Response.json({ error: "temperature: bad", index }, { status: 400 })
+      : stored(body);
+  });
+  const { spool, metrics, forwarder, running } = setup(peer.url);
+  try {
+    commit(spool, [reading(1, 1), reading(1, 2), reading(1, 3)]);
+    forwarder.notify();
+    await waitFor(() => spool.depth === 0);
+    assert.deepEqual(
+      peer.requests.at(-1)!.body.map((r) => (r as { seq: number }).seq),
+      [1, 3],
+    );
+    assert.equal(metrics.values.forward_rejected, 1);
+    assert.equal(metrics.values.forwarded, 2);
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger than one request", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const peer = startPeer(async (body) => {
+    await gate;
+    return stored(body);
+  });
+  const { spool, forwarder, running } = setup(peer.url);
+  try {
+    // 3 rows of 10,000: more than one request's worth.
+    for (let row = 0; row < 3; row++) {
+      commit(spool, Array.from({ length: 10_000 }, (_, i) => reading(1, row * 10_000 + i + 1)));
+    }
+    forwarder.notify();
+    release();
+    await waitFor(() => spool.depth === 0);
+    const firstSeqs = peer.requests.map((r) => (r.body[0] as { seq: number }).seq);
+    assert.deepEqual(firstSeqs, [1, 20_001, 10_001]);
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder.stop() aborts a hung request after the grace period and keeps its rows", async () => {
+  let hung!: () => void;
+  const answered = new Promise<void>((resolve) => (hung = resolve));
+  const peer = startPeer(async (body) => {
+    await answered;
+    return stored(body);
+  });
+  const { spool, forwarder, running } = setup(peer.url);
+  try {
+    commit(spool, [reading(1, 1)]);
+    forwarder.notify();
+    await waitFor(() => peer.requests.length === 1);
+    const started = Date.now();
+    forwarder.stop(200);
+    await running;
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(spool.depth, 1);
+  } finally {
+    hung();
+    spool.close();
+    await peer.server.shutdown();
+  }
+});

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { PACKED_READING_SIZE, packReading, unpackReading } from "../gateway/payload.ts";
+import { MAX_BATCH_READINGS, openSpool } from "../gateway/spool.ts";
+import type { Reading } from "../protocol/mod.ts";
+
+function reading(seq: number, overrides: Partial<Reading> = {}): Reading {
+  return {
+    sensorId: 7,
+    seq,
+    timestamp: 1_764_000_000_000 + seq,
+    temperature: 2150 + seq,
+    pressure: 101325,
+    humidity: -544,
+    ...overrides,
+  };
+}
+
+function pack(readings: readonly Reading[]): Uint8Array {
+  const bytes = new Uint8Array(readings.length * PACKED_READING_SIZE);
+  readings.forEach((r, i) => packReading(bytes, i * PACKED_READING_SIZE, r));
+  return bytes;
+}
+
+function unpackAll(payload: Uint8Array): Reading[] {
+  const readings: Reading[] = [];
+  for (let offset = 0; offset < payload.length; offset += PACKED_READING_SIZE) {
+    readings.push(unpackReading(payload, offset));
+  }
+  return readings;
+}
+
+Deno.test("packReading() round-trips the extremes of every wire field", () => {
+  const cases: Reading[] = [
+    reading(1),
+    {
+      sensorId: 0xffff_ffff,
+      seq: 0xffff_ffff,
+      timestamp: -8_640_000_000_000_000,
+      temperature: -0x8000_0000,
+      pressure: 0x7fff_ffff,
+      humidity: 0,
+    },
+    {
+      sensorId: 0,
+      seq: 0,
+      timestamp: 8_640_000_000_000_000,
+      temperature: -1,
+      pressure: -1,
+      humidity: 1,
+    },
+    { ...reading(2), timestamp: -1 },
+  ];
+  for (const expected of cases) {
+    const bytes = new Uint8Array(PACKED_READING_SIZE);
+    packReading(bytes, 0, expected);
+    assert.deepEqual(unpackReading(bytes, 0), expected);
+  }
+});
+
+Deno.test("Spool.commit() survives closing and reopening the file, in order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-spool-" });
+  try {
+    const path = join(dir, "nested", "spool.db");
+    const first = [reading(1), reading(2), reading(3)];
+    const second = [reading(4)];
+    const spool = openSpool(path, { maxReadings: 100 });
+    spool.commit(pack(first), 3);
+    spool.commit(pack(second), 1);
+    assert.equal(spool.depth, 4);
+    spool.close();
+
+    const reopened = openSpool(path, { maxReadings: 100 });
+    try {
+      assert.equal(reopened.depth, 4);
+      assert.equal(reopened.batches, 2);
+      const batches = reopened.take("oldest", 10_000);
+      assert.deepEqual(batches.flatMap((b) => unpackAll(b.payload)), [...first, ...second]);
+      const db = new DatabaseSync(path);
+      assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
+      db.close();
+    } finally {
+      reopened.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Spool.commit() splits a large batch into rows a request can carry", () => {
+  const spool = openSpool(":memory:", { maxReadings: 100_000 });
+  try {
+    const count = MAX_BATCH_READINGS * 2 + 5;
+    const readings = Array.from({ length: count }, (_, i) => reading(i + 1));
+    spool.commit(pack(readings), count);
+    assert.equal(spool.batches, 3);
+    const taken = spool.take("oldest", MAX_BATCH_READINGS);
+    assert.equal(taken.length, 1);
+    assert.equal(taken[0]!.readings, MAX_BATCH_READINGS);
+    assert.deepEqual(unpackAll(taken[0]!.payload)[0], readings[0]);
+  } finally {
+    spool.close();
+  }
+});
+
+Deno.test("Spool.take() reads whole rows from either end within the reading limit", () => {
+  const spool = openSpool(":memory:", { maxReadings: 1000 });
+  try {
+    for (let row = 0; row < 5; row++) {
+      spool.commit(pack([reading(row * 2 + 1), reading(row * 2 + 2)]), 2);
+    }
+    const oldest = spool.take("oldest", 5);
+    assert.deepEqual(oldest.map((b) => unpackAll(b.payload)[0]!.seq), [1, 3]);
+    const newest = spool.take("newest", 4);
+    assert.deepEqual(newest.map((b) => unpackAll(b.payload)[0]!.seq), [9, 7]);
+    // At least one row even when it alone exceeds the limit.
+    assert.equal(spool.take("oldest", 1).length, 1);
+  } finally {
+    spool.close();
+  }
+});
+
+Deno.test("Spool.remove() deletes only the given rows and updates the depth", () => {
+  const spool = openSpool(":memory:", { maxReadings: 1000 });
+  try {
+    spool.commit(pack([reading(1)]), 1);
+    spool.commit(pack([reading(2), reading(3)]), 2);
+    const [first] = spool.take("oldest", 1);
+    spool.remove([first!]);
+    spool.remove([first!]); // twice: nothing more goes
+    assert.equal(spool.depth, 2);
+    assert.deepEqual(unpackAll(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [2, 3]);
+  } finally {
+    spool.close();
+  }
+});
+
+Deno.test("Spool.hasRoom() refuses readings past --spool-max", () => {
+  const spool = openSpool(":memory:", { maxReadings: 3 });
+  try {
+    spool.commit(pack([reading(1), reading(2)]), 2);
+    assert.equal(spool.hasRoom(1), true);
+    assert.equal(spool.hasRoom(2), false);
+  } finally {
+    spool.close();
+  }
+});
+
+Deno.test("Spool.reject() moves one reading aside and keeps the rest of its row", () => {
+  const spool = openSpool(":memory:", { maxReadings: 1000 });
+  try {
+    spool.commit(pack([reading(1), reading(2), reading(3)]), 3);
+    const [row] = spool.take("oldest", 10);
+    const rest = spool.reject(row!, 1, "timestamp: bad");
+    assert.deepEqual(unpackAll(rest!.payload).map((r) => r.seq), [1, 3]);
+    assert.equal(spool.depth, 2);
+    assert.deepEqual(unpackAll(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [1, 3]);
+  } finally {
+    spool.close();
+  }
+});
+
+Deno.test("Spool.commit() rejects a payload whose size does not match its count", () => {
+  const spool = openSpool(":memory:", { maxReadings: 1000 });
+  try {
+    assert.throws(() => spool.commit(new Uint8Array(27), 1), RangeError);
+    assert.equal(spool.depth, 0);
+  } finally {
+    spool.close();
+  }
+});
