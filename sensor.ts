@@ -1,0 +1,300 @@
+/**
+ * `deno task sensor`: simulated plant sensors. One process runs N sensors
+ * (ids `--first-id` … `--first-id`+N−1), each with its own certificate and
+ * its own mutual-TLS connection to the gateway, as real devices would.
+ *
+ * Each sensor measures every `--interval` seconds (plausible values with
+ * rare out-of-range excursions, see sensor/simulator.ts), keeps each reading
+ * until the gateway ACKs it, resends the unacknowledged ones after a
+ * reconnect, and reconnects with exponential backoff and jitter (see
+ * sensor/link.ts). `--interval 0` is saturation mode: each sensor measures
+ * as fast as its window of unacknowledged readings allows (for load tests).
+ *
+ * Usage: deno task sensor [flags]
+ *
+ *   --gateway HOST:PORT     the gateway (default 127.0.0.1:8443)
+ *   --sensors N             sensors in this process (default 1)
+ *   --first-id ID           id of the first sensor (default 1)
+ *   --interval SECONDS      between readings per sensor, fractions allowed,
+ *                           0 = as fast as ACKs allow (default 5)
+ *   --count N               readings per sensor, 0 = forever (default 0); the
+ *                           process exits 0 once all are acknowledged
+ *   --certs DIR             ca.crt and sensors/sensor-<id>.crt/.key (default certs)
+ *   --window N              readings in flight per sensor (default 500)
+ *   --buffer N              readings kept per sensor; beyond it the oldest is
+ *                           dropped and counted (default 10000)
+ *   --ack-timeout SECONDS   no ACK progress this long: reconnect and resend (default 5)
+ *   --seed N                PRNG seed for reproducible values (default random, logged)
+ *   --excursion-rate P      chance per reading of an out-of-range excursion (default 0.02)
+ *   --stats-interval SECONDS  period of the `stats` log line, 0 = off (default 10)
+ *   --log-json, --debug, -h/--help
+ *
+ * On exit (count done, SIGINT or SIGTERM) it logs one parsable line:
+ * `summary sensors=N sent=… acknowledged=… resent=… dropped=… pending=… …`.
+ *
+ * Exit codes: 0 count done or stopped by a signal, 1 fatal error (a
+ * certificate missing), 2 bad flags or a flag outside the permission set.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import {
+  type CommonConfig,
+  commonConfig,
+  parseFlags,
+  parseHostPort,
+  parseNumber,
+  type Program,
+  runMain,
+} from "./lib/cli.ts";
+import type { Logger } from "./lib/log.ts";
+import { assertPermissions, netAccess, readAccess } from "./lib/permissions.ts";
+import { createCounters, type SensorCounters, SensorLink } from "./sensor/link.ts";
+import { createSimulator, mulberry32 } from "./sensor/simulator.ts";
+import { LatencyHistogram, summaryFields } from "./sensor/stats.ts";
+
+/** Configuration of the sensor simulator. */
+export interface SensorConfig extends CommonConfig {
+  readonly gateway: { readonly hostname: string; readonly port: number };
+  readonly sensors: number;
+  readonly firstId: number;
+  /** Seconds between readings per sensor; 0 = saturation. */
+  readonly interval: number;
+  /** Readings per sensor; 0 = forever. */
+  readonly count: number;
+  readonly certs: string;
+  readonly window: number;
+  readonly buffer: number;
+  readonly ackTimeoutMs: number;
+  /** Undefined: pick one at random (and log it). */
+  readonly seed: number | undefined;
+  readonly excursionRate: number;
+  readonly statsIntervalMs: number;
+}
+
+const USAGE = `
+Usage: deno task sensor [flags]
+
+Simulated sensors sending readings to the gateway over mutual TLS.
+
+  --gateway HOST:PORT       gateway address (default: 127.0.0.1:8443)
+  --sensors N               sensors in this process (default: 1)
+  --first-id ID             id of the first sensor (default: 1)
+  --interval SECONDS        seconds between readings per sensor, fractions allowed;
+                            0 = as fast as ACKs allow (default: 5)
+  --count N                 readings per sensor, 0 = forever (default: 0)
+  --certs DIR               ca.crt and sensors/sensor-<id>.crt/.key (default: certs)
+  --window N                unacknowledged readings in flight per sensor (default: 500)
+  --buffer N                readings kept per sensor; beyond it the oldest are
+                            dropped and counted (default: 10000)
+  --ack-timeout SECONDS     reconnect and resend after this long without ACK
+                            progress (default: 5)
+  --seed N                  seed for reproducible values (default: random, logged)
+  --excursion-rate P        chance per reading of an out-of-range excursion (default: 0.02)
+  --stats-interval SECONDS  period of the stats log line, 0 = off (default: 10)
+  --log-json                log one JSON object per line
+  --debug                   log debug lines and stacks
+  -h, --help                show this help
+
+On exit it logs: summary sensors=N sent=... acknowledged=... resent=... dropped=... pending=...
+`;
+
+const MAX_SENSORS = 100_000;
+/** Above this many sensors, per-sensor connection events are logged at debug level only. */
+const VERBOSE_SENSORS = 10;
+const BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
+
+/** Parses the simulator's flags. */
+export function parseConfig(args: string[]): SensorConfig {
+  const values = parseFlags(args, {
+    gateway: { type: "string", default: "127.0.0.1:8443" },
+    sensors: { type: "string", default: "1" },
+    "first-id": { type: "string", default: "1" },
+    interval: { type: "string", default: "5" },
+    count: { type: "string", default: "0" },
+    certs: { type: "string", default: "certs" },
+    window: { type: "string", default: "500" },
+    buffer: { type: "string", default: "10000" },
+    "ack-timeout": { type: "string", default: "5" },
+    seed: { type: "string" },
+    "excursion-rate": { type: "string", default: "0.02" },
+    "stats-interval": { type: "string", default: "10" },
+  });
+  const sensors = parseNumber("sensors", values.sensors, {
+    min: 1,
+    max: MAX_SENSORS,
+    integer: true,
+  });
+  const firstId = parseNumber("first-id", values["first-id"], {
+    min: 0,
+    max: 0xffff_ffff - sensors + 1,
+    integer: true,
+  });
+  const window = parseNumber("window", values.window, { min: 1, max: 1_000_000, integer: true });
+  const buffer = parseNumber("buffer", values.buffer, { min: 1, max: 100_000_000, integer: true });
+  return {
+    ...commonConfig(values),
+    gateway: parseHostPort("gateway", values.gateway),
+    sensors,
+    firstId,
+    interval: parseNumber("interval", values.interval, { min: 0, max: 86_400 }),
+    count: parseNumber("count", values.count, { min: 0, integer: true }),
+    certs: values.certs,
+    window,
+    buffer: Math.max(buffer, window),
+    ackTimeoutMs: 1000 *
+      parseNumber("ack-timeout", values["ack-timeout"], { min: 0.1, max: 3_600 }),
+    seed: values.seed === undefined
+      ? undefined
+      : parseNumber("seed", values.seed, { min: 0, max: 0xffff_ffff, integer: true }),
+    excursionRate: parseNumber("excursion-rate", values["excursion-rate"], { min: 0, max: 1 }),
+    statsIntervalMs: 1000 *
+      parseNumber("stats-interval", values["stats-interval"], { min: 0, max: 86_400 }),
+  };
+}
+
+/** Runs the sensors until the count is done or `signal` aborts, then logs the summary. */
+export async function run(config: SensorConfig, signal: AbortSignal, log: Logger): Promise<void> {
+  const { hostname, port } = config.gateway;
+  assertPermissions("sensor", [
+    readAccess("certs", config.certs),
+    netAccess("gateway", hostname, port),
+  ]);
+  const ids = Array.from({ length: config.sensors }, (_, i) => config.firstId + i);
+  const caCert = await readPem(join(config.certs, "ca.crt"));
+  const identities = await Promise.all(ids.map(async (id) => ({
+    id,
+    cert: await readPem(join(config.certs, "sensors", `sensor-${id}.crt`)),
+    key: await readPem(join(config.certs, "sensors", `sensor-${id}.key`)),
+  })));
+
+  const seed = config.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!;
+  const counters = createCounters();
+  const latency = new LatencyHistogram();
+  const verbose = config.sensors <= VERBOSE_SENSORS;
+  const links = identities.map(({ id, cert, key }) =>
+    new SensorLink({
+      sensorId: id,
+      hostname,
+      port,
+      caCert,
+      cert,
+      key,
+      simulator: createSimulator({ sensorId: id, seed, excursionRate: config.excursionRate }),
+      count: config.count,
+      window: config.window,
+      buffer: config.buffer,
+      ackTimeoutMs: config.ackTimeoutMs,
+      backoff: BACKOFF,
+      counters,
+      latency,
+      log,
+      verbose,
+    })
+  );
+  const last = config.firstId + config.sensors - 1;
+  log.info(`sensors ${config.firstId}..${last} sending to ${hostname}:${port}`, {
+    interval_s: config.interval,
+    count: config.count,
+    window: config.window,
+    seed,
+  });
+
+  const started = performance.now();
+  const saturate = config.interval === 0;
+  const stopScheduler = saturate ? () => {} : startScheduler(links, config.interval * 1000, seed);
+  const stopStats = startStatsLine(config.statsIntervalMs, counters, links, log);
+  try {
+    await Promise.all(links.map((link) => link.run(signal, saturate)));
+  } finally {
+    stopScheduler();
+    stopStats();
+  }
+  log.info(
+    "summary",
+    summaryFields(counters, {
+      sensors: config.sensors,
+      pending: links.reduce((sum, link) => sum + link.queue.length, 0),
+      elapsedMs: performance.now() - started,
+      latency,
+    }),
+  );
+}
+
+async function readPem(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new Error(`Cannot read ${path}: ${detail} (run \`deno task certs --sensors N\`)`);
+  }
+}
+
+/**
+ * Measures each sensor every `intervalMs`, at its own random phase so a
+ * plant's sensors do not all speak in the same millisecond. A reading's
+ * timestamp is its scheduled time; a late tick catches up with every
+ * reading that fell due.
+ */
+function startScheduler(
+  links: readonly SensorLink[],
+  intervalMs: number,
+  seed: number,
+): () => void {
+  const random = mulberry32(seed ^ 0x5eed);
+  const start = Date.now();
+  const phases = links.map(() => random() * intervalMs);
+  const measured = links.map(() => 0);
+  const tick = () => {
+    const now = Date.now();
+    for (let i = 0; i < links.length; i++) {
+      const link = links[i]!;
+      const elapsed = now - start - phases[i]!;
+      if (elapsed < 0 || link.remaining <= 0) continue;
+      const due = Math.floor(elapsed / intervalMs) + 1;
+      while (measured[i]! < due && link.remaining > 0) {
+        link.measure(1, Math.round(start + phases[i]! + measured[i]! * intervalMs));
+        measured[i]!++;
+      }
+    }
+  };
+  tick();
+  const timer = setInterval(tick, Math.min(100, Math.max(5, intervalMs)));
+  return () => clearInterval(timer);
+}
+
+function startStatsLine(
+  intervalMs: number,
+  counters: SensorCounters,
+  links: readonly SensorLink[],
+  log: Logger,
+): () => void {
+  if (intervalMs <= 0) return () => {};
+  let lastAcked = 0;
+  const timer = setInterval(() => {
+    const seconds = intervalMs / 1000;
+    log.info("stats", {
+      connected: counters.connected,
+      sensors: links.length,
+      ack_per_s: Math.round((counters.acknowledged - lastAcked) / seconds),
+      sent: counters.sent,
+      acknowledged: counters.acknowledged,
+      resent: counters.resent,
+      dropped: counters.dropped,
+      pending: links.reduce((sum, link) => sum + link.queue.length, 0),
+    });
+    lastAcked = counters.acknowledged;
+  }, intervalMs);
+  return () => clearInterval(timer);
+}
+
+/** The program, as `runMain` runs it. */
+export const sensorProgram: Program<SensorConfig> = {
+  name: "sensor",
+  usage: USAGE,
+  parseConfig,
+  run,
+};
+
+if (import.meta.main) await runMain(sensorProgram);
