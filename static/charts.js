@@ -1,0 +1,506 @@
+// @ts-check
+/**
+ * The three charts (temperature, pressure, humidity), one line per sensor,
+ * on Chart.js (the UMD build loaded before the modules defines the global
+ * `Chart`).
+ *
+ * Built to stay fast for a whole shift: no animation, pre-parsed `{x, y}`
+ * points (`parsing: false`) that the window model mutates in place, points
+ * drawn only where a value is out of range (one "out of range" dataset of
+ * triangles per chart, not per-point scriptable options), and
+ * `update("none")` after each batch. The x axis is linear in epoch ms with
+ * ticks on round local times (no date adapter needed). Two tiny inline
+ * plugins draw the safe range (the area outside [min, max] tinted, the
+ * limits dashed) and, in bucket windows with few lines, each line's min/max
+ * envelope.
+ *
+ * @module
+ */
+
+import { formatDuration, formatNumber, formatTime, formatValue, timeTicks } from "./format.js";
+import { QUANTITIES } from "./model.js";
+
+/** @typedef {import("./model.js").Quantity} Quantity */
+/** @typedef {import("./model.js").Point} Point */
+/** @typedef {import("./model.js").Mark} Mark */
+/** @typedef {import("./model.js").Thresholds} Thresholds */
+/** @typedef {import("./model.js").WindowModel} WindowModel */
+/** @typedef {import("chart.js").Chart<"line", (Point | Mark)[]>} LineChart */
+/** @typedef {import("chart.js").ChartDataset<"line", (Point | Mark)[]>} LineDataset */
+/** @typedef {import("chart.js").Plugin<"line">} LinePlugin */
+
+/** What each chart shows. */
+export const QUANTITY_LABELS = /** @type {const} */ ({
+  temperature: { label: "Temperature", unit: "°C" },
+  pressure: { label: "Pressure", unit: "hPa" },
+  humidity: { label: "Humidity", unit: "% RH" },
+});
+
+/** Line dash patterns, one per group of ten sensors (colour repeats every ten). */
+const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3]];
+/** Above this many visible lines, bucket envelopes would be mud: not drawn. */
+const MAX_ENVELOPES = 6;
+
+/**
+ * Colours and fonts, read from the page's CSS custom properties so the
+ * stylesheet alone decides light and dark.
+ * @typedef {{
+ *   text: string, muted: string, grid: string, alarm: string, band: string,
+ *   limit: string, surface: string, palette: string[], font: string, fontSize: number
+ * }} Theme
+ */
+
+/** @returns {Theme} */
+export function readTheme() {
+  const style = getComputedStyle(document.documentElement);
+  /** @param {string} name */
+  const value = (name) => style.getPropertyValue(name).trim();
+  const palette = [];
+  for (let i = 0; i < 10; i++) palette.push(value(`--series-${i}`) || "#888888");
+  return {
+    text: value("--fg"),
+    muted: value("--muted"),
+    grid: value("--grid"),
+    alarm: value("--alarm"),
+    band: value("--band"),
+    limit: value("--limit"),
+    surface: value("--surface"),
+    palette,
+    font: style.fontFamily,
+    fontSize: parseFloat(style.fontSize) || 16,
+  };
+}
+
+/**
+ * The colour and dash of sensor `id`: fixed by the id, so a sensor keeps its
+ * colour across reloads and across screens.
+ * @param {number} id
+ * @param {Theme} theme
+ */
+export function styleOf(id, theme) {
+  const slot = id % (theme.palette.length * DASHES.length);
+  return {
+    color: theme.palette[slot % theme.palette.length] ?? "#888888",
+    dash: DASHES[Math.floor(slot / theme.palette.length)] ?? [],
+  };
+}
+
+/**
+ * `#rrggbb` with an alpha, as `rgba()`; other colours are returned as they are.
+ * @param {string} color
+ * @param {number} alpha
+ */
+function withAlpha(color, alpha) {
+  const match = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
+  if (!match) return color;
+  const [r, g, b] = match.slice(1).map((hex) => parseInt(hex, 16));
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+}
+
+/** @returns {typeof import("chart.js").Chart} */
+function chartClass() {
+  const chart = /** @type {{Chart?: typeof import("chart.js").Chart}} */ (globalThis).Chart;
+  if (!chart) {
+    throw new Error("Cannot draw charts: Chart.js did not load (vendor/chart.umd.min.js)");
+  }
+  return chart;
+}
+
+/**
+ * Per-chart state the plugins and callbacks read.
+ * @typedef {{
+ *   quantity: Quantity, range: {min: number, max: number} | undefined,
+ *   theme: Theme, stepMs: number, bucketMs: number
+ * }} ChartState
+ */
+
+/**
+ * Tints the area outside the safe range and dashes its limits.
+ * @param {ChartState} state
+ * @returns {LinePlugin}
+ */
+function safeRangePlugin(state) {
+  return {
+    id: "vigiaSafeRange",
+    beforeDatasetsDraw(chart) {
+      const { ctx, chartArea: area, scales: { y } } = chart;
+      const range = state.range;
+      if (!y || !range) return;
+      const top = y.getPixelForValue(range.max);
+      const bottom = y.getPixelForValue(range.min);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(area.left, area.top, area.width, area.height);
+      ctx.clip();
+      ctx.fillStyle = state.theme.band;
+      if (top > area.top) ctx.fillRect(area.left, area.top, area.width, top - area.top);
+      if (bottom < area.bottom) ctx.fillRect(area.left, bottom, area.width, area.bottom - bottom);
+      ctx.strokeStyle = state.theme.limit;
+      ctx.fillStyle = state.theme.limit;
+      ctx.lineWidth = 1;
+      ctx.setLineDash([6, 4]);
+      ctx.font = `${Math.round(state.theme.fontSize * 0.75)}px ${state.theme.font}`;
+      ctx.textAlign = "right";
+      for (
+        const [pixel, text, below] of /** @type {const} */ ([
+          [top, `max ${formatNumber(range.max)}`, true],
+          [bottom, `min ${formatNumber(range.min)}`, false],
+        ])
+      ) {
+        if (pixel < area.top || pixel > area.bottom) continue;
+        ctx.beginPath();
+        ctx.moveTo(area.left, pixel);
+        ctx.lineTo(area.right, pixel);
+        ctx.stroke();
+        ctx.textBaseline = below ? "top" : "bottom";
+        ctx.fillText(text, area.right - 4, pixel + (below ? 3 : -3));
+      }
+      ctx.restore();
+    },
+  };
+}
+
+/**
+ * Fills each visible line's min..max envelope (bucket windows, few lines).
+ * @param {ChartState} state
+ * @returns {LinePlugin}
+ */
+function envelopePlugin(state) {
+  return {
+    id: "vigiaEnvelope",
+    beforeDatasetsDraw(chart) {
+      if (state.bucketMs === 0) return;
+      const { ctx, chartArea: area, scales: { x, y } } = chart;
+      if (!x || !y) return;
+      const lines = chart.data.datasets
+        .map((dataset, index) => ({ dataset, index }))
+        .filter(({ dataset, index }) => dataset.label !== MARKS && chart.isDatasetVisible(index));
+      if (lines.length > MAX_ENVELOPES) return;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(area.left, area.top, area.width, area.height);
+      ctx.clip();
+      for (const { dataset } of lines) {
+        const points = /** @type {Point[]} */ (dataset.data);
+        ctx.fillStyle = withAlpha(String(dataset.borderColor), 0.16);
+        let start = 0;
+        for (let i = 1; i <= points.length; i++) {
+          const gap = i === points.length ||
+            (points[i]?.x ?? 0) - (points[i - 1]?.x ?? 0) > 2.5 * state.bucketMs;
+          if (!gap) continue;
+          const segment = points.slice(start, i);
+          start = i;
+          if (segment.length < 2) continue;
+          ctx.beginPath();
+          for (const [n, p] of segment.entries()) {
+            const px = x.getPixelForValue(p.x);
+            const py = y.getPixelForValue(p.max ?? p.y);
+            if (n === 0) ctx.moveTo(px, py);
+            else ctx.lineTo(px, py);
+          }
+          for (const p of segment.reverse()) {
+            ctx.lineTo(x.getPixelForValue(p.x), y.getPixelForValue(p.min ?? p.y));
+          }
+          ctx.closePath();
+          ctx.fill();
+        }
+      }
+      ctx.restore();
+    },
+  };
+}
+
+/** Label of the out-of-range dataset (one per chart). */
+const MARKS = "Out of range";
+
+/** The three charts, their datasets and their window. */
+export class ChartSet {
+  /** @type {Map<Quantity, {chart: LineChart, state: ChartState, lines: Map<number, LineDataset>, marks: LineDataset}>} */
+  #charts = new Map();
+  /** @type {WindowModel | undefined} */
+  #model;
+  /** @type {ReadonlySet<number>} */
+  #visible = new Set();
+  #theme;
+  /** @type {(id: number) => number} */
+  #gapOf = () => 0;
+  #drawn = false;
+
+  /**
+   * @param {Record<Quantity, HTMLCanvasElement>} canvases
+   * @param {Thresholds} thresholds
+   */
+  constructor(canvases, thresholds) {
+    const Chart = chartClass();
+    this.#theme = readTheme();
+    for (const quantity of QUANTITIES) {
+      /** @type {ChartState} */
+      const state = {
+        quantity,
+        range: thresholds[quantity],
+        theme: this.#theme,
+        stepMs: 60_000,
+        bucketMs: 0,
+      };
+      /** @type {LineDataset} */
+      const marks = {
+        label: MARKS,
+        data: [],
+        showLine: false,
+        pointStyle: "triangle",
+        pointRadius: 5,
+        pointHoverRadius: 7,
+        pointBorderWidth: 1,
+        order: -1,
+      };
+      const chart = new Chart(canvases[quantity], {
+        type: "line",
+        data: { datasets: [marks] },
+        options: chartOptions(state),
+        plugins: [safeRangePlugin(state), envelopePlugin(state)],
+      });
+      this.#charts.set(quantity, { chart, state, lines: new Map(), marks });
+    }
+    this.applyTheme(this.#theme);
+  }
+
+  /**
+   * Shows `model`'s tracks (replacing the previous window's lines).
+   * @param {WindowModel} model
+   * @param {(id: number) => number} gapOf longest gap (ms) a sensor's line bridges
+   */
+  setModel(model, gapOf) {
+    this.#model = model;
+    this.#gapOf = gapOf;
+    for (const [quantity, entry] of this.#charts) {
+      entry.lines.clear();
+      entry.chart.data.datasets = [entry.marks];
+      entry.state.bucketMs = model.kind === "bucket" ? model.bucketMs : 0;
+      for (const id of [...model.tracks.keys()].sort((a, b) => a - b)) {
+        this.#addLine(quantity, id);
+      }
+    }
+  }
+
+  /**
+   * Which sensors' lines are drawn.
+   * @param {ReadonlySet<number>} ids
+   */
+  setVisible(ids) {
+    this.#visible = ids;
+    for (const entry of this.#charts.values()) {
+      for (const [id, dataset] of entry.lines) dataset.hidden = !ids.has(id);
+    }
+  }
+
+  /**
+   * The x range, epoch ms.
+   * @param {number} min
+   * @param {number} max
+   */
+  setWindow(min, max) {
+    for (const { chart } of this.#charts.values()) {
+      const x = chart.options.scales?.["x"];
+      if (x) Object.assign(x, { min, max });
+    }
+  }
+
+  /**
+   * Redraws with the model's current points (new tracks get a line).
+   * `"none"` (the default) only moves points; changed colours and fonts
+   * need `"default"`, which re-resolves every element's options.
+   * @param {"none" | "default"} [mode]
+   */
+  render(mode = "none") {
+    const model = this.#model;
+    if (!model) return;
+    if (!this.#drawn) mode = "default";
+    this.#drawn = true;
+    for (const [quantity, entry] of this.#charts) {
+      for (const id of model.tracks.keys()) {
+        if (!entry.lines.has(id)) this.#addLine(quantity, id);
+      }
+      /** @type {Mark[]} */
+      const marks = [];
+      for (const [id, track] of model.tracks) {
+        if (this.#visible.has(id)) marks.push(...track.marks[quantity]);
+      }
+      entry.marks.data = marks.sort((a, b) => a.x - b.x);
+      entry.chart.update(mode);
+    }
+  }
+
+  /**
+   * Re-reads colours and font size (colour scheme or screen size changed).
+   * @param {Theme} [theme]
+   */
+  applyTheme(theme = readTheme()) {
+    this.#theme = theme;
+    for (const entry of this.#charts.values()) {
+      entry.state.theme = theme;
+      const { chart, marks } = entry;
+      applyThemeOptions(chart, theme);
+      marks.pointBackgroundColor = theme.alarm;
+      marks.pointBorderColor = theme.surface;
+      marks.borderColor = theme.alarm;
+      marks.backgroundColor = theme.alarm;
+      for (const [id, dataset] of entry.lines) Object.assign(dataset, lineStyle(id, theme));
+    }
+    this.render("default");
+  }
+
+  /**
+   * The chart of `quantity` (for tests and the page's accessibility text).
+   * @param {Quantity} quantity
+   */
+  chart(quantity) {
+    return this.#charts.get(quantity)?.chart;
+  }
+
+  /**
+   * @param {Quantity} quantity
+   * @param {number} id
+   */
+  #addLine(quantity, id) {
+    const entry = this.#charts.get(quantity);
+    const track = this.#model?.tracks.get(id);
+    if (!entry || !track) return;
+    /** @type {LineDataset} */
+    const dataset = {
+      label: `Sensor ${id}`,
+      data: track.points[quantity],
+      hidden: !this.#visible.has(id),
+      spanGaps: this.#gapOf(id),
+      normalized: true,
+      pointRadius: 0,
+      pointHoverRadius: 4,
+      pointHitRadius: 4,
+      borderWidth: 1.75,
+      tension: 0,
+      ...lineStyle(id, this.#theme),
+    };
+    entry.lines.set(id, dataset);
+    entry.chart.data.datasets.push(dataset);
+  }
+}
+
+/**
+ * @param {number} id
+ * @param {Theme} theme
+ */
+function lineStyle(id, theme) {
+  const { color, dash } = styleOf(id, theme);
+  return {
+    borderColor: color,
+    backgroundColor: color,
+    pointBackgroundColor: color,
+    borderDash: dash,
+  };
+}
+
+/**
+ * @param {ChartState} state
+ * @returns {import("chart.js").ChartOptions<"line">}
+ */
+function chartOptions(state) {
+  const { label, unit } = QUANTITY_LABELS[state.quantity];
+  return {
+    animation: false,
+    parsing: false,
+    normalized: true,
+    responsive: true,
+    maintainAspectRatio: false,
+    interaction: { mode: "nearest", intersect: false, axis: "xy" },
+    scales: {
+      x: {
+        type: "linear",
+        title: { display: true, text: "Local time" },
+        ticks: {
+          maxRotation: 0,
+          autoSkip: false,
+          callback: (value) => formatTime(Number(value), state.stepMs < 60_000),
+        },
+        afterBuildTicks(scale) {
+          const maxTicks = Math.floor(scale.width / (state.theme.fontSize * 5.5));
+          const { ticks, stepMs } = timeTicks(scale.min, scale.max, maxTicks);
+          state.stepMs = stepMs;
+          scale.ticks = ticks.map((value) => ({ value }));
+        },
+      },
+      y: {
+        type: "linear",
+        grace: "8%",
+        title: { display: true, text: `${label} (${unit})` },
+        ticks: { callback: (value) => formatNumber(Number(value)) },
+        afterFit(scale) {
+          // The same width on the three charts lines their time axes up.
+          scale.width = Math.max(scale.width, state.theme.fontSize * 5);
+        },
+      },
+    },
+    plugins: {
+      legend: { display: false },
+      // Colours come from the theme; Chart.js's automatic palette would
+      // recolour the datasets created before the theme is applied.
+      colors: { enabled: false },
+      decimation: { enabled: false },
+      tooltip: {
+        callbacks: {
+          title(items) {
+            const x = items[0]?.parsed.x;
+            if (x === undefined || x === null) return "";
+            return state.bucketMs > 0
+              ? `${formatTime(x)} (${formatDuration(state.bucketMs)} bucket)`
+              : formatTime(x);
+          },
+          label(item) {
+            const raw = /** @type {Point & Partial<Mark>} */ (item.raw);
+            if (item.dataset.label === MARKS) {
+              const limit = raw.bound === "above" ? "max" : "min";
+              return `Sensor ${raw.id}: ${formatValue(raw.y)} ${unit}, ${raw.bound} ${limit} ${
+                formatNumber(raw.limit ?? 0)
+              }`;
+            }
+            if (raw.min !== undefined && raw.max !== undefined) {
+              return `${item.dataset.label}: avg ${formatValue(raw.y)} ${unit} (${
+                formatValue(raw.min)
+              } – ${formatValue(raw.max)})`;
+            }
+            return `${item.dataset.label}: ${formatValue(raw.y)} ${unit}`;
+          },
+        },
+      },
+    },
+  };
+}
+
+/**
+ * @param {LineChart} chart
+ * @param {Theme} theme
+ */
+function applyThemeOptions(chart, theme) {
+  const options = chart.options;
+  const font = { family: theme.font, size: Math.round(theme.fontSize * 0.8) };
+  options.color = theme.muted;
+  options.font = font;
+  for (const axis of ["x", "y"]) {
+    const scale = options.scales?.[axis];
+    if (!scale) continue;
+    Object.assign(scale.ticks ?? {}, { color: theme.muted, font });
+    Object.assign(scale.grid ?? {}, { color: theme.grid });
+    Object.assign(scale.border ?? {}, { color: theme.grid });
+    if ("title" in scale) Object.assign(scale.title, { color: theme.text, font });
+  }
+  const tooltip = options.plugins?.tooltip;
+  if (tooltip) {
+    Object.assign(tooltip, {
+      backgroundColor: theme.surface,
+      titleColor: theme.text,
+      bodyColor: theme.text,
+      borderColor: theme.grid,
+      borderWidth: 1,
+      titleFont: font,
+      bodyFont: font,
+    });
+  }
+}

@@ -1,0 +1,398 @@
+// @ts-check
+/**
+ * The page's text parts: the connection status, the sensor picker (which
+ * doubles as the charts' legend), the sensors table and the out-of-range
+ * events list.
+ *
+ * Everything coming from the server is written with `textContent` (never
+ * `innerHTML`), so a reading can never carry markup or script into the page,
+ * and rows are updated in place rather than rebuilt, so a wall screen left
+ * open all shift does not churn the DOM.
+ *
+ * @module
+ */
+
+import { QUANTITY_LABELS, styleOf } from "./charts.js";
+import {
+  formatAgo,
+  formatDateTime,
+  formatDuration,
+  formatNumber,
+  formatTime,
+  formatValue,
+} from "./format.js";
+import { judge, QUANTITIES } from "./model.js";
+
+/** @typedef {import("./model.js").Thresholds} Thresholds */
+/** @typedef {import("./sensors.js").SensorBook} SensorBook */
+/** @typedef {import("./sensors.js").OutOfRangeEvent} OutOfRangeEvent */
+/** @typedef {import("./live.js").LiveState} LiveState */
+/** @typedef {import("./charts.js").Theme} Theme */
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/**
+ * Creates an element with a class and text.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+export function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/**
+ * A short line in the sensor's colour and dash, as drawn on the charts.
+ * @param {number} id
+ * @param {Theme} theme
+ */
+function swatch(id, theme) {
+  const { color, dash } = styleOf(id, theme);
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "swatch");
+  svg.setAttribute("viewBox", "0 0 28 8");
+  svg.setAttribute("aria-hidden", "true");
+  const line = document.createElementNS(SVG, "line");
+  for (const [name, value] of Object.entries({ x1: 1, y1: 4, x2: 27, y2: 4 })) {
+    line.setAttribute(name, String(value));
+  }
+  line.setAttribute("stroke", color);
+  line.setAttribute("stroke-width", "3");
+  if (dash.length > 0) line.setAttribute("stroke-dasharray", dash.map((n) => n / 2).join(" "));
+  svg.append(line);
+  return svg;
+}
+
+/** Words shown for each connection state. */
+const STATE_TEXT = /** @type {const} */ ({
+  connecting: "Connecting",
+  live: "Live",
+  reconnecting: "Reconnecting",
+  offline: "Offline",
+});
+
+/**
+ * Shows the connection state in the `role="status"` element.
+ * @param {HTMLElement} root
+ * @param {LiveState} state
+ * @param {{attempt: number, retryAt: number}} detail
+ */
+export function showStatus(root, state, detail) {
+  root.dataset["state"] = state;
+  const label = root.querySelector(".status-text");
+  const hint = root.querySelector(".status-detail");
+  if (label) label.textContent = STATE_TEXT[state];
+  if (!hint) return;
+  if (state === "live") hint.textContent = "";
+  else if (state === "connecting") hint.textContent = "…";
+  else {
+    const seconds = Math.max(0, Math.ceil((detail.retryAt - Date.now()) / 1000));
+    hint.textContent = detail.retryAt > 0
+      ? ` · attempt ${detail.attempt}, next in ${seconds} s`
+      : ` · attempt ${detail.attempt}`;
+  }
+}
+
+/**
+ * The row of sensor toggles above the charts; the legend of every chart.
+ * With more than `defaultVisible` sensors only the first ones start shown.
+ */
+export class SensorPicker {
+  #root;
+  #list;
+  #count;
+  #onChange;
+  /** @type {Map<number, HTMLButtonElement>} */
+  #buttons = new Map();
+  /** @type {Set<number>} */
+  #visible = new Set();
+  #defaultVisible;
+  /** @type {Set<number> | undefined} ids chosen in the URL, kept as chosen */
+  #chosen;
+
+  /**
+   * @param {HTMLElement} root
+   * @param {{onChange: (visible: ReadonlySet<number>) => void, defaultVisible?: number, chosen?: Set<number>}} options
+   */
+  constructor(root, options) {
+    this.#root = root;
+    this.#onChange = options.onChange;
+    this.#defaultVisible = options.defaultVisible ?? 24;
+    this.#chosen = options.chosen;
+    this.#list = root.querySelector(".picker-list") ?? root;
+    this.#count = root.querySelector(".picker-count");
+    root.querySelector("[data-pick=all]")?.addEventListener("click", () => {
+      this.#setAll(true);
+    });
+    root.querySelector("[data-pick=none]")?.addEventListener("click", () => {
+      this.#setAll(false);
+    });
+  }
+
+  /** Sensors drawn on the charts. */
+  get visible() {
+    return /** @type {ReadonlySet<number>} */ (this.#visible);
+  }
+
+  /**
+   * Adds toggles for sensors not seen before (in id order).
+   * @param {readonly number[]} ids
+   * @param {Theme} theme
+   */
+  add(ids, theme) {
+    let added = false;
+    for (const id of ids) {
+      if (this.#buttons.has(id)) continue;
+      added = true;
+      const shown = this.#chosen ? this.#chosen.has(id) : this.#visible.size < this.#defaultVisible;
+      if (shown) this.#visible.add(id);
+      const button = element("button", "pick");
+      button.type = "button";
+      button.dataset["sensor"] = String(id);
+      button.setAttribute("aria-pressed", String(shown));
+      button.append(swatch(id, theme), element("span", "", `Sensor ${id}`));
+      button.addEventListener("click", () => {
+        this.#toggle(id, !this.#visible.has(id));
+        this.#onChange(this.#visible);
+      });
+      const next = [...this.#buttons.keys()].filter((other) => other > id).sort((a, b) => a - b)[0];
+      this.#list.insertBefore(button, next === undefined ? null : this.#buttons.get(next) ?? null);
+      this.#buttons.set(id, button);
+    }
+    if (added) this.#updateCount();
+    return added;
+  }
+
+  /**
+   * Redraws the swatches (colour scheme changed).
+   * @param {Theme} theme
+   */
+  applyTheme(theme) {
+    for (const [id, button] of this.#buttons) {
+      button.querySelector("svg")?.replaceWith(swatch(id, theme));
+    }
+  }
+
+  /** @param {boolean} shown */
+  #setAll(shown) {
+    for (const id of this.#buttons.keys()) this.#toggle(id, shown);
+    this.#onChange(this.#visible);
+  }
+
+  /**
+   * @param {number} id
+   * @param {boolean} shown
+   */
+  #toggle(id, shown) {
+    if (shown) this.#visible.add(id);
+    else this.#visible.delete(id);
+    this.#chosen = new Set(this.#visible);
+    this.#buttons.get(id)?.setAttribute("aria-pressed", String(shown));
+    this.#updateCount();
+  }
+
+  #updateCount() {
+    this.#root.dataset["many"] = String(this.#buttons.size > this.#defaultVisible);
+    if (this.#count) {
+      this.#count.textContent = `${this.#visible.size} of ${this.#buttons.size} shown`;
+    }
+  }
+}
+
+/** The sensors table: last values, last seen, ok / stale / out of range. */
+export class SensorTable {
+  #body;
+  #thresholds;
+  /** @type {Map<number, {row: HTMLTableRowElement, cells: HTMLTableCellElement[], time: HTMLTimeElement}>} */
+  #rows = new Map();
+
+  /**
+   * @param {HTMLTableSectionElement} body
+   * @param {Thresholds} thresholds
+   */
+  constructor(body, thresholds) {
+    this.#body = body;
+    this.#thresholds = thresholds;
+  }
+
+  /**
+   * Brings every row up to date (call when readings arrive and every second).
+   * @param {SensorBook} book
+   * @param {number} now
+   * @param {Theme} theme
+   */
+  update(book, now, theme) {
+    for (const id of book.ids) {
+      const state = book.get(id);
+      if (!state) continue;
+      const entry = this.#rows.get(id) ?? this.#addRow(id, theme);
+      const [, ...cells] = entry.cells;
+      let alarm = false;
+      for (const [i, quantity] of QUANTITIES.entries()) {
+        const cell = cells[i];
+        if (!cell) continue;
+        const value = state.last?.[quantity];
+        const bound = value === undefined ? undefined : judge(value, this.#thresholds[quantity]);
+        alarm ||= bound !== undefined;
+        const arrow = bound === "above" ? " ▲" : bound === "below" ? " ▼" : "";
+        setText(cell, value === undefined ? "–" : formatValue(value) + arrow);
+        cell.classList.toggle("alarm", bound !== undefined);
+      }
+      const stale = book.isStale(id, now);
+      setText(
+        entry.time,
+        Number.isFinite(state.lastSeen) ? formatAgo(state.lastSeen, now) : "never",
+      );
+      if (Number.isFinite(state.lastSeen)) {
+        const iso = new Date(state.lastSeen).toISOString();
+        if (entry.time.dateTime !== iso) {
+          entry.time.dateTime = iso;
+          entry.time.title = `${formatDateTime(state.lastSeen)} · stale after ${
+            formatDuration(Math.round(book.staleAfter(id) / 1000) * 1000)
+          } of silence`;
+        }
+      }
+      const condition = stale ? "stale" : alarm ? "alarm" : "ok";
+      const stateCell = entry.cells[5];
+      if (stateCell && entry.row.dataset["state"] !== condition) {
+        entry.row.dataset["state"] = condition;
+        stateCell.textContent = condition === "alarm" ? "out of range" : condition;
+      }
+    }
+  }
+
+  /**
+   * Redraws the swatches (colour scheme changed).
+   * @param {Theme} theme
+   */
+  applyTheme(theme) {
+    for (const [id, { cells }] of this.#rows) {
+      cells[0]?.querySelector("svg")?.replaceWith(swatch(id, theme));
+    }
+  }
+
+  /**
+   * @param {number} id
+   * @param {Theme} theme
+   */
+  #addRow(id, theme) {
+    const row = element("tr");
+    row.dataset["sensor"] = String(id);
+    const name = element("th", "sensor-name");
+    name.scope = "row";
+    name.append(swatch(id, theme), element("span", "", String(id)));
+    const cells = [name];
+    for (const quantity of QUANTITIES) {
+      const cell = element("td", "num");
+      cell.dataset["quantity"] = quantity;
+      cells.push(cell);
+    }
+    const seen = element("td", "seen");
+    const time = element("time");
+    seen.append(time);
+    cells.push(seen, element("td", "condition"));
+    row.append(...cells);
+    const next = [...this.#rows.keys()].filter((other) => other > id).sort((a, b) => a - b)[0];
+    this.#body.insertBefore(row, next === undefined ? null : this.#rows.get(next)?.row ?? null);
+    const entry = { row, cells: /** @type {HTMLTableCellElement[]} */ (cells), time };
+    this.#rows.set(id, entry);
+    return entry;
+  }
+}
+
+/** The latest out-of-range episodes, most recently active first. */
+export class EventList {
+  #list;
+  #empty;
+  #count;
+  /** @type {Map<string, HTMLLIElement>} */
+  #items = new Map();
+
+  /**
+   * @param {HTMLOListElement} list
+   * @param {{empty?: HTMLElement | null, count?: HTMLElement | null}} [parts]
+   */
+  constructor(list, parts = {}) {
+    this.#list = list;
+    this.#empty = parts.empty ?? null;
+    this.#count = parts.count ?? null;
+  }
+
+  /**
+   * Shows `events` in their order, reusing the items already there.
+   * @param {readonly OutOfRangeEvent[]} events
+   */
+  update(events) {
+    const keys = new Set(events.map((event) => event.key));
+    for (const [key, item] of this.#items) {
+      if (!keys.has(key)) {
+        item.remove();
+        this.#items.delete(key);
+      }
+    }
+    /** @type {Element | null} */
+    let previous = null;
+    for (const event of events) {
+      let item = this.#items.get(event.key);
+      if (!item) {
+        item = element("li", `event ${event.bound}`);
+        item.dataset["sensor"] = String(event.id);
+        item.dataset["quantity"] = event.quantity;
+        this.#items.set(event.key, item);
+      }
+      const signature = `${event.t}/${event.count}/${event.value}/${event.peak}`;
+      if (item.dataset["signature"] !== signature) {
+        item.dataset["signature"] = signature;
+        item.replaceChildren(...describe(event));
+      }
+      /** @type {Element | null} */
+      const expected = previous ? previous.nextElementSibling : this.#list.firstElementChild;
+      if (expected !== item) this.#list.insertBefore(item, expected);
+      previous = item;
+    }
+    if (this.#empty) this.#empty.hidden = events.length > 0;
+    if (this.#count) this.#count.textContent = events.length > 0 ? String(events.length) : "";
+  }
+}
+
+/**
+ * The text of one episode: when, who, what, and why it is out of range.
+ * @param {OutOfRangeEvent} event
+ */
+function describe(event) {
+  const time = element("time", "", formatTime(event.t));
+  time.dateTime = new Date(event.t).toISOString();
+  time.title = formatDateTime(event.t);
+  const { label, unit } = QUANTITY_LABELS[event.quantity];
+  const what = element("span", "what");
+  what.append(
+    element("strong", "", `Sensor ${event.id}`),
+    ` ${label.toLowerCase()} `,
+    element("span", "value", `${formatValue(event.value)} ${unit}`),
+  );
+  const parts = [
+    `${event.bound === "above" ? "▲ above max" : "▼ below min"} ${formatNumber(event.limit)}`,
+  ];
+  if (event.bucketMs) parts.push(`${formatDuration(event.bucketMs)} bucket extreme`);
+  if (event.count > 1) {
+    parts.push(
+      `${event.count} ${event.bucketMs ? "buckets" : "readings"} since ${formatTime(event.start)}`,
+    );
+    parts.push(`peak ${formatValue(event.peak)}`);
+  }
+  return [time, what, element("span", "why", parts.join(" · "))];
+}
+
+/**
+ * Sets text only when it changed (keeps layout and screen readers quiet).
+ * @param {Node} node
+ * @param {string} text
+ */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
