@@ -204,6 +204,7 @@ export async function run(config: SensorConfig, signal: AbortSignal, log: Logger
   const started = performance.now();
   const saturate = config.interval === 0;
   const stopScheduler = saturate ? () => {} : startScheduler(links, config.interval * 1000, seed);
+  signal.addEventListener("abort", stopScheduler, { once: true });
   const stopStats = startStatsLine(config.statsIntervalMs, counters, links, log);
   try {
     await Promise.all(links.map((link) => link.run(signal, saturate)));
