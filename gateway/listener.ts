@@ -108,6 +108,10 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
       peer: peerOf(socket),
       reason: error.code ? `${error.code}: ${error.message}` : error.message,
     });
+    // Deno's node:tls reports a handshake timeout but leaves the TCP socket
+    // open; close both layers so a silent client cannot hold a slot.
+    socket.destroy();
+    (socket as unknown as { _parent?: Socket })._parent?.destroy();
   });
 
   server.on("secureConnection", (socket: tls.TLSSocket) => {

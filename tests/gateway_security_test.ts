@@ -315,6 +315,23 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
       await assertServing();
     });
 
+    await t.step(
+      "a TCP client that never starts TLS is dropped after the handshake timeout",
+      async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          const started = Date.now();
+          const n = await conn.read(new Uint8Array(64)).catch(() => null);
+          assert.equal(n, null);
+          const waited = Date.now() - started;
+          assert.ok(waited >= 1_000 && waited < 5_000, `closed after ${waited} ms`);
+        } finally {
+          closeQuietly(conn);
+        }
+        await assertServing();
+      },
+    );
+
     await t.step("a silent TLS connection gets ERROR 5 after the idle timeout", async () => {
       const conn = await connectSensor(port, pki, 2);
       try {
