@@ -50,9 +50,14 @@ import {
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
 import { assertPermissions, netAccess, readAccess } from "./lib/permissions.ts";
-import { createCounters, type SensorCounters, SensorLink } from "./sensor/link.ts";
+import { SensorLink } from "./sensor/link.ts";
 import { createSimulator, mulberry32 } from "./sensor/simulator.ts";
-import { LatencyHistogram, summaryFields } from "./sensor/stats.ts";
+import {
+  createCounters,
+  LatencyHistogram,
+  type SensorCounters,
+  summaryFields,
+} from "./sensor/stats.ts";
 
 /** Configuration of the sensor simulator. */
 export interface SensorConfig extends CommonConfig {

@@ -1,12 +1,51 @@
 /**
- * Figures a sensor process reports: the send-to-ACK latency histogram and
- * the `summary` line the tests, the demo and the benchmark parse.
+ * Figures a sensor process reports: its counters, the send-to-ACK latency
+ * histogram, and the `summary` line the tests, the demo and the benchmark parse.
  *
  * @module
  */
 
 import type { LogFields } from "../lib/log.ts";
-import type { SensorCounters } from "./link.ts";
+
+/** Counters of a sensor process, shared by its links. */
+export interface SensorCounters {
+  /** Readings measured. */
+  generated: number;
+  /** Readings sent for the first time. */
+  sent: number;
+  /** Readings sent again after a reconnect. */
+  resent: number;
+  /** Readings the gateway acknowledged. */
+  acknowledged: number;
+  /** Readings dropped because the queue bound was hit. */
+  dropped: number;
+  /** Connections established (TLS handshake done). */
+  connects: number;
+  /** Connection attempts that failed. */
+  connectFailures: number;
+  /** Connections closed for lack of ACK progress. */
+  ackTimeouts: number;
+  /** ERROR frames received, by code. */
+  errors: Record<number, number>;
+  /** Links connected now. */
+  connected: number;
+}
+
+/** Creates zeroed counters. */
+export function createCounters(): SensorCounters {
+  return {
+    generated: 0,
+    sent: 0,
+    resent: 0,
+    acknowledged: 0,
+    dropped: 0,
+    connects: 0,
+    connectFailures: 0,
+    ackTimeouts: 0,
+    errors: {},
+    connected: 0,
+  };
+}
 
 const MAX_TRACKED_MS = 10_000;
 

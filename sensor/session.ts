@@ -1,0 +1,258 @@
+/**
+ * One connection of a simulated sensor: the writer packs up to 256 READING
+ * frames per socket write within the window of unacknowledged readings; the
+ * reader applies cumulative ACKs and ERROR frames (decoded with the
+ * protocol's `FrameDecoder`); a watchdog closes the connection when readings
+ * are in flight and no ACK has made progress for the ACK timeout.
+ *
+ * The watchdog is what recovers a reading the gateway dropped for a bad
+ * CRC: the gateway stops ACKing past it on that connection (see
+ * gateway/session.ts), so progress stops, the connection is closed, and the
+ * next one resends from the oldest unacknowledged reading.
+ *
+ * @module
+ */
+
+import type { Logger } from "../lib/log.ts";
+import {
+  encodeReadingInto,
+  ERROR_CODES,
+  FrameDecoder,
+  FrameError,
+  READING_FRAME_SIZE,
+} from "../protocol/mod.ts";
+import type { ReadingQueue } from "./queue.ts";
+import type { LatencyHistogram, SensorCounters } from "./stats.ts";
+
+/** What a session needs from the sensor it serves. */
+export interface SessionHost {
+  readonly sensorId: number;
+  readonly queue: ReadingQueue;
+  /** Whether the sensor's `--count` is measured and every reading acknowledged or dropped. */
+  isFinished(): boolean;
+  /** Saturation mode: measure up to `n` readings now. */
+  fill(n: number): void;
+  /** Resolves at the next new reading, or when `wake` is called. */
+  waitForWork(): Promise<void>;
+  /** Wakes a `waitForWork`. */
+  wake(): void;
+}
+
+/** Options of {@linkcode serveConnection}. */
+export interface SessionOptions {
+  readonly window: number;
+  readonly ackTimeoutMs: number;
+  readonly counters: SensorCounters;
+  readonly latency: LatencyHistogram;
+  readonly log: Logger;
+  readonly verbose: boolean;
+  /** Measure as fast as the window allows (`--interval 0`). */
+  readonly saturate: boolean;
+}
+
+/** Frames per socket write. */
+const FRAMES_PER_WRITE = 256;
+/** After a stop signal, how long the readings in flight may wait for their ACK. */
+const DRAIN_MS = 2_000;
+const WATCHDOG_MS = 250;
+
+interface SessionState {
+  open: boolean;
+  progress: boolean;
+  lastProgressAt: number;
+  /** Write chunks in flight: [seq of the chunk's last reading, readings, send time]. */
+  chunks: [number, number, number][];
+}
+
+/**
+ * Serves one established connection until it closes, the count is done,
+ * or `signal` aborts (then in-flight readings get up to 2 s for their ACK).
+ * Returns whether any ACK made progress, which resets the reconnect backoff.
+ */
+export async function serveConnection(
+  conn: Deno.TlsConn,
+  host: SessionHost,
+  options: SessionOptions,
+  signal: AbortSignal,
+): Promise<{ progress: boolean }> {
+  const { counters, log, verbose } = options;
+  host.queue.rewind();
+  const state: SessionState = {
+    open: true,
+    progress: false,
+    lastProgressAt: performance.now(),
+    chunks: [],
+  };
+  const close = () => {
+    if (!state.open) return;
+    state.open = false;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+    host.wake();
+  };
+  const watchdog = setInterval(() => {
+    if (
+      host.queue.inFlight > 0 && performance.now() - state.lastProgressAt > options.ackTimeoutMs
+    ) {
+      counters.ackTimeouts++;
+      log[verbose ? "warn" : "debug"]("no ACK progress; reconnecting to resend", {
+        sensor: host.sensorId,
+        in_flight: host.queue.inFlight,
+      });
+      close();
+    }
+  }, WATCHDOG_MS);
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = () => {
+    host.wake();
+    drainTimer = setTimeout(close, DRAIN_MS);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await Promise.all([
+      readLoop(conn, host, options, state, close),
+      writeLoop(conn, host, options, state, close, signal),
+    ]);
+  } finally {
+    clearInterval(watchdog);
+    clearTimeout(drainTimer);
+    signal.removeEventListener("abort", onAbort);
+    close();
+  }
+  return { progress: state.progress };
+}
+
+async function readLoop(
+  conn: Deno.TlsConn,
+  host: SessionHost,
+  options: SessionOptions,
+  state: SessionState,
+  close: () => void,
+): Promise<void> {
+  const { counters, log } = options;
+  const decoder = new FrameDecoder();
+  const buffer = new Uint8Array(16 * 1024);
+  try {
+    while (state.open) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      for (const frame of decoder.push(buffer.subarray(0, n))) {
+        if (frame instanceof FrameError) {
+          log.warn("malformed frame from the gateway; reconnecting", {
+            sensor: host.sensorId,
+            error: frame.message,
+          });
+          return;
+        }
+        if (frame.type === "ack") {
+          if (frame.sensorId !== host.sensorId) continue;
+          const acked = host.queue.ack(frame.seq);
+          if (acked > 0) {
+            counters.acknowledged += acked;
+            state.progress = true;
+            state.lastProgressAt = performance.now();
+            recordLatency(state, options.latency, frame.seq);
+            host.wake();
+          }
+        } else if (frame.type === "error") {
+          reportError(host.sensorId, options, frame.code, frame.reason);
+          return;
+        }
+      }
+    }
+  } catch (error) {
+    if (state.open) {
+      log.debug("connection lost", {
+        sensor: host.sensorId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  } finally {
+    close();
+  }
+}
+
+async function writeLoop(
+  conn: Deno.TlsConn,
+  host: SessionHost,
+  options: SessionOptions,
+  state: SessionState,
+  close: () => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const { counters, window, saturate } = options;
+  const queue = host.queue;
+  const buffer = new Uint8Array(FRAMES_PER_WRITE * READING_FRAME_SIZE);
+  try {
+    while (state.open && !host.isFinished()) {
+      if (signal.aborted) {
+        // Stopping: send nothing new, wait for the ACKs of what is in flight.
+        if (queue.inFlight === 0) break;
+        await host.waitForWork();
+        continue;
+      }
+      const room = window - queue.inFlight;
+      if (saturate && room > queue.unsent) host.fill(room - queue.unsent);
+      const n = Math.min(room, queue.unsent, FRAMES_PER_WRITE);
+      if (n <= 0) {
+        await host.waitForWork();
+        continue;
+      }
+      if (queue.inFlight === 0) state.lastProgressAt = performance.now();
+      let offset = 0;
+      let lastSeq = 0;
+      queue.send(n, (reading, resend) => {
+        encodeReadingInto(buffer, offset, reading);
+        offset += READING_FRAME_SIZE;
+        lastSeq = reading.seq;
+        if (resend) counters.resent++;
+        else counters.sent++;
+      });
+      state.chunks.push([lastSeq, n, performance.now()]);
+      await writeAll(conn, buffer.subarray(0, offset));
+    }
+  } catch (error) {
+    if (state.open) {
+      options.log.debug("write failed", {
+        sensor: host.sensorId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  } finally {
+    // Done, failed or drained: end the connection so the reader stops too.
+    close();
+  }
+}
+
+function reportError(sensorId: number, options: SessionOptions, code: number, reason: string) {
+  const { counters, log, verbose } = options;
+  counters.errors[code] = (counters.errors[code] ?? 0) + 1;
+  const fields = { sensor: sensorId, code, reason };
+  if (code === ERROR_CODES.overloaded || code === ERROR_CODES.idle) {
+    log[verbose ? "info" : "debug"]("gateway closed the connection", fields);
+  } else {
+    // Framing, identity or corruption: this sensor or its certificate is misconfigured.
+    log.error("gateway refused this sensor", fields);
+  }
+}
+
+/** Weighs each acknowledged write chunk's send-to-ACK time by its readings. */
+function recordLatency(state: SessionState, latency: LatencyHistogram, ackSeq: number): void {
+  const now = performance.now();
+  const chunks = state.chunks;
+  let covered = 0;
+  while (covered < chunks.length) {
+    const [lastSeq, readings, sentAt] = chunks[covered]!;
+    // Seqs are consecutive: a chunk is covered when its last seq is at or before ackSeq (mod 2^32).
+    if (((ackSeq - lastSeq) >>> 0) > 0x7fff_ffff) break;
+    latency.record(now - sentAt, readings);
+    covered++;
+  }
+  if (covered > 0) chunks.splice(0, covered);
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
