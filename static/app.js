@@ -176,7 +176,10 @@ ui.windowPicker.addEventListener("change", () => {
   history.replaceState(null, "", url);
   loadWindow(key);
 });
-setInterval(render, 1000);
+// The window slides every second; a hidden tab skips the redraw (the live
+// points are still bounded by each line's maximum) and catches up when shown.
+setInterval(() => document.hidden || render(), 1000);
+document.addEventListener("visibilitychange", () => document.hidden || render());
 addEventListener("online", () => live.retryNow());
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", refreshTheme);
 let resizeTimer = 0;

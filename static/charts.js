@@ -248,10 +248,11 @@ export class ChartSet {
         data: [],
         showLine: false,
         pointStyle: "triangle",
-        pointRadius: 5,
-        pointHoverRadius: 7,
+        pointRadius: 4.5,
+        pointHoverRadius: 6,
         pointBorderWidth: 1,
-        order: -1,
+        // Drawn before (under) the lines, which stay readable through them.
+        order: 1,
       };
       const chart = new Chart(canvases[quantity], {
         type: "line",
@@ -320,10 +321,23 @@ export class ChartSet {
       for (const id of model.tracks.keys()) {
         if (!entry.lines.has(id)) this.#addLine(quantity, id);
       }
+      // One triangle per few pixels of a sensor's line is enough to see
+      // where it was out of range; a sensor stuck out of range would
+      // otherwise carpet the chart (and cost a draw per reading).
+      const x = entry.chart.options.scales?.["x"];
+      const span = Number(x?.max ?? 0) - Number(x?.min ?? 0);
+      const minGap = span > 0 ? (span / (entry.chart.chartArea?.width || 800)) * 8 : 0;
       /** @type {Mark[]} */
       const marks = [];
       for (const [id, track] of model.tracks) {
-        if (this.#visible.has(id)) marks.push(...track.marks[quantity]);
+        if (!this.#visible.has(id)) continue;
+        /** @type {Mark | undefined} */
+        let kept;
+        for (const mark of track.marks[quantity]) {
+          if (kept && mark.x - kept.x < minGap && mark.bound === kept.bound) continue;
+          marks.push(mark);
+          kept = mark;
+        }
       }
       entry.marks.data = marks.sort((a, b) => a.x - b.x);
       entry.chart.update(mode);
@@ -341,7 +355,7 @@ export class ChartSet {
       const { chart, marks } = entry;
       applyThemeOptions(chart, theme);
       marks.pointBackgroundColor = theme.alarm;
-      marks.pointBorderColor = theme.surface;
+      marks.pointBorderColor = theme.alarm;
       marks.borderColor = theme.alarm;
       marks.backgroundColor = theme.alarm;
       for (const [id, dataset] of entry.lines) Object.assign(dataset, lineStyle(id, theme));

@@ -261,7 +261,12 @@ export class SensorTable {
       const stateCell = entry.cells[5];
       if (stateCell && entry.row.dataset["state"] !== condition) {
         entry.row.dataset["state"] = condition;
-        stateCell.textContent = condition === "alarm" ? "out of range" : condition;
+        stateCell.textContent = condition;
+        stateCell.title = {
+          ok: "Reporting, every value in range",
+          alarm: "A value out of its safe range",
+          stale: "Silent for 3 of its intervals",
+        }[condition];
       }
     }
   }
