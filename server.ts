@@ -1,0 +1,233 @@
+/**
+ * `deno task server`: the REST API, the SQLite store and the dashboard.
+ *
+ * Stores the readings the gateway posts (`POST /api/data`, bearer token),
+ * answers the read API of docs/http-api.md, pushes new readings to the
+ * dashboard over a WebSocket (`/api/live`) and serves the dashboard itself
+ * from `static/`.
+ *
+ * Usage: deno task server [--host HOST] [--port PORT] [--db FILE]
+ *          [--token-file FILE] [--thresholds FILE] [--retain-days N]
+ *          [--log-json] [--debug]
+ *
+ * Exit codes: 0 after SIGINT/SIGTERM once in-flight requests are answered
+ * and the database is closed; 1 on a fatal error (token file missing, port
+ * taken, database unusable); 2 for bad flags or a missing permission.
+ *
+ * @module
+ */
+
+import {
+  type CommonConfig,
+  commonConfig,
+  parseFlags,
+  parseNumber,
+  parsePort,
+  type Program,
+  runMain,
+} from "./lib/cli.ts";
+import type { Logger } from "./lib/log.ts";
+import { sleep } from "./lib/backoff.ts";
+import {
+  assertPermissions,
+  databaseAccess,
+  netAccess,
+  type PermissionNeed,
+  readAccess,
+} from "./lib/permissions.ts";
+import { DEFAULT_THRESHOLDS, loadThresholds } from "./lib/thresholds.ts";
+import { createHandler } from "./server/handler.ts";
+import { LiveHub } from "./server/live.ts";
+import { Metrics } from "./server/metrics.ts";
+import { loadStaticFiles } from "./server/static_files.ts";
+import { openStore, type Store } from "./server/store.ts";
+import { GroupWriter } from "./server/writer.ts";
+
+/** Configuration of `deno task server`. */
+export interface ServerConfig extends CommonConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly db: string;
+  readonly tokenFile: string;
+  readonly thresholds: string | undefined;
+  /** Days of readings to keep; 0 keeps everything. */
+  readonly retainDays: number;
+}
+
+const USAGE = `
+Usage: deno task server [--host HOST] [--port PORT] [--db FILE] [--token-file FILE]
+                        [--thresholds FILE] [--retain-days N]
+
+Stores readings posted by the gateway in SQLite and serves the REST API
+(docs/http-api.md), the live WebSocket and the dashboard.
+
+  --host HOST          address to listen on (default: 127.0.0.1)
+  --port PORT          TCP port, 0 for any free one (default: 8080)
+  --db FILE            SQLite database, created if missing (default: data/readings.db)
+  --token-file FILE    ingest bearer token (default: certs/ingest.token; made by \`deno task certs\`)
+  --thresholds FILE    safe ranges served at /api/thresholds (default: built-in ranges)
+  --retain-days N      delete readings older than N days, 0 to keep all (default: 0)
+  --log-json           log one JSON object per line
+  --debug              log debug lines and stacks
+  -h, --help           show this help
+
+Exit codes: 0 stopped by SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.
+`;
+
+/** Parses the flags of `deno task server`. */
+export function parseConfig(args: string[]): ServerConfig {
+  const values = parseFlags(args, {
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string", default: "8080" },
+    db: { type: "string", default: "data/readings.db" },
+    "token-file": { type: "string", default: "certs/ingest.token" },
+    thresholds: { type: "string" },
+    "retain-days": { type: "string", default: "0" },
+  });
+  return {
+    ...commonConfig(values),
+    host: values.host,
+    port: parsePort("port", values.port),
+    db: values.db,
+    tokenFile: values["token-file"],
+    thresholds: values.thresholds,
+    retainDays: parseNumber("retain-days", values["retain-days"], { min: 0, max: 36500 }),
+  };
+}
+
+/** Reads the ingest token, failing with what to run when it is missing. */
+async function readToken(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `Cannot read --token-file "${path}": no such file; run \`deno task certs\` to create it`,
+      );
+    }
+    throw new Error(`Cannot read --token-file "${path}": ${(error as Error).message}`);
+  }
+  const token = text.trim();
+  if (token.length === 0) {
+    throw new Error(
+      `Cannot use --token-file "${path}": it is empty; run \`deno task certs --force\``,
+    );
+  }
+  return token;
+}
+
+/** Runs the server until `signal` aborts, then drains and closes the database. */
+export async function run(config: ServerConfig, signal: AbortSignal, log: Logger): Promise<void> {
+  const needs: PermissionNeed[] = [
+    ...databaseAccess("db", config.db),
+    readAccess("token-file", config.tokenFile),
+    netAccess("host", config.host, config.port),
+  ];
+  if (config.thresholds !== undefined) needs.push(readAccess("thresholds", config.thresholds));
+  assertPermissions("server", needs);
+
+  const token = await readToken(config.tokenFile);
+  const thresholds = config.thresholds === undefined
+    ? DEFAULT_THRESHOLDS
+    : await loadThresholds(config.thresholds);
+  const { files, warnings } = await loadStaticFiles();
+  const store = openStore(config.db);
+  try {
+    const metrics = new Metrics();
+    const live = new LiveHub(store, { log, onDrop: () => metrics.liveDropped++ });
+    const writer = new GroupWriter(store, {
+      onCommit: (info) => {
+        metrics.commit(info.stored, info.duplicates, info.seconds);
+        if (info.stored > 0) live.notify();
+      },
+    });
+    const handler = createHandler(store, {
+      token,
+      thresholds,
+      staticFiles: files,
+      writer,
+      live,
+      metrics,
+      signal,
+      log,
+    });
+    signal.addEventListener("abort", () => live.close(), { once: true });
+
+    const server = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      signal,
+      onListen: ({ hostname, port }) => {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        log.info(`listening on ${host}:${port}`);
+      },
+      onError: (error) => {
+        log.error("request failed", {
+          stack: error instanceof Error ? error.stack : String(error),
+        });
+        return new Response('{"error":"internal error"}', {
+          status: 500,
+          headers: { "content-type": "application/json" },
+        });
+      },
+    }, handler);
+    for (const warning of warnings) log.warn(warning);
+    log.info("store open", {
+      db: config.db,
+      cursor: store.newestCursor(),
+      static: files.size,
+      retain_days: config.retainDays,
+    });
+
+    const retention = config.retainDays > 0
+      ? retain(store, config.retainDays, { signal, log, metrics })
+      : Promise.resolve();
+    await server.finished;
+    writer.flush();
+    await retention;
+  } finally {
+    store.close();
+  }
+  log.info("stopped");
+}
+
+/**
+ * Deletes readings older than `days` every minute, a few thousand per
+ * transaction with a pause between, so a large first clean-up never stalls
+ * the writes that share the database.
+ */
+async function retain(
+  store: Store,
+  days: number,
+  context: { signal: AbortSignal; log: Logger; metrics: Metrics },
+): Promise<void> {
+  const { signal, log, metrics } = context;
+  while (!signal.aborted) {
+    const cutoff = Date.now() - days * 86_400_000;
+    let total = 0;
+    try {
+      while (!signal.aborted) {
+        const { deleted, done } = store.deleteBefore(cutoff, 2_000);
+        total += deleted;
+        metrics.retentionDeleted += deleted;
+        if (done) break;
+        await sleep(10, signal);
+      }
+    } catch (error) {
+      log.error("retention failed", { error: (error as Error).message });
+    }
+    if (total > 0) log.info("retention deleted old readings", { readings: total });
+    await sleep(60_000, signal);
+  }
+}
+
+/** The program, as `runMain` runs it. */
+export const serverProgram: Program<ServerConfig> = {
+  name: "server",
+  usage: USAGE,
+  parseConfig,
+  run,
+};
+
+if (import.meta.main) await runMain(serverProgram);

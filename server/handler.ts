@@ -1,0 +1,291 @@
+/**
+ * The server's HTTP handler: a `Request` in, a `Response` out, with no
+ * socket of its own, so tests call it directly (`await handler(new
+ * Request(...))`) and `Deno.serve` runs the same function.
+ *
+ * Routes are a table of `URLPattern`s, each with its handler per method;
+ * any other path is a file of the dashboard or 404. An {@linkcode HttpError}
+ * becomes `{"error": ...}` JSON here and nowhere else; any other exception
+ * is logged with its stack and answered with a bare 500 so no internal
+ * detail leaves the server.
+ *
+ * @module
+ */
+
+import { readingToJson } from "../protocol/mod.ts";
+import { DEFAULT_THRESHOLDS, type Thresholds } from "../lib/thresholds.ts";
+import type { Logger } from "../lib/log.ts";
+import { errorResponse, HttpError, json, jsonText } from "./http.ts";
+import {
+  assertJsonContentType,
+  bearerCheck,
+  DEFAULT_LIMITS,
+  type IngestLimits,
+  parseReadings,
+  readBody,
+} from "./ingest.ts";
+import type { LiveHub } from "./live.ts";
+import { Metrics } from "./metrics.ts";
+import { integerParam, sensorParam, timeParam } from "./params.ts";
+import { seriesResponse } from "./series.ts";
+import { serveFile, type StaticFiles } from "./static_files.ts";
+import type { Store } from "./store.ts";
+import { GroupWriter } from "./writer.ts";
+
+/** Options of {@linkcode createHandler}. */
+export interface HandlerOptions {
+  /** The ingest token `POST /api/data` requires. */
+  readonly token: string;
+  /** The safe ranges served at `/api/thresholds` (default: the built-in ones). */
+  readonly thresholds?: Thresholds;
+  /** Dashboard files (default: none, `/` answers 404). */
+  readonly staticFiles?: StaticFiles;
+  /** The writer (default: a {@linkcode GroupWriter} on `store`). */
+  readonly writer?: GroupWriter;
+  /** The live feed (default: none, `/api/live` answers 404). */
+  readonly live?: LiveHub;
+  /** Counters (default: a fresh set). */
+  readonly metrics?: Metrics;
+  /** Limits of write requests (default: the contract's). */
+  readonly limits?: Partial<IngestLimits>;
+  /** Aborted when the server shuts down: new writes and `/healthz` then answer 503. */
+  readonly signal?: AbortSignal;
+  /** Where unexpected errors go (with their stack). */
+  readonly log?: Logger;
+  /** The clock for `/api/series` defaults, epoch ms (tests pin it). */
+  readonly now?: () => number;
+}
+
+/** A request handler as `Deno.serve` takes it. */
+export type Handler = (request: Request) => Promise<Response>;
+
+interface Context {
+  readonly request: Request;
+  readonly url: URL;
+  readonly store: Store;
+}
+
+type RouteHandler = (context: Context) => Response | Promise<Response>;
+
+interface Route {
+  /** The `route` label of the metrics. */
+  readonly name: string;
+  readonly pattern: URLPattern;
+  readonly methods: Readonly<Partial<Record<"GET" | "POST", RouteHandler>>>;
+}
+
+/** Limits of `GET /api/readings`. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 10_000;
+
+/** Creates the handler; see the module doc and docs/http-api.md. */
+export function createHandler(store: Store, options: HandlerOptions): Handler {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const metrics = options.metrics ?? new Metrics();
+  const writer = options.writer ?? new GroupWriter(store, {
+    onCommit: (info) => metrics.commit(info.stored, info.duplicates, info.seconds),
+  });
+  const checkToken = bearerCheck(options.token);
+  const thresholdsJson = JSON.stringify(options.thresholds ?? DEFAULT_THRESHOLDS);
+  const staticFiles: StaticFiles = options.staticFiles ?? new Map();
+  const now = options.now ?? Date.now;
+  const shuttingDown = () => options.signal?.aborted ?? false;
+
+  const postData: RouteHandler = async ({ request }) => {
+    try {
+      checkToken(request);
+      assertJsonContentType(request);
+      if (shuttingDown()) {
+        throw new HttpError(503, "Cannot store readings: server is shutting down");
+      }
+      const readings = parseReadings(await readBody(request, limits), limits.maxBatch);
+      const result = readings.length === 0
+        ? { stored: 0, duplicates: 0 }
+        : await writer.write(readings);
+      return json(result);
+    } catch (error) {
+      if (error instanceof HttpError && error.status !== 503) metrics.rejected++;
+      throw error;
+    }
+  };
+
+  const getReadings: RouteHandler = ({ url, store }) => {
+    const params = url.searchParams;
+    const filter = {
+      limit: integerParam(params, "limit", { min: 1, max: MAX_PAGE }) ?? DEFAULT_PAGE,
+      sensor: sensorParam(params),
+      since: timeParam(params, "since"),
+      until: timeParam(params, "until"),
+    };
+    const after = integerParam(params, "after", { min: 0, max: Number.MAX_SAFE_INTEGER });
+    let readings;
+    let cursor;
+    if (after === undefined) {
+      cursor = store.newestCursor();
+      readings = store.latest(filter);
+    } else {
+      ({ readings, cursor } = store.after(after, filter));
+    }
+    return jsonText(`[${readings.map(readingToJson).join(",")}]`, 200, {
+      "x-vigia-cursor": String(cursor),
+    });
+  };
+
+  const getSensors: RouteHandler = ({ store }) => {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const items = store.sensors().map((sensor) =>
+      `{"id":${sensor.id},"readings":${sensor.readings},"first_seen":"${
+        iso(sensor.firstSeen)
+      }","last_seen":"${iso(sensor.lastSeen)}","last":${
+        sensor.last ? readingToJson(sensor.last) : "null"
+      }}`
+    );
+    return jsonText(`[${items.join(",")}]`);
+  };
+
+  const getHealth: RouteHandler = ({ store }) => {
+    if (shuttingDown()) {
+      return json({ status: "unavailable", error: "server is shutting down" }, 503);
+    }
+    try {
+      store.check();
+    } catch (error) {
+      options.log?.error("health check failed", { error: (error as Error).message });
+      return json({ status: "unavailable", error: "database unavailable" }, 503);
+    }
+    return json({ status: "ok" });
+  };
+
+  const getMetrics: RouteHandler = ({ store }) =>
+    new Response(
+      metrics.render({
+        databaseBytes: store.sizeBytes(),
+        liveClients: options.live?.clients ?? 0,
+        newestCursor: store.newestCursor(),
+      }),
+      {
+        headers: {
+          "content-type": "text/plain; version=0.0.4; charset=utf-8",
+          "cache-control": "no-store",
+        },
+      },
+    );
+
+  const getLive: RouteHandler = ({ request }) => {
+    if (!options.live) throw new HttpError(404, "Cannot open live feed: not enabled");
+    return options.live.accept(request);
+  };
+
+  const routes: readonly Route[] = [
+    {
+      name: "/api/data",
+      pattern: new URLPattern({ pathname: "/api/data" }),
+      methods: { POST: postData },
+    },
+    {
+      name: "/api/readings",
+      pattern: new URLPattern({ pathname: "/api/readings" }),
+      methods: { GET: getReadings },
+    },
+    {
+      name: "/api/sensors",
+      pattern: new URLPattern({ pathname: "/api/sensors" }),
+      methods: { GET: getSensors },
+    },
+    {
+      name: "/api/series",
+      pattern: new URLPattern({ pathname: "/api/series" }),
+      methods: {
+        GET: ({ url, store }) => jsonText(seriesResponse(store, url.searchParams, now())),
+      },
+    },
+    {
+      name: "/api/thresholds",
+      pattern: new URLPattern({ pathname: "/api/thresholds" }),
+      methods: { GET: () => jsonText(thresholdsJson) },
+    },
+    {
+      name: "/api/live",
+      pattern: new URLPattern({ pathname: "/api/live" }),
+      methods: { GET: getLive },
+    },
+    {
+      name: "/healthz",
+      pattern: new URLPattern({ pathname: "/healthz" }),
+      methods: { GET: getHealth },
+    },
+    {
+      name: "/metrics",
+      pattern: new URLPattern({ pathname: "/metrics" }),
+      methods: { GET: getMetrics },
+    },
+  ];
+
+  return async (request) => {
+    const started = performance.now();
+    let routeName = "other";
+    let response: Response;
+    try {
+      const url = new URL(request.url);
+      const route = routes.find((candidate) => candidate.pattern.test(url));
+      // HEAD is GET without the body (Deno.serve drops it).
+      const method = request.method === "HEAD" ? "GET" : request.method;
+      if (route === undefined) {
+        const file = staticFiles.get(url.pathname);
+        if (file === undefined) {
+          throw new HttpError(404, `Cannot find ${JSON.stringify(url.pathname.slice(0, 100))}`);
+        }
+        routeName = "static";
+        if (method !== "GET") throw methodNotAllowed(["GET", "HEAD"]);
+        response = await serveFile(request, file);
+      } else {
+        routeName = route.name;
+        const handle = route.methods[method as "GET" | "POST"];
+        if (handle === undefined) {
+          throw methodNotAllowed(
+            Object.keys(route.methods).flatMap((m) => m === "GET" ? ["GET", "HEAD"] : [m]),
+          );
+        }
+        response = await handle({ request, url, store });
+      }
+    } catch (error) {
+      if (error instanceof HttpError) {
+        response = errorResponse(error);
+      } else {
+        options.log?.error("request failed", {
+          method: request.method,
+          path: safePath(request.url),
+          stack: error instanceof Error ? error.stack : String(error),
+        });
+        response = json({ error: "internal error" }, 500);
+      }
+    }
+    metrics.request(
+      routeName,
+      metricMethod(request.method),
+      response.status,
+      (performance.now() - started) / 1000,
+    );
+    return response;
+  };
+}
+
+function methodNotAllowed(allowed: string[]): HttpError {
+  return new HttpError(405, `Cannot answer this method: allowed ${allowed.join(", ")}`, {
+    headers: { allow: allowed.join(", ") },
+  });
+}
+
+function metricMethod(method: string): string {
+  return ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].includes(method)
+    ? method
+    : "other";
+}
+
+function safePath(url: string): string {
+  try {
+    return new URL(url).pathname.slice(0, 200);
+  } catch {
+    return "?";
+  }
+}

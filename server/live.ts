@@ -1,0 +1,151 @@
+/**
+ * `GET /api/live`: a WebSocket that pushes newly stored readings.
+ *
+ * The writer calls {@linkcode LiveHub.notify} after each commit; the hub then
+ * reads what was stored since its last message (by cursor, in storage order)
+ * and sends one message to every client, at most one per `intervalMs`
+ * (250 ms: at most 4 messages per second however heavy the load). One JSON
+ * text is built per tick and shared by all clients:
+ *
+ * ```json
+ * {"type": "readings", "cursor": 12345, "readings": [{"id": 7, "seq": 42, ...}]}
+ * ```
+ *
+ * A client with more than `maxBufferedBytes` unsent is closed with 1008
+ * instead of buffered without bound; it reconnects and fills the gap with
+ * `GET /api/readings?after=<cursor>`.
+ *
+ * @module
+ */
+
+import { readingToJson } from "../protocol/mod.ts";
+import type { Logger } from "../lib/log.ts";
+import { HttpError } from "./http.ts";
+import type { Store } from "./store.ts";
+
+/** Options of {@linkcode LiveHub}. */
+export interface LiveOptions {
+  /** Least time between two messages, in ms (default 250). */
+  readonly intervalMs?: number;
+  /** Unsent bytes after which a client is dropped (default 1 MiB). */
+  readonly maxBufferedBytes?: number;
+  /** Most readings in one message; more wait for the next tick (default 10,000). */
+  readonly maxReadings?: number;
+  /** Most clients at once; more are refused with 503 (default 100). */
+  readonly maxClients?: number;
+  readonly log?: Logger;
+  /** Called when a slow client is dropped (metrics). */
+  readonly onDrop?: () => void;
+}
+
+/** Close code for a client that does not keep up: "policy violation". */
+export const CLOSE_TOO_SLOW = 1008;
+
+/** The live clients and the push loop; see the module doc. */
+export class LiveHub {
+  #store: Store;
+  // Messages for a socket still opening wait here, so none is skipped.
+  #clients = new Map<WebSocket, string[]>();
+  #sent = 0;
+  #lastTick = -Infinity;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  #intervalMs: number;
+  #maxBuffered: number;
+  #maxReadings: number;
+  #maxClients: number;
+  #log: Logger | undefined;
+  #onDrop: (() => void) | undefined;
+
+  constructor(store: Store, options: LiveOptions = {}) {
+    this.#store = store;
+    this.#intervalMs = options.intervalMs ?? 250;
+    this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+    this.#maxReadings = options.maxReadings ?? 10_000;
+    this.#maxClients = options.maxClients ?? 100;
+    this.#log = options.log;
+    this.#onDrop = options.onDrop;
+  }
+
+  /** Connected clients. */
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  /** Upgrades `request` to a live WebSocket, or throws 400/503. */
+  accept(request: Request): Response {
+    if (this.#closed) throw new HttpError(503, "Cannot open live feed: server is shutting down");
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      throw new HttpError(400, "Cannot open live feed: expected a WebSocket upgrade");
+    }
+    if (this.#clients.size >= this.#maxClients) {
+      throw new HttpError(503, `Cannot open live feed: ${this.#maxClients} clients already`);
+    }
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 60 });
+    // Readings stored from now on reach this client; with none connected
+    // before, the feed starts at the newest reading instead of the past.
+    if (this.#clients.size === 0) this.#sent = this.#store.newestCursor();
+    this.#clients.set(socket, []);
+    const forget = () => this.#clients.delete(socket);
+    socket.addEventListener("open", () => {
+      const waiting = this.#clients.get(socket) ?? [];
+      this.#clients.set(socket, []);
+      for (const message of waiting) socket.send(message);
+    });
+    socket.addEventListener("close", forget);
+    socket.addEventListener("error", forget);
+    return response;
+  }
+
+  /** New readings were stored: schedule a push (at most one per interval). */
+  notify(): void {
+    if (this.#clients.size === 0 || this.#timer !== undefined || this.#closed) return;
+    const wait = Math.max(0, this.#lastTick + this.#intervalMs - performance.now());
+    this.#timer = setTimeout(() => this.#tick(), wait);
+  }
+
+  /** Closes every client ("going away") and stops pushing. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const socket of this.#clients.keys()) {
+      try {
+        socket.close(1001, "server shutting down");
+      } catch { /* already closing */ }
+    }
+    this.#clients.clear();
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    this.#lastTick = performance.now();
+    if (this.#clients.size === 0) return;
+    const page = this.#store.after(this.#sent, { limit: this.#maxReadings });
+    const last = page.readings.at(-1);
+    if (last === undefined) return;
+    this.#sent = last.cursor;
+    let message = `{"type":"readings","cursor":${last.cursor},"readings":[`;
+    message += page.readings.map(readingToJson).join(",");
+    message += "]}";
+    for (const [socket, waiting] of this.#clients) {
+      if (socket.readyState === WebSocket.CONNECTING) {
+        waiting.push(message);
+        continue;
+      }
+      if (socket.readyState !== WebSocket.OPEN) continue;
+      if (socket.bufferedAmount > this.#maxBuffered) {
+        this.#clients.delete(socket);
+        this.#onDrop?.();
+        this.#log?.warn("live client dropped: not keeping up", { buffered: socket.bufferedAmount });
+        try {
+          socket.close(CLOSE_TOO_SLOW, "not keeping up");
+        } catch { /* already closing */ }
+        continue;
+      }
+      socket.send(message);
+    }
+    // A full page means more is waiting: push it on the next tick.
+    if (page.readings.length === this.#maxReadings) this.notify();
+  }
+}

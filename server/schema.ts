@@ -1,0 +1,136 @@
+/**
+ * The store's SQLite schema, its versions, and the connection pragmas.
+ *
+ * Readings are a time series written in batches and read as "the newest N",
+ * "the newest N of one sensor", "everything stored after cursor C" and
+ * "min/avg/max per bucket over a window". The schema serves exactly those:
+ *
+ * - `readings`: one row per reading, keyed by `cursor`, an AUTOINCREMENT
+ *   rowid, so the storage order is the B-tree order (appends are cheap) and a
+ *   cursor is never reused even after retention deletes the newest rows.
+ *   Values are exact integer hundredths, timestamps integer epoch ms.
+ * - `readings_by_sensor` UNIQUE (sensor_id, timestamp, seq): the dedupe key
+ *   (a set of columns is unique in any order; this order also serves "newest
+ *   N of one sensor" and one sensor's time ranges as a single range scan).
+ * - `readings_by_time` (timestamp, seq): "newest N" overall and time ranges;
+ *   its implicit trailing rowid makes ties come out in storage order.
+ * - `sensors`: per-sensor count and first/last timestamp, kept in the same
+ *   transaction as the readings, so `/api/sensors` never scans readings.
+ * - `rollups`: count/min/max/sum per sensor per bucket at four widths
+ *   (10 s, 1 min, 10 min, 1 h), also kept in the write transaction, so a
+ *   chart of a day or a week reads thousands of rows, not millions.
+ *   Keyed time-first: a window is one range scan and new buckets append.
+ *
+ * Versions: `PRAGMA user_version` holds the schema version; {@linkcode migrate}
+ * runs every step from the file's version to {@linkcode SCHEMA_VERSION} in one
+ * transaction, so a later release adds a step and existing files follow.
+ * A file from a newer release is refused rather than misread.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+
+/** Rollup bucket widths in ms, finest first; each divides the next. */
+export const ROLLUP_WIDTHS = [10_000, 60_000, 600_000, 3_600_000] as const;
+
+/**
+ * Migration steps: `MIGRATIONS[i]` takes a database from version `i` to
+ * `i + 1`. Append only; never edit a released step.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE readings (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    sensor_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    temperature INTEGER NOT NULL,
+    pressure INTEGER NOT NULL,
+    humidity INTEGER NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX readings_by_sensor ON readings (sensor_id, timestamp, seq);
+  CREATE INDEX readings_by_time ON readings (timestamp, seq);
+
+  CREATE TABLE sensors (
+    sensor_id INTEGER PRIMARY KEY,
+    readings INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE rollups (
+    width INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    sensor_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    temperature_min INTEGER NOT NULL,
+    temperature_max INTEGER NOT NULL,
+    temperature_sum INTEGER NOT NULL,
+    pressure_min INTEGER NOT NULL,
+    pressure_max INTEGER NOT NULL,
+    pressure_sum INTEGER NOT NULL,
+    humidity_min INTEGER NOT NULL,
+    humidity_max INTEGER NOT NULL,
+    humidity_sum INTEGER NOT NULL,
+    PRIMARY KEY (width, bucket, sensor_id)
+  ) STRICT, WITHOUT ROWID;
+  `,
+];
+
+/** The schema version this release writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * Connection pragmas, set on every open:
+ *
+ * - `journal_mode=WAL`: readers never block the writer and a commit is one
+ *   sequential append to the log instead of rewriting pages in place.
+ * - `synchronous=FULL`: every commit fsyncs the WAL. The gateway deletes a
+ *   reading from its spool once we answer 2xx, so a 200 must survive a power
+ *   cut, not only a crash of this process (which `NORMAL` would guarantee).
+ *   The fsync costs a few ms per commit; the writer groups concurrent
+ *   requests into one transaction so it is paid per group, not per request.
+ * - `cache_size=-65536` (64 MiB): holds the hot pages of both indexes (a batch
+ *   from 100 sensors touches 100 places of `readings_by_sensor`) and the
+ *   upper levels of every B-tree, so inserts and "newest N" stay in memory.
+ * - `temp_store=MEMORY`: GROUP BY and ORDER BY sorters stay off disk.
+ * - `wal_autocheckpoint=10000` (about 40 MiB): fewer, larger checkpoints;
+ *   a hot index page rewritten by many commits is copied back once.
+ *   `journal_size_limit` truncates the WAL back after a checkpoint.
+ * - `busy_timeout`: another process (a backup, the sqlite3 shell) holding a
+ *   lock briefly makes us wait instead of failing a request.
+ */
+export const PRAGMAS = `
+  PRAGMA journal_mode = WAL;
+  PRAGMA synchronous = FULL;
+  PRAGMA cache_size = -65536;
+  PRAGMA temp_store = MEMORY;
+  PRAGMA wal_autocheckpoint = 10000;
+  PRAGMA journal_size_limit = 67108864;
+  PRAGMA busy_timeout = 5000;
+`;
+
+/**
+ * Brings the database to {@linkcode SCHEMA_VERSION}. Throws `RangeError` for
+ * a file written by a newer release.
+ */
+export function migrate(db: DatabaseSync, location: string): void {
+  const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
+    .user_version;
+  if (version > SCHEMA_VERSION) {
+    throw new RangeError(
+      `Cannot open store "${location}": schema version ${version} is newer than this release's ${SCHEMA_VERSION}`,
+    );
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (let step = version; step < SCHEMA_VERSION; step++) db.exec(MIGRATIONS[step]!);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec("COMMIT");
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Per-sensor and per-bucket summaries of a group of newly stored readings:
+ * what the store adds to its `sensors` and `rollups` tables in the same
+ * transaction as the readings themselves.
+ *
+ * Aggregation happens here in JavaScript, over readings already in memory
+ * and sorted by sensor and time, so a batch costs one upsert per sensor and
+ * per touched bucket instead of a second pass over the rows in SQL.
+ *
+ * @module
+ */
+
+import type { Reading } from "../protocol/mod.ts";
+import { ROLLUP_WIDTHS } from "./schema.ts";
+
+/** count, min, max and sum of each quantity, in hundredths. */
+export interface Aggregate {
+  count: number;
+  temperatureMin: number;
+  temperatureMax: number;
+  temperatureSum: number;
+  pressureMin: number;
+  pressureMax: number;
+  pressureSum: number;
+  humidityMin: number;
+  humidityMax: number;
+  humiditySum: number;
+}
+
+/** One sensor's part of a group: how many readings and their time span. */
+export interface SensorDelta {
+  readings: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+/** One rollup row to add: width and bucket start in ms, the sensor, the aggregate. */
+export interface RollupDelta {
+  readonly width: number;
+  readonly bucket: number;
+  readonly sensorId: number;
+  readonly aggregate: Aggregate;
+}
+
+/** Start of the bucket of `width` ms holding `timestamp`, aligned to the epoch (also below 0). */
+export function bucketStart(timestamp: number, width: number): number {
+  return timestamp - (((timestamp % width) + width) % width);
+}
+
+/** A new aggregate of one reading. */
+export function aggregateOf(reading: Reading): Aggregate {
+  const { temperature: t, pressure: p, humidity: h } = reading;
+  return {
+    count: 1,
+    temperatureMin: t,
+    temperatureMax: t,
+    temperatureSum: t,
+    pressureMin: p,
+    pressureMax: p,
+    pressureSum: p,
+    humidityMin: h,
+    humidityMax: h,
+    humiditySum: h,
+  };
+}
+
+/** Adds one reading to `into`. */
+export function addReading(into: Aggregate, reading: Reading): void {
+  const { temperature: t, pressure: p, humidity: h } = reading;
+  into.count++;
+  if (t < into.temperatureMin) into.temperatureMin = t;
+  if (t > into.temperatureMax) into.temperatureMax = t;
+  into.temperatureSum += t;
+  if (p < into.pressureMin) into.pressureMin = p;
+  if (p > into.pressureMax) into.pressureMax = p;
+  into.pressureSum += p;
+  if (h < into.humidityMin) into.humidityMin = h;
+  if (h > into.humidityMax) into.humidityMax = h;
+  into.humiditySum += h;
+}
+
+/** Adds aggregate `from` to `into`. */
+export function mergeAggregate(into: Aggregate, from: Aggregate): void {
+  into.count += from.count;
+  into.temperatureMin = Math.min(into.temperatureMin, from.temperatureMin);
+  into.temperatureMax = Math.max(into.temperatureMax, from.temperatureMax);
+  into.temperatureSum += from.temperatureSum;
+  into.pressureMin = Math.min(into.pressureMin, from.pressureMin);
+  into.pressureMax = Math.max(into.pressureMax, from.pressureMax);
+  into.pressureSum += from.pressureSum;
+  into.humidityMin = Math.min(into.humidityMin, from.humidityMin);
+  into.humidityMax = Math.max(into.humidityMax, from.humidityMax);
+  into.humiditySum += from.humiditySum;
+}
+
+/**
+ * Collects the summaries of the readings a transaction stores. Feed it with
+ * {@linkcode Summary.add}; readings sorted by sensor then time make it cheap
+ * (consecutive readings of one bucket skip the map), any order is correct.
+ */
+export class Summary {
+  readonly sensors: Map<number, SensorDelta> = new Map();
+  #finest: Map<string, RollupDelta> = new Map();
+  #sensor: SensorDelta | undefined;
+  #sensorId = -1;
+  #current: RollupDelta | undefined;
+
+  /** Adds one stored reading. */
+  add(reading: Reading): void {
+    const { sensorId, timestamp } = reading;
+    let sensor = this.#sensor;
+    if (sensorId !== this.#sensorId || sensor === undefined) {
+      sensor = this.sensors.get(sensorId);
+      if (sensor === undefined) {
+        sensor = { readings: 0, firstSeen: timestamp, lastSeen: timestamp };
+        this.sensors.set(sensorId, sensor);
+      }
+      this.#sensor = sensor;
+      this.#sensorId = sensorId;
+    }
+    sensor.readings++;
+    if (timestamp < sensor.firstSeen) sensor.firstSeen = timestamp;
+    if (timestamp > sensor.lastSeen) sensor.lastSeen = timestamp;
+
+    const width = ROLLUP_WIDTHS[0];
+    const bucket = bucketStart(timestamp, width);
+    const current = this.#current;
+    if (current !== undefined && current.sensorId === sensorId && current.bucket === bucket) {
+      addReading(current.aggregate, reading);
+      return;
+    }
+    const key = `${bucket}:${sensorId}`;
+    const found = this.#finest.get(key);
+    if (found === undefined) {
+      const delta = { width, bucket, sensorId, aggregate: aggregateOf(reading) };
+      this.#finest.set(key, delta);
+      this.#current = delta;
+    } else {
+      addReading(found.aggregate, reading);
+      this.#current = found;
+    }
+  }
+
+  /** The rollup rows to add at every width, coarser ones merged from the finest. */
+  rollups(): RollupDelta[] {
+    const result = [...this.#finest.values()];
+    for (const width of ROLLUP_WIDTHS.slice(1)) {
+      const level = new Map<string, RollupDelta>();
+      for (const fine of this.#finest.values()) {
+        const bucket = bucketStart(fine.bucket, width);
+        const key = `${bucket}:${fine.sensorId}`;
+        const found = level.get(key);
+        if (found === undefined) {
+          level.set(key, {
+            width,
+            bucket,
+            sensorId: fine.sensorId,
+            aggregate: { ...fine.aggregate },
+          });
+        } else {
+          mergeAggregate(found.aggregate, fine.aggregate);
+        }
+      }
+      result.push(...level.values());
+    }
+    return result;
+  }
+}
