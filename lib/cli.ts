@@ -132,8 +132,8 @@ export interface Program<C extends CommonConfig> {
 
 /**
  * Runs `program` as the process's main: parses `args`, wires SIGINT and
- * SIGTERM to an abort, and exits with the contract's code. A second signal
- * while shutting down exits at once with code 130.
+ * SIGTERM to an abort, and exits with the contract's code. A second Ctrl-C
+ * (SIGINT) while shutting down exits at once with code 130.
  */
 export async function runMain<C extends CommonConfig>(
   program: Program<C>,
@@ -153,13 +153,22 @@ export async function runMain<C extends CommonConfig>(
   }
   const log = createLogger(program.name, { json: config.logJson, debug: config.debug });
   const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) Deno.exit(130);
+  // Ctrl-C reaches every process of the terminal's group, and a supervisor
+  // (the demo) may then send its own SIGTERM: only a second Ctrl-C means
+  // "stop now"; any other repeat is the same request again.
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+    if (controller.signal.aborted) {
+      if (signal === "SIGINT" && interrupted) Deno.exit(130);
+      interrupted ||= signal === "SIGINT";
+      return;
+    }
+    interrupted = signal === "SIGINT";
     log.info("shutting down");
     controller.abort();
   };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  let interrupted = false;
+  Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
   let code: void | number;
   try {
     code = await program.run(config, controller.signal, log);
