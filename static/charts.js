@@ -389,7 +389,6 @@ export class ChartSet {
       pointRadius: 0,
       pointHoverRadius: 4,
       pointHitRadius: 4,
-      borderWidth: 1.75,
       tension: 0,
       ...lineStyle(id, this.#theme),
     };
@@ -404,11 +403,14 @@ export class ChartSet {
  */
 function lineStyle(id, theme) {
   const { color, dash } = styleOf(id, theme);
+  // Lines thicken with the text on big screens (read from across a room).
+  const width = Math.max(1.5, theme.fontSize / 9);
   return {
+    borderWidth: width,
+    borderDash: dash.map((length) => length * width / 1.5),
     borderColor: color,
     backgroundColor: color,
     pointBackgroundColor: color,
-    borderDash: dash,
   };
 }
 
