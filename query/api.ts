@@ -21,6 +21,17 @@ export class ApiError extends Error {
   }
 }
 
+/** No answer: connection refused or reset, DNS failure, or the request timed out. */
+export class UnreachableError extends Error {
+  /** What went wrong, without the request: `Connection refused (os error 111)`. */
+  readonly detail: string;
+  constructor(message: string, detail: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UnreachableError";
+    this.detail = detail;
+  }
+}
+
 /** A page of readings stored after a cursor, oldest first. */
 export interface ReadingsPage {
   readonly readings: Reading[];
@@ -118,6 +129,19 @@ export class ApiClient {
     }
   }
 
+  #describe(error: unknown): string {
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      return `no answer within ${this.#timeoutMs / 1000} s`;
+    }
+    // fetch wraps the cause ("fetch failed" ← "error sending request for url
+    // (...): client error (Connect): tcp connect error: Connection refused
+    // (os error 111)"); the innermost clause says what happened.
+    let cause = error;
+    while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    return message.split("\n")[0]!.split(": ").at(-1)!;
+  }
+
   async #get(
     path: string,
     params: Record<string, string>,
@@ -125,11 +149,19 @@ export class ApiClient {
   ): Promise<{ response: Response; body: unknown }> {
     const url = new URL(this.base + path);
     for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
-    const response = await fetch(url, {
-      headers: { accept: "application/json" },
-      signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]),
-    });
-    const text = await response.text();
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        headers: { accept: "application/json" },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]),
+      });
+      text = await response.text();
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const detail = this.#describe(error);
+      throw new UnreachableError(`Cannot GET ${path}: ${detail}`, detail, { cause: error });
+    }
     if (!response.ok) {
       throw new ApiError(
         `Cannot GET ${path}: the server answered ${response.status} ${errorDetail(text)}`,
@@ -142,6 +174,11 @@ export class ApiClient {
       throw shapeError(path, "the body is not JSON");
     }
   }
+}
+
+/** Whether `error` is the server's fault (unreachable or a bad answer), worth a retry. */
+export function isServerError(error: unknown): error is ApiError | UnreachableError {
+  return error instanceof ApiError || error instanceof UnreachableError;
 }
 
 function readCursor(response: Response): string {

@@ -12,8 +12,7 @@
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_THRESHOLDS, type Thresholds } from "../lib/thresholds.ts";
 import { type AlarmEvent, judgeReading } from "./alarms.ts";
-import { ApiClient, ApiError } from "./api.ts";
-import { describeError } from "./poller.ts";
+import { ApiClient, UnreachableError } from "./api.ts";
 
 /** Options of {@linkcode checkOnce}. */
 export interface CheckOnceOptions {
@@ -61,7 +60,9 @@ export async function checkOnce(
     return active > 0 ? 1 : 0;
   } catch (error) {
     if (signal.aborted) throw new Error("Cannot finish the check: interrupted");
-    if (error instanceof ApiError) throw error;
-    throw new Error(`Cannot reach ${client.base}: ${describeError(error)}`);
+    if (error instanceof UnreachableError) {
+      throw new Error(`Cannot reach ${client.base}: ${error.detail}`, { cause: error });
+    }
+    throw error;
   }
 }

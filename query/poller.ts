@@ -12,8 +12,9 @@
  * - Each poll pages through everything stored since the last one, judging
  *   each page in (timestamp, seq) order, and moves the cursor after every
  *   page, so a failure half-way neither loses nor repeats a reading.
- * - Unreachable server: one warning, retries with backoff, one line when it
- *   is back; the cursor is kept. Stale clocks restart on reconnection,
+ * - Unreachable server (or a bad answer): one warning, retries with
+ *   backoff, one line when it is back; the cursor is kept. Any other error
+ *   (stdout closed, a bug) is not retried but thrown. Stale clocks restart on reconnection,
  *   since the client saw nothing while it could not reach the server.
  * - A poll that found nothing also compares the server's head with the
  *   cursor: a head behind the cursor means the store was replaced (a new
@@ -28,7 +29,7 @@ import { backoffDelay, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_THRESHOLDS, type Thresholds } from "../lib/thresholds.ts";
 import { type AlarmEvent, AlarmTracker } from "./alarms.ts";
-import { ApiClient, ApiError } from "./api.ts";
+import { ApiClient, ApiError, isServerError, UnreachableError } from "./api.ts";
 
 /** Readings per request when paging through a backlog. */
 export const PAGE_SIZE = 1000;
@@ -81,6 +82,7 @@ export async function follow(
       start = await begin(client, signal, options, now);
     } catch (error) {
       if (signal.aborted) return;
+      if (!isServerError(error)) throw error;
       outage.failed(error);
       await retry();
       if (signal.aborted) return;
@@ -94,12 +96,15 @@ export async function follow(
     const started = now();
     try {
       let count = 0;
-      cursor = await readAfter(client, cursor, {
+      await readAfter(client, cursor, {
         pageSize,
         signal,
-        onPage: (readings) => {
+        // The cursor moves with each judged page: a later page failing must
+        // neither lose nor repeat this one.
+        onPage: (readings, pageCursor) => {
           count += readings.length;
           for (const event of judgePage(tracker, readings, now())) emit(event);
+          cursor = pageCursor;
         },
       });
       if (count === 0) cursor = await checkHead(client, cursor, signal, log);
@@ -108,7 +113,9 @@ export async function follow(
       log.debug("polled", { readings: count, cursor });
       await sleep(Math.max(0, intervalMs - (now() - started)), signal);
     } catch (error) {
+      // A server problem is retried; anything else (stdout gone, a bug) is not.
       if (signal.aborted) return;
+      if (!isServerError(error)) throw error;
       outage.failed(error);
       await retry();
     }
@@ -222,9 +229,9 @@ class Outage {
     [this.#base, this.#log, this.#now] = [base, log, now];
   }
 
-  failed(error: unknown): void {
+  failed(error: ApiError | UnreachableError): void {
     this.failures++;
-    const detail = describeError(error);
+    const detail = error instanceof UnreachableError ? error.detail : error.message;
     if (this.#since !== undefined) {
       this.#log.debug(`retry failed: ${detail}`, { failures: this.failures });
       return;
@@ -242,19 +249,4 @@ class Outage {
     this.#log.info(`server reachable again after ${seconds} s`, { server: this.#base });
     return true;
   }
-}
-
-/** One short line for a failed request: the API's message, a timeout, or the socket error. */
-export function describeError(error: unknown): string {
-  if (error instanceof ApiError) return error.message;
-  if (error instanceof DOMException && error.name === "TimeoutError") {
-    return "no answer within the request timeout";
-  }
-  // fetch wraps the cause ("fetch failed" ← "error sending request for url
-  // (...): client error (Connect): tcp connect error: Connection refused (os
-  // error 111)"); the innermost clause says what happened.
-  let cause = error;
-  while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return message.split("\n")[0]!.split(": ").at(-1)!;
 }
