@@ -285,10 +285,13 @@ function startStatsLine(intervalMs: number, metrics: GatewayMetrics, log: Logger
     if (snapshot === last) return;
     last = snapshot;
     const seconds = intervalMs / 1000;
+    const memory = Deno.memoryUsage();
     log.info("stats", {
       readings_per_s: Math.round((metrics.values.readings - lastReadings) / seconds),
       forwarded_per_s: Math.round((metrics.values.forwarded - lastForwarded) / seconds),
       ...metrics.toLogFields(),
+      rss_mb: Math.round(memory.rss / 1048576),
+      heap_mb: Math.round(memory.heapUsed / 1048576),
     });
     lastReadings = metrics.values.readings;
     lastForwarded = metrics.values.forwarded;

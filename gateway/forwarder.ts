@@ -6,7 +6,7 @@
  *
  * Failures never drop anything. A network error, a timeout or a 5xx is
  * retried with exponential backoff and full jitter; 429 and 503 honour
- * `Retry-After`; 401/403/404/413/415 (a configuration problem) are retried
+ * `Retry-After` (capped at 60 s); 401/403/404/413/415 (a configuration problem) are retried
  * too, loudly, until an operator fixes it. A 400 naming a reading (`index`)
  * moves that one reading to the spool's `rejected` table and posts the rest
  * again, so one reading the server will never accept cannot block the plant.
