@@ -70,6 +70,7 @@ export class Forwarder {
   #abortInFlight = new AbortController();
   #newestNext = false;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #body = new Uint8Array(MAX_BODY_BYTES);
 
   constructor(spool: Spool, options: ForwarderOptions) {
     this.#spool = spool;
@@ -169,7 +170,8 @@ export class Forwarder {
   }
 
   async #post(batches: readonly SpooledBatch[]): Promise<Outcome> {
-    const body = batchesToJson(batches);
+    // The previous request has ended, so its body buffer is free to reuse.
+    const body = this.#body.subarray(0, writeBatchesJson(batches, this.#body));
     let response: Response;
     try {
       response = await fetch(this.#url, {
@@ -243,15 +245,42 @@ export class Forwarder {
   }
 }
 
-/** Serialises the readings of `batches` as one JSON array, in spool order. */
-export function batchesToJson(batches: readonly SpooledBatch[]): string {
-  const parts: string[] = [];
+/** Bytes one request body may take: the server's 4 MiB limit. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+const utf8 = new TextEncoder();
+
+/**
+ * Writes the readings of `batches` as one JSON array, in spool order, into
+ * `target` (UTF-8) and returns the bytes written.
+ *
+ * One reusable buffer per forwarder instead of one joined string per
+ * request: a 10,000-reading body is ~1.3 MB, and allocating two of those per
+ * request (the string, then fetch's UTF-8 copy) kept the V8 old space ~100 MB
+ * larger under load. The small per-reading strings die young and cost a
+ * scavenge, not a major GC. Throws `RangeError` if the readings do not fit
+ * (they always do: 10,000 readings take at most ~1.9 MB).
+ */
+export function writeBatchesJson(batches: readonly SpooledBatch[], target: Uint8Array): number {
+  let offset = 0;
+  const put = (text: string) => {
+    const { read, written } = utf8.encodeInto(text, target.subarray(offset));
+    if (read !== text.length) {
+      throw new RangeError(`Cannot build request: more than ${target.length} bytes of JSON`);
+    }
+    offset += written;
+  };
+  put("[");
+  let first = true;
   for (const batch of batches) {
-    for (let offset = 0; offset < batch.payload.length; offset += PACKED_READING_SIZE) {
-      parts.push(forwardJson(unpackReading(batch.payload, offset)));
+    for (let at = 0; at < batch.payload.length; at += PACKED_READING_SIZE) {
+      if (!first) put(",");
+      first = false;
+      put(forwardJson(unpackReading(batch.payload, at)));
     }
   }
-  return `[${parts.join(",")}]`;
+  put("]");
+  return offset;
 }
 
 function forwardJson(reading: Reading): string {
