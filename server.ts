@@ -17,6 +17,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import {
   type CommonConfig,
   commonConfig,
@@ -35,13 +36,13 @@ import {
   type PermissionNeed,
   readAccess,
 } from "./lib/permissions.ts";
-import { DEFAULT_THRESHOLDS, loadThresholds } from "./lib/thresholds.ts";
+import { DEFAULT_THRESHOLDS, loadThresholds, type Thresholds } from "./lib/thresholds.ts";
 import { createHandler } from "./server/handler.ts";
 import { LiveHub } from "./server/live.ts";
 import { Metrics } from "./server/metrics.ts";
-import { loadStaticFiles } from "./server/static_files.ts";
+import { loadStaticFiles, type StaticFiles } from "./server/static_files.ts";
 import { openStore, type Store } from "./server/store.ts";
-import { GroupWriter } from "./server/writer.ts";
+import { type CommitInfo, GroupWriter, WorkerWriter, type Writer } from "./server/writer.ts";
 
 /** Configuration of `deno task server`. */
 export interface ServerConfig extends CommonConfig {
@@ -136,60 +137,99 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
   try {
     const metrics = new Metrics();
     const live = new LiveHub(store, { log, onDrop: () => metrics.liveDropped++ });
-    const writer = new GroupWriter(store, {
-      onCommit: (info) => {
-        metrics.commit(info.stored, info.duplicates, info.seconds);
-        if (info.stored > 0) live.notify();
-      },
-    });
-    const handler = createHandler(store, {
-      token,
-      thresholds,
-      staticFiles: files,
-      writer,
-      live,
-      metrics,
-      signal,
-      log,
-    });
-    signal.addEventListener("abort", () => live.close(), { once: true });
-
-    const server = Deno.serve({
-      hostname: config.host,
-      port: config.port,
-      signal,
-      onListen: ({ hostname, port }) => {
-        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-        log.info(`listening on ${host}:${port}`);
-      },
-      onError: (error) => {
-        log.error("request failed", {
-          stack: error instanceof Error ? error.stack : String(error),
-        });
-        return new Response('{"error":"internal error"}', {
-          status: 500,
-          headers: { "content-type": "application/json" },
-        });
-      },
-    }, handler);
-    for (const warning of warnings) log.warn(warning);
-    log.info("store open", {
-      db: config.db,
-      cursor: store.newestCursor(),
-      static: files.size,
-      retain_days: config.retainDays,
-    });
-
-    const retention = config.retainDays > 0
-      ? retain(store, config.retainDays, { signal, log, metrics })
-      : Promise.resolve();
-    await server.finished;
-    writer.flush();
-    await retention;
+    const onCommit = (info: CommitInfo) => {
+      metrics.commit(info.stored, info.duplicates, info.seconds);
+      if (info.stored > 0) live.notify();
+    };
+    // The main connection (opened first: it creates or migrates the schema)
+    // only reads; every write goes through the writer thread.
+    const onError = (error: unknown) =>
+      log.error("store writer failed", { error: (error as Error).message });
+    const writer = config.db === ":memory:" || !canStartWriterThread(log)
+      ? new GroupWriter(store, { onCommit, onError })
+      : await WorkerWriter.open(config.db, { onCommit, onError });
+    try {
+      const parts = { store, writer, live, metrics, signal, log, token, thresholds, files };
+      await serve(config, { ...parts, warnings });
+    } finally {
+      await writer.close();
+    }
   } finally {
     store.close();
   }
   log.info("stopped");
+}
+
+/**
+ * Whether the writer thread can load its modules (a worker needs read access
+ * to them). Without it the server still works, committing on the main
+ * thread, only with less throughput under heavy load.
+ */
+function canStartWriterThread(log: Logger): boolean {
+  const modules = fileURLToPath(new URL("./server/", import.meta.url));
+  if (Deno.permissions.querySync({ name: "read", path: modules }).state === "granted") return true;
+  log.warn(
+    `writer thread unavailable without --allow-read=${modules}: committing on the main thread`,
+  );
+  return false;
+}
+
+/** Serves until `signal` aborts and every request in flight is answered. */
+async function serve(
+  config: ServerConfig,
+  parts: {
+    store: Store;
+    writer: Writer;
+    live: LiveHub;
+    metrics: Metrics;
+    signal: AbortSignal;
+    log: Logger;
+    token: string;
+    thresholds: Thresholds;
+    files: StaticFiles;
+    warnings: readonly string[];
+  },
+): Promise<void> {
+  const { store, writer, live, metrics, signal, log } = parts;
+  const handler = createHandler(store, {
+    token: parts.token,
+    thresholds: parts.thresholds,
+    staticFiles: parts.files,
+    writer,
+    live,
+    metrics,
+    signal,
+    log,
+  });
+  signal.addEventListener("abort", () => live.close(), { once: true });
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    signal,
+    onListen: ({ hostname, port }) => {
+      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+      log.info(`listening on ${host}:${port}`);
+    },
+    onError: (error) => {
+      log.error("request failed", { stack: error instanceof Error ? error.stack : String(error) });
+      return new Response('{"error":"internal error"}', {
+        status: 500,
+        headers: { "content-type": "application/json" },
+      });
+    },
+  }, handler);
+  for (const warning of parts.warnings) log.warn(warning);
+  log.info("store open", {
+    db: config.db,
+    cursor: store.newestCursor(),
+    static: parts.files.size,
+    retain_days: config.retainDays,
+  });
+  const retention = config.retainDays > 0
+    ? retain(writer, config.retainDays, { signal, log, metrics })
+    : Promise.resolve();
+  await server.finished;
+  await retention;
 }
 
 /**
@@ -198,7 +238,7 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
  * the writes that share the database.
  */
 async function retain(
-  store: Store,
+  writer: Writer,
   days: number,
   context: { signal: AbortSignal; log: Logger; metrics: Metrics },
 ): Promise<void> {
@@ -208,7 +248,7 @@ async function retain(
     let total = 0;
     try {
       while (!signal.aborted) {
-        const { deleted, done } = store.deleteBefore(cutoff, 2_000);
+        const { deleted, done } = await writer.deleteBefore(cutoff, 2_000);
         total += deleted;
         metrics.retentionDeleted += deleted;
         if (done) break;

@@ -30,7 +30,7 @@ import { integerParam, sensorParam, timeParam } from "./params.ts";
 import { seriesResponse } from "./series.ts";
 import { serveFile, type StaticFiles } from "./static_files.ts";
 import type { Store } from "./store.ts";
-import { GroupWriter } from "./writer.ts";
+import { GroupWriter, type Writer } from "./writer.ts";
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -40,8 +40,8 @@ export interface HandlerOptions {
   readonly thresholds?: Thresholds;
   /** Dashboard files (default: none, `/` answers 404). */
   readonly staticFiles?: StaticFiles;
-  /** The writer (default: a {@linkcode GroupWriter} on `store`). */
-  readonly writer?: GroupWriter;
+  /** The writer (default: a {@linkcode GroupWriter} on `store`, in this thread). */
+  readonly writer?: Writer;
   /** The live feed (default: none, `/api/live` answers 404). */
   readonly live?: LiveHub;
   /** Counters (default: a fresh set). */

@@ -14,12 +14,15 @@
  *   N of one sensor" and one sensor's time ranges as a single range scan).
  * - `readings_by_time` (timestamp, seq): "newest N" overall and time ranges;
  *   its implicit trailing rowid makes ties come out in storage order.
- * - `sensors`: per-sensor count and first/last timestamp, kept in the same
- *   transaction as the readings, so `/api/sensors` never scans readings.
+ * - `sensors`: per-sensor count and first/last timestamp, so
+ *   `/api/sensors` never scans readings.
  * - `rollups`: count/min/max/sum per sensor per bucket at four widths
- *   (10 s, 1 min, 10 min, 1 h), also kept in the write transaction, so a
- *   chart of a day or a week reads thousands of rows, not millions.
- *   Keyed time-first: a window is one range scan and new buckets append.
+ *   (10 s, 1 min, 10 min, 1 h), so a chart of a day or a week reads
+ *   thousands of rows, not millions. Keyed time-first: a window is one
+ *   range scan and new buckets append.
+ * - `meta.summarized_cursor` (version 2): the cursor up to which `sensors`
+ *   and `rollups` include the readings. They are updated a few times per
+ *   second for many commits at once (see store.ts), not in every write.
  *
  * Versions: `PRAGMA user_version` holds the schema version; {@linkcode migrate}
  * runs every step from the file's version to {@linkcode SCHEMA_VERSION} in one
@@ -75,6 +78,15 @@ const MIGRATIONS: readonly string[] = [
     humidity_sum INTEGER NOT NULL,
     PRIMARY KEY (width, bucket, sensor_id)
   ) STRICT, WITHOUT ROWID;
+  `,
+  // Version 1 summarised in every write transaction: all of it is summarised.
+  `
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO meta (key, value) VALUES ('summarized_cursor',
+    coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'readings'), 0));
   `,
 ];
 

@@ -1,29 +1,47 @@
 /**
- * The server's reading store: one SQLite file through `node:sqlite`, schema
- * and pragmas in {@link ./schema.ts}.
+ * The server's reading store: one SQLite file through `node:sqlite`. Schema
+ * and pragmas are in {@link ./schema.ts}, the statements in {@link ./sql.ts}.
  *
  * ```ts
  * import assert from "node:assert/strict";
  * import { openStore } from "./store.ts";
  *
  * using store = openStore(":memory:");
- * const reading = { sensorId: 7, seq: 1, timestamp: 0, temperature: 2150, pressure: 101325, humidity: 4510 };
+ * const reading = {
+ *   sensorId: 7, seq: 1, timestamp: 0, temperature: 2150, pressure: 101325, humidity: 4510,
+ * };
  * assert.deepEqual(store.write([[reading, reading]]), [{ stored: 1, duplicates: 1 }]);
  * assert.equal(store.latest({ limit: 10 }).length, 1);
  * ```
  *
- * All methods are synchronous: SQLite runs in this thread, statements are
- * prepared once, and a call holds no transaction open across an `await`.
+ * Readings are committed by {@linkcode Store.write}; the per-sensor counts
+ * and the rollups that summarise them are added later, by
+ * {@linkcode Store.flushSummary}, in one transaction for many writes, which
+ * keeps the hot write path to the readings alone. `meta.summarized_cursor`
+ * records how far the summaries go: reads add the few readings stored after
+ * it, and opening a store summarises whatever a crash left behind, so
+ * answers are always exact.
+ *
+ * All methods are synchronous: SQLite runs in the calling thread, statements
+ * are prepared once, and no call holds a transaction across an `await`.
  *
  * @module
  */
 
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import type { Reading } from "../protocol/mod.ts";
 import { migrate, PRAGMAS, ROLLUP_WIDTHS } from "./schema.ts";
-import { type Aggregate, bucketStart, Summary } from "./summary.ts";
+import {
+  insertReadings,
+  type MultiRowInsert,
+  prepareStatements,
+  type Statements,
+  upsertRollups,
+  upsertSensors,
+} from "./sql.ts";
+import { type Aggregate, bucketStart, type SensorDelta, Summary } from "./summary.ts";
 
 /** A reading with the cursor the store gave it (its place in storage order). */
 export interface StoredReading extends Reading {
@@ -66,93 +84,49 @@ export interface SeriesRow extends Aggregate {
   readonly t: number;
 }
 
+/** A part of a series window: from the rollups of `width` ms, or raw readings for 0. */
+export interface SeriesSegment {
+  readonly width: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Options of {@linkcode openStore}. */
+export interface StoreOptions {
+  /**
+   * Overrides `synchronous=FULL` (see {@link ./schema.ts}). `NORMAL` is for
+   * a writer that fsyncs the WAL itself (writer_worker.ts) and for bulk
+   * loads; with `NORMAL` alone a commit can be lost on power failure.
+   */
+  readonly synchronous?: "FULL" | "NORMAL" | "OFF";
+}
+
 // Beyond any timestamp a reading can carry (TIMESTAMP_LIMIT is 8.64e15).
 const TIME_MIN = -9_000_000_000_000_000;
 const TIME_MAX = 9_000_000_000_000_000;
-
-const READING_COLUMNS = "sensor_id AS sensorId, seq, timestamp, temperature, pressure, humidity";
-
-const AGGREGATE_OF_READINGS = `count(*) AS count,
-  min(temperature) AS temperatureMin, max(temperature) AS temperatureMax, sum(temperature) AS temperatureSum,
-  min(pressure) AS pressureMin, max(pressure) AS pressureMax, sum(pressure) AS pressureSum,
-  min(humidity) AS humidityMin, max(humidity) AS humidityMax, sum(humidity) AS humiditySum`;
-
-const AGGREGATE_OF_ROLLUPS = `sum(count) AS count,
-  min(temperature_min) AS temperatureMin, max(temperature_max) AS temperatureMax, sum(temperature_sum) AS temperatureSum,
-  min(pressure_min) AS pressureMin, max(pressure_max) AS pressureMax, sum(pressure_sum) AS pressureSum,
-  min(humidity_min) AS humidityMin, max(humidity_max) AS humidityMax, sum(humidity_sum) AS humiditySum`;
+/** Readings per read-back when summarising after a crash. */
+const RECOVERY_CHUNK = 50_000;
 
 /**
  * Opens (creating if needed) the store at `path`, or an in-memory store for
  * `":memory:"`. Creates the parent directory, sets the pragmas, migrates the
- * schema and prepares every statement.
+ * schema, prepares every statement, and summarises readings a crash left
+ * unsummarised.
  */
-export function openStore(path: string): Store {
+export function openStore(path: string, options: StoreOptions = {}): Store {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   try {
     db.exec(PRAGMAS);
+    if (options.synchronous) db.exec(`PRAGMA synchronous = ${options.synchronous}`);
     migrate(db, path);
-    return new Store(db, path);
+    const store = new Store(db, path);
+    // Summaries a crash left behind (none after a clean close).
+    store.flushSummary();
+    return store;
   } catch (error) {
-    db.close();
+    if (db.isOpen) db.close();
     throw error;
-  }
-}
-
-/**
- * Runs one multi-row `INSERT` in chunks of 100, 10 and 1 rows: one call
- * binds many rows, which is most of the cost of a batch through `node:sqlite`.
- */
-class MultiRowInsert<T> {
-  static readonly #SIZES = [100, 10, 1] as const;
-  #db: DatabaseSync;
-  #sql: (values: string) => string;
-  #columns: number;
-  #fill: (params: SQLInputValue[], offset: number, row: T) => void;
-  #statements = new Map<number, StatementSync>();
-
-  constructor(
-    db: DatabaseSync,
-    columns: number,
-    sql: (values: string) => string,
-    fill: (params: SQLInputValue[], offset: number, row: T) => void,
-  ) {
-    this.#db = db;
-    this.#columns = columns;
-    this.#sql = sql;
-    this.#fill = fill;
-  }
-
-  /** Inserts `rows` and returns the changes; `onChunk` sees each chunk's result. */
-  run(rows: readonly T[], onChunk?: (changes: number, lastInsertRowid: number) => void): number {
-    let changes = 0;
-    let index = 0;
-    for (const size of MultiRowInsert.#SIZES) {
-      const statement = this.#statement(size);
-      const params: SQLInputValue[] = new Array(size * this.#columns);
-      while (rows.length - index >= size) {
-        for (let row = 0; row < size; row++) {
-          this.#fill(params, row * this.#columns, rows[index + row]!);
-        }
-        index += size;
-        const result = statement.run(...params);
-        const chunkChanges = Number(result.changes);
-        changes += chunkChanges;
-        onChunk?.(chunkChanges, Number(result.lastInsertRowid));
-      }
-    }
-    return changes;
-  }
-
-  #statement(size: number): StatementSync {
-    let statement = this.#statements.get(size);
-    if (statement === undefined) {
-      const placeholders = `(${new Array(this.#columns).fill("?").join(",")})`;
-      statement = this.#db.prepare(this.#sql(new Array(size).fill(placeholders).join(",")));
-      this.#statements.set(size, statement);
-    }
-    return statement;
   }
 }
 
@@ -165,90 +139,28 @@ export class Store implements Disposable {
   /** The path it was opened with (`":memory:"` for an in-memory store). */
   readonly location: string;
   #db: DatabaseSync;
-  #cursor: number;
+  #s: Statements;
   #insertReadings: MultiRowInsert<Reading>;
-  #upsertSensors: MultiRowInsert<
-    [number, { readings: number; firstSeen: number; lastSeen: number }]
-  >;
-  #upsertRollups: MultiRowInsert<
-    { width: number; bucket: number; sensorId: number; aggregate: Aggregate }
-  >;
-  #statements: ReturnType<typeof prepareStatements>;
+  #upsertSensors: MultiRowInsert<[number, SensorDelta]>;
+  #upsertRollups: ReturnType<typeof upsertRollups>;
+  /** Cursor of the last reading this connection stored. */
+  #cursor: number;
+  /** Summary of the readings committed since the last flush. */
+  #pending = new Summary();
 
   /** Use {@linkcode openStore}. */
   constructor(db: DatabaseSync, location: string) {
     this.#db = db;
     this.location = location;
-    this.#statements = prepareStatements(db);
+    this.#s = prepareStatements(db);
+    this.#insertReadings = insertReadings(db);
+    this.#upsertSensors = upsertSensors(db);
+    this.#upsertRollups = upsertRollups(db);
     this.#cursor = this.newestCursor();
-    this.#insertReadings = new MultiRowInsert(
-      db,
-      6,
-      (values) =>
-        `INSERT INTO readings (sensor_id, seq, timestamp, temperature, pressure, humidity)
-         VALUES ${values} ON CONFLICT DO NOTHING`,
-      (params, at, reading) => {
-        params[at] = reading.sensorId;
-        params[at + 1] = reading.seq;
-        params[at + 2] = reading.timestamp;
-        params[at + 3] = reading.temperature;
-        params[at + 4] = reading.pressure;
-        params[at + 5] = reading.humidity;
-      },
-    );
-    this.#upsertSensors = new MultiRowInsert(
-      db,
-      4,
-      (values) =>
-        `INSERT INTO sensors (sensor_id, readings, first_seen, last_seen) VALUES ${values}
-         ON CONFLICT (sensor_id) DO UPDATE SET readings = readings + excluded.readings,
-           first_seen = min(first_seen, excluded.first_seen),
-           last_seen = max(last_seen, excluded.last_seen)`,
-      (params, at, [sensorId, delta]) => {
-        params[at] = sensorId;
-        params[at + 1] = delta.readings;
-        params[at + 2] = delta.firstSeen;
-        params[at + 3] = delta.lastSeen;
-      },
-    );
-    this.#upsertRollups = new MultiRowInsert(
-      db,
-      13,
-      (values) =>
-        `INSERT INTO rollups (width, bucket, sensor_id, count,
-           temperature_min, temperature_max, temperature_sum,
-           pressure_min, pressure_max, pressure_sum,
-           humidity_min, humidity_max, humidity_sum) VALUES ${values}
-         ON CONFLICT (width, bucket, sensor_id) DO UPDATE SET count = count + excluded.count,
-           temperature_min = min(temperature_min, excluded.temperature_min),
-           temperature_max = max(temperature_max, excluded.temperature_max),
-           temperature_sum = temperature_sum + excluded.temperature_sum,
-           pressure_min = min(pressure_min, excluded.pressure_min),
-           pressure_max = max(pressure_max, excluded.pressure_max),
-           pressure_sum = pressure_sum + excluded.pressure_sum,
-           humidity_min = min(humidity_min, excluded.humidity_min),
-           humidity_max = max(humidity_max, excluded.humidity_max),
-           humidity_sum = humidity_sum + excluded.humidity_sum`,
-      (params, at, { width, bucket, sensorId, aggregate: a }) => {
-        params[at] = width;
-        params[at + 1] = bucket;
-        params[at + 2] = sensorId;
-        params[at + 3] = a.count;
-        params[at + 4] = a.temperatureMin;
-        params[at + 5] = a.temperatureMax;
-        params[at + 6] = a.temperatureSum;
-        params[at + 7] = a.pressureMin;
-        params[at + 8] = a.pressureMax;
-        params[at + 9] = a.pressureSum;
-        params[at + 10] = a.humidityMin;
-        params[at + 11] = a.humidityMax;
-        params[at + 12] = a.humiditySum;
-      },
-    );
   }
 
   /**
-   * Stores several batches in one transaction (one fsync for all) and
+   * Stores several batches in one transaction (one commit for all) and
    * returns, per batch, how many readings were new and how many were already
    * stored. Readings must be valid (see `parseReadingJson`). If anything
    * fails, nothing is stored and the error is thrown.
@@ -257,7 +169,7 @@ export class Store implements Disposable {
     const results: WriteResult[] = [];
     const summary = new Summary();
     const cursorBefore = this.#cursor;
-    const s = this.#statements;
+    const s = this.#s;
     s.begin.run();
     try {
       for (const batch of batches) {
@@ -272,32 +184,68 @@ export class Store implements Disposable {
           for (const reading of sorted) summary.add(reading);
         } else if (stored > 0) {
           // Some were duplicates: summarise exactly the rows this batch added.
-          for (const reading of s.readBack.iterate(before) as Iterable<Reading>) {
-            summary.add(reading);
-          }
+          for (const reading of this.#readBack(before, sorted.length)) summary.add(reading);
         }
         results.push({ stored, duplicates: sorted.length - stored });
       }
-      this.#upsertSensors.run([...summary.sensors]);
-      this.#upsertRollups.run(summary.rollups());
       s.commit.run();
     } catch (error) {
       this.#cursor = cursorBefore;
       if (this.#db.isTransaction) s.rollback.run();
       throw error;
     }
+    this.#pending.absorb(summary);
     return results;
+  }
+
+  /**
+   * Adds the summaries of everything written since the last flush to the
+   * `sensors` and `rollups` tables, in one transaction, and moves
+   * `meta.summarized_cursor` past them. Cheap when called often; the writer
+   * calls it a few times per second. Exact even if another connection wrote
+   * meanwhile: when the unsummarised readings are not exactly this
+   * connection's, they are read back and summarised from the database.
+   */
+  flushSummary(): void {
+    const s = this.#s;
+    s.begin.run();
+    try {
+      const from = this.#summarizedCursor();
+      const { n: unsummarized } = s.countTail.get(from) as { n: number };
+      let pending = this.#pending;
+      let upTo = this.#cursor;
+      if (unsummarized !== pending.readings) {
+        pending = new Summary();
+        upTo = from;
+        let rows: StoredReading[];
+        do {
+          rows = this.#readBack(upTo, RECOVERY_CHUNK);
+          for (const row of rows) pending.add(row);
+          upTo = rows.at(-1)?.cursor ?? upTo;
+        } while (rows.length === RECOVERY_CHUNK);
+      }
+      if (!pending.empty) {
+        this.#upsertSensors.run([...pending.sensors]);
+        this.#upsertRollups.run(pending.rollups());
+        s.setSummarizedCursor.run(upTo);
+      }
+      s.commit.run();
+    } catch (error) {
+      if (this.#db.isTransaction) s.rollback.run();
+      throw error;
+    }
+    this.#pending = new Summary();
   }
 
   /** The cursor of the newest reading ever stored (0 for none). */
   newestCursor(): number {
-    const row = this.#statements.newestCursor.get() as { seq: number } | undefined;
+    const row = this.#s.newestCursor.get() as { seq: number } | undefined;
     return row?.seq ?? 0;
   }
 
   /** Readings matching `filter`, newest timestamp first (ties: highest seq, then newest stored). */
   latest(filter: ReadingFilter): Reading[] {
-    const s = this.#statements;
+    const s = this.#s;
     const since = filter.since ?? TIME_MIN;
     const until = filter.until ?? TIME_MAX;
     return (filter.sensor === undefined
@@ -312,7 +260,7 @@ export class Store implements Disposable {
    */
   after(cursor: number, filter: ReadingFilter): CursorPage {
     return this.#read(() => {
-      const s = this.#statements;
+      const s = this.#s;
       const since = filter.since ?? TIME_MIN;
       const until = filter.until ?? TIME_MAX;
       const readings = (filter.sensor === undefined
@@ -334,9 +282,20 @@ export class Store implements Disposable {
   /** Every sensor with stored readings, by id, with its newest reading. */
   sensors(): SensorInfo[] {
     return this.#read(() => {
-      const s = this.#statements;
-      const rows = s.sensors.all() as unknown as Omit<SensorInfo, "last">[];
-      return rows.map((row) => ({
+      const s = this.#s;
+      type Row = { id: number; readings: number; firstSeen: number; lastSeen: number };
+      const byId = new Map<number, Row>();
+      for (const row of s.sensors.all() as unknown as Row[]) byId.set(row.id, { ...row });
+      for (const tail of s.sensorsTail.all(this.#summarizedCursor()) as unknown as Row[]) {
+        const row = byId.get(tail.id);
+        if (row === undefined) byId.set(tail.id, { ...tail });
+        else {
+          row.readings += tail.readings;
+          row.firstSeen = Math.min(row.firstSeen, tail.firstSeen);
+          row.lastSeen = Math.max(row.lastSeen, tail.lastSeen);
+        }
+      }
+      return [...byId.values()].sort((a, b) => a.id - b.id).map((row) => ({
         ...row,
         last: s.lastOfSensor.get(row.id) as Reading | undefined,
       }));
@@ -347,27 +306,48 @@ export class Store implements Disposable {
    * Aggregates per sensor and bucket of `bucket` ms (aligned to the epoch)
    * over each segment, in one snapshot. A segment of `width` > 0 is read
    * from the rollups of that width (its bounds must be multiples of the
-   * width, and the width must divide `bucket`); of width 0, from the raw
-   * readings. A bucket split across segments comes back as several rows.
+   * width, and the width must divide `bucket`) plus the readings stored
+   * since the last summary; of width 0, from the raw readings. A bucket
+   * split across segments comes back as several rows, to be added up.
    */
   seriesRows(
-    segments: readonly { width: number; from: number; to: number }[],
+    segments: readonly SeriesSegment[],
     options: { bucket: number; sensor?: number | undefined },
   ): SeriesRow[] {
-    const s = this.#statements;
+    const s = this.#s;
     const { bucket, sensor } = options;
-    return this.#read(() =>
-      segments.flatMap(({ width, from, to }) => {
-        const rows = width === 0
-          ? (sensor === undefined
-            ? s.seriesRaw.all(bucket, from, to)
-            : s.seriesRawOfSensor.all(bucket, from, to, sensor))
-          : (sensor === undefined
-            ? s.seriesRollup.all(bucket, width, from, to)
-            : s.seriesRollupOfSensor.all(bucket, width, from, to, sensor));
-        return rows as unknown as SeriesRow[];
-      })
-    );
+    return this.#read(() => {
+      const rows: unknown[] = [];
+      let rolledFrom = Infinity;
+      let rolledTo = -Infinity;
+      for (const { width, from, to } of segments) {
+        if (width === 0) {
+          rows.push(
+            ...(sensor === undefined
+              ? s.seriesRaw.all(bucket, from, to)
+              : s.seriesRawOfSensor.all(bucket, from, to, sensor)),
+          );
+          continue;
+        }
+        rows.push(
+          ...(sensor === undefined
+            ? s.seriesRollup.all(bucket, from, to, width)
+            : s.seriesRollupOfSensor.all(bucket, from, to, width, sensor)),
+        );
+        rolledFrom = Math.min(rolledFrom, from);
+        rolledTo = Math.max(rolledTo, to);
+      }
+      // The rollup segments are contiguous: one pass adds the unsummarised tail.
+      if (rolledFrom < rolledTo) {
+        const tail = this.#summarizedCursor();
+        rows.push(
+          ...(sensor === undefined
+            ? s.seriesTail.all(bucket, rolledFrom, rolledTo, tail)
+            : s.seriesTailOfSensor.all(bucket, rolledFrom, rolledTo, tail, sensor)),
+        );
+      }
+      return rows as SeriesRow[];
+    });
   }
 
   /**
@@ -377,7 +357,9 @@ export class Store implements Disposable {
    * it deleted and whether more is left (call again until `done`).
    */
   deleteBefore(cutoff: number, limit: number): { deleted: number; done: boolean } {
-    const s = this.#statements;
+    // Counts are subtracted from summaries: everything must be summarised first.
+    this.flushSummary();
+    const s = this.#s;
     const aligned = bucketStart(cutoff, ROLLUP_WIDTHS[3]);
     s.begin.run();
     try {
@@ -401,13 +383,13 @@ export class Store implements Disposable {
 
   /** Throws if the database cannot answer a query. */
   check(): void {
-    this.#statements.check.get();
+    this.#s.check.get();
   }
 
   /** Bytes on disk: the database pages plus the write-ahead log. */
   sizeBytes(): number {
-    const { pages } = this.#statements.pageCount.get() as { pages: number };
-    const { size } = this.#statements.pageSize.get() as { size: number };
+    const { pages } = this.#s.pageCount.get() as { pages: number };
+    const { size } = this.#s.pageSize.get() as { size: number };
     let wal = 0;
     if (this.location !== ":memory:") {
       try {
@@ -417,10 +399,11 @@ export class Store implements Disposable {
     return pages * size + wal;
   }
 
-  /** Closes the database (after letting SQLite refresh its query statistics). */
+  /** Flushes pending summaries and closes the database. */
   close(): void {
     if (!this.#db.isOpen) return;
     try {
+      this.flushSummary();
       this.#db.exec("PRAGMA optimize");
     } finally {
       this.#db.close();
@@ -431,97 +414,23 @@ export class Store implements Disposable {
     this.close();
   }
 
+  #summarizedCursor(): number {
+    return (this.#s.summarizedCursor.get() as { value: number }).value;
+  }
+
+  #readBack(after: number, limit: number): StoredReading[] {
+    return this.#s.readBack.all(after, limit) as unknown as StoredReading[];
+  }
+
   // Several reads that must agree (a page and the newest cursor) share one
   // snapshot: a reader in WAL mode sees one commit for the whole transaction.
   #read<T>(body: () => T): T {
     if (this.#db.isTransaction) return body();
-    this.#statements.beginRead.run();
+    this.#s.beginRead.run();
     try {
       return body();
     } finally {
-      this.#statements.commit.run();
+      this.#s.commit.run();
     }
   }
-}
-
-function prepareStatements(db: DatabaseSync) {
-  const seriesRaw = (sensorFilter: string) =>
-    `SELECT sensor_id AS sensorId, timestamp - (((timestamp % ?1) + ?1) % ?1) AS t,
-       ${AGGREGATE_OF_READINGS}
-     FROM readings WHERE timestamp >= ?2 AND timestamp < ?3 ${sensorFilter}
-     GROUP BY t, sensor_id`;
-  const seriesRollup = (sensorFilter: string) =>
-    `SELECT sensor_id AS sensorId, bucket - (((bucket % ?1) + ?1) % ?1) AS t,
-       ${AGGREGATE_OF_ROLLUPS}
-     FROM rollups WHERE width = ?2 AND bucket >= ?3 AND bucket < ?4 ${sensorFilter}
-     GROUP BY t, sensor_id`;
-  return {
-    begin: db.prepare("BEGIN IMMEDIATE"),
-    beginRead: db.prepare("BEGIN DEFERRED"),
-    commit: db.prepare("COMMIT"),
-    rollback: db.prepare("ROLLBACK"),
-    readBack: db.prepare(
-      `SELECT ${READING_COLUMNS} FROM readings WHERE cursor > ? ORDER BY cursor`,
-    ),
-    newestCursor: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'readings'"),
-    latest: db.prepare(
-      `SELECT ${READING_COLUMNS} FROM readings INDEXED BY readings_by_time
-       WHERE timestamp >= ?1 AND timestamp < ?2
-       ORDER BY timestamp DESC, seq DESC, cursor DESC LIMIT ?3`,
-    ),
-    latestOfSensor: db.prepare(
-      `SELECT ${READING_COLUMNS} FROM readings INDEXED BY readings_by_sensor
-       WHERE sensor_id = ?1 AND timestamp >= ?2 AND timestamp < ?3
-       ORDER BY timestamp DESC, seq DESC LIMIT ?4`,
-    ),
-    // Unary `+` keeps the planner on the rowid range: storage order is the point.
-    after: db.prepare(
-      `SELECT cursor, ${READING_COLUMNS} FROM readings
-       WHERE cursor > ?1 AND +timestamp >= ?2 AND +timestamp < ?3
-       ORDER BY cursor LIMIT ?4`,
-    ),
-    afterOfSensor: db.prepare(
-      `SELECT cursor, ${READING_COLUMNS} FROM readings
-       WHERE cursor > ?1 AND +timestamp >= ?2 AND +timestamp < ?3 AND +sensor_id = ?5
-       ORDER BY cursor LIMIT ?4`,
-    ),
-    sensors: db.prepare(
-      `SELECT sensor_id AS id, readings, first_seen AS firstSeen, last_seen AS lastSeen
-       FROM sensors ORDER BY sensor_id`,
-    ),
-    lastOfSensor: db.prepare(
-      `SELECT ${READING_COLUMNS} FROM readings INDEXED BY readings_by_sensor
-       WHERE sensor_id = ? ORDER BY timestamp DESC, seq DESC LIMIT 1`,
-    ),
-    seriesRaw: db.prepare(seriesRaw("")),
-    seriesRawOfSensor: db.prepare(seriesRaw("AND sensor_id = ?4")),
-    seriesRollup: db.prepare(seriesRollup("")),
-    seriesRollupOfSensor: db.prepare(seriesRollup("AND sensor_id = ?5")),
-    doomedPerSensor: db.prepare(
-      `SELECT sensor_id AS sensorId, count(*) AS n FROM (
-         SELECT sensor_id FROM readings INDEXED BY readings_by_time
-         WHERE timestamp < ?1 ORDER BY timestamp, seq LIMIT ?2)
-       GROUP BY sensor_id`,
-    ),
-    deleteReadings: db.prepare(
-      `DELETE FROM readings WHERE cursor IN (
-         SELECT cursor FROM readings INDEXED BY readings_by_time
-         WHERE timestamp < ?1 ORDER BY timestamp, seq LIMIT ?2)`,
-    ),
-    shrinkSensor: db.prepare(
-      `UPDATE sensors SET readings = readings - ?2,
-         first_seen = coalesce(
-           (SELECT min(timestamp) FROM readings WHERE sensor_id = ?1), first_seen)
-       WHERE sensor_id = ?1`,
-    ),
-    dropEmptySensor: db.prepare("DELETE FROM sensors WHERE sensor_id = ? AND readings <= 0"),
-    deleteRollups: db.prepare(
-      `DELETE FROM rollups WHERE (width, bucket, sensor_id) IN (
-         SELECT width, bucket, sensor_id FROM rollups
-         WHERE width = ?1 AND bucket < ?2 ORDER BY bucket LIMIT ?3)`,
-    ),
-    check: db.prepare("SELECT count(*) AS n FROM (SELECT 1 FROM sensors LIMIT 1)"),
-    pageCount: db.prepare("SELECT page_count AS pages FROM pragma_page_count()"),
-    pageSize: db.prepare("SELECT page_size AS size FROM pragma_page_size()"),
-  };
 }

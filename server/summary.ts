@@ -1,11 +1,11 @@
 /**
- * Per-sensor and per-bucket summaries of a group of newly stored readings:
- * what the store adds to its `sensors` and `rollups` tables in the same
- * transaction as the readings themselves.
+ * Per-sensor and per-bucket summaries of newly stored readings: what the
+ * store adds to its `sensors` and `rollups` tables.
  *
  * Aggregation happens here in JavaScript, over readings already in memory
- * and sorted by sensor and time, so a batch costs one upsert per sensor and
- * per touched bucket instead of a second pass over the rows in SQL.
+ * and sorted by sensor and time, and summaries of many writes merge before
+ * they reach SQLite, so the store pays one upsert per sensor and per touched
+ * bucket every few hundred ms instead of a second pass over every row.
  *
  * @module
  */
@@ -139,6 +139,40 @@ export class Summary {
       addReading(found.aggregate, reading);
       this.#current = found;
     }
+  }
+
+  /** True when nothing was added. */
+  get empty(): boolean {
+    return this.sensors.size === 0;
+  }
+
+  /** How many readings were added. */
+  get readings(): number {
+    let total = 0;
+    for (const sensor of this.sensors.values()) total += sensor.readings;
+    return total;
+  }
+
+  /** Adds everything `other` collected (a committed group into the pending summary). */
+  absorb(other: Summary): void {
+    for (const [sensorId, delta] of other.sensors) {
+      const found = this.sensors.get(sensorId);
+      if (found === undefined) this.sensors.set(sensorId, { ...delta });
+      else {
+        found.readings += delta.readings;
+        found.firstSeen = Math.min(found.firstSeen, delta.firstSeen);
+        found.lastSeen = Math.max(found.lastSeen, delta.lastSeen);
+      }
+    }
+    for (const [key, delta] of other.#finest) {
+      const found = this.#finest.get(key);
+      if (found === undefined) {
+        this.#finest.set(key, { ...delta, aggregate: { ...delta.aggregate } });
+      } else mergeAggregate(found.aggregate, delta.aggregate);
+    }
+    this.#current = undefined;
+    this.#sensor = undefined;
+    this.#sensorId = -1;
   }
 
   /** The rollup rows to add at every width, coarser ones merged from the finest. */

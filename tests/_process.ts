@@ -14,7 +14,11 @@ export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
 /** Options of {@linkcode startProgram}. */
 export interface StartOptions {
-  /** Extra permission flags, e.g. `--allow-read=/tmp/x` for a temporary database. */
+  /**
+   * Extra permission flags, e.g. `--allow-read=/tmp/x` for a temporary
+   * database. An `--allow-read=` or `--allow-write=` list is added to the
+   * permission set's own list (on its own, Deno would replace it).
+   */
   readonly allow?: readonly string[];
   /** Resolve once a stderr line matches; by default the `listening on HOST:PORT` line. */
   readonly waitFor?: RegExp | null;
@@ -54,8 +58,9 @@ export async function startProgram(
   options: StartOptions = {},
 ): Promise<RunningProgram> {
   const permissionSet = script.replace(/\.ts$/, "");
+  const allow = withSetPaths(permissionSet, options.allow ?? []);
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", `-P=${permissionSet}`, ...(options.allow ?? []), script, ...args],
+    args: ["run", `-P=${permissionSet}`, ...allow, script, ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -142,6 +147,26 @@ export async function startProgram(
       await stop("SIGKILL");
     },
   };
+}
+
+/**
+ * Appends the permission set's own `read` and `write` paths to extra
+ * `--allow-read=`/`--allow-write=` lists, so a test that adds its temporary
+ * directory keeps everything the task itself may read (static files, the
+ * server's own worker module, ...).
+ */
+function withSetPaths(permissionSet: string, allow: readonly string[]): string[] {
+  let set: Record<string, unknown> = {};
+  try {
+    const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+    set = config.permissions?.[permissionSet] ?? {};
+  } catch { /* no config: flags as given */ }
+  return allow.map((flag) => {
+    const match = /^--allow-(read|write)=(.+)$/.exec(flag);
+    const own = match ? set[match[1]!] : undefined;
+    if (!match || !Array.isArray(own) || own.length === 0) return flag;
+    return `${flag},${own.map((path) => `${ROOT}${path}`).join(",")}`;
+  });
 }
 
 async function pumpLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void) {

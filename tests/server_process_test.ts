@@ -16,8 +16,8 @@ async function tempSetup() {
   const dir = await Deno.makeTempDir({ prefix: "vigia-server-proc-" });
   const tokenFile = join(dir, "ingest.token");
   await Deno.writeTextFile(tokenFile, TOKEN + "\n");
-  // Extra --allow-read replaces the set's read list: keep static/ and node_modules/.
-  const allow = [`--allow-read=${dir},static,node_modules`, `--allow-write=${dir}`];
+  // startProgram adds these to the server's own permission set.
+  const allow = [`--allow-read=${dir}`, `--allow-write=${dir}`];
   return {
     dir,
     db: join(dir, "data", "readings.db"),
@@ -84,8 +84,9 @@ Deno.test("server.ts stores over HTTP, pushes live, stops on SIGTERM and keeps i
       assert.equal(status.code, 0, server.output());
       assert.match(server.output(), /stopped/);
     } catch (error) {
-      console.error(server.output());
-      throw error;
+      throw new Error(`${(error as Error).message}\n--- server output ---\n${server.output()}`, {
+        cause: error,
+      });
     }
   }
   // Same database, new process: the readings and the cursor are still there.

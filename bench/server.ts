@@ -1,0 +1,248 @@
+// deno-lint-ignore-file no-console -- printing figures is what a benchmark is for
+/**
+ * Server benchmark: ingestion through the real `server.ts` process and read
+ * latency on a large store. Prints the figures and one summary line:
+ *
+ * ```
+ * BENCH server ingest_readings_per_s=250000 readings_p50_ms=0.4 readings_p99_ms=0.9 sensor_p50_ms=0.4 sensor_p99_ms=0.9 series_day_ms=120 rows=1000000
+ * ```
+ *
+ * 1. Store commits in-process, 1,000 readings per transaction, with
+ *    `synchronous=FULL` (what the server runs) and `NORMAL`, to show what
+ *    the fsync per commit costs.
+ * 2. `POST /api/data` with batches of 1,000 from several concurrent clients
+ *    to a fresh server process (bodies built before the clock starts).
+ * 3. A store of `--rows` readings (100 sensors at 1 Hz, written directly
+ *    through the store module), then a server on it:
+ *    `GET /api/readings?limit=100`, `?sensor=ID&limit=100` (p50/p99 over
+ *    `--requests` sequential requests) and `/api/series` over the last 24 h.
+ *
+ * Usage: deno run -P=bench bench/server.ts [--ingest N] [--clients N]
+ *          [--rows N] [--requests N] [--runs N]
+ *
+ * Defaults keep `deno task bench` to a couple of minutes (`--rows 1000000`);
+ * the figures in the report use `--rows 10000000`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Reading, readingToJson } from "../protocol/mod.ts";
+import { openStore } from "../server/store.ts";
+import { startProgram } from "../tests/_process.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    ingest: { type: "string", default: "1000000" },
+    clients: { type: "string", default: "4" },
+    rows: { type: "string", default: "1000000" },
+    requests: { type: "string", default: "2000" },
+    runs: { type: "string", default: "3" },
+  },
+  strict: false, // `deno task bench -- ...` passes every benchmark's flags
+});
+const INGEST = Number(flags.ingest);
+const CLIENTS = Number(flags.clients);
+const ROWS = Number(flags.rows);
+const REQUESTS = Number(flags.requests);
+const RUNS = Number(flags.runs);
+const SENSORS = 100;
+const BATCH = 1000;
+const TOKEN = "bench-token";
+const START = Date.parse("2026-11-20T00:00:00.000Z");
+
+/** Reading number `k` of 100 sensors at 1 Hz: sensor k % 100, one second per round. */
+function readingAt(k: number, start = START): Reading {
+  const sensorId = 1 + (k % SENSORS);
+  const seq = Math.floor(k / SENSORS);
+  const phase = (seq / 600 + sensorId) % (2 * Math.PI);
+  return {
+    sensorId,
+    seq,
+    timestamp: start + seq * 1000,
+    temperature: 2000 + Math.round(500 * Math.sin(phase)),
+    pressure: 101325 + Math.round(300 * Math.cos(phase)),
+    humidity: 4500 + ((seq * 7 + sensorId) % 1000),
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
+
+async function withTemp<T>(body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-bench-server-" });
+  try {
+    return await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function startServer(dir: string, db: string) {
+  const tokenFile = join(dir, "ingest.token");
+  await Deno.writeTextFile(tokenFile, TOKEN);
+  return await startProgram("server.ts", ["--port", "0", "--db", db, "--token-file", tokenFile], {
+    allow: [`--allow-read=${dir}`, `--allow-write=${dir}`],
+    timeoutMs: 120_000,
+  });
+}
+
+/** Part 1: raw store commits of 1,000 readings, FULL against NORMAL. */
+function storeCommits(dir: string, synchronous: "FULL" | "NORMAL", count: number): number {
+  using store = openStore(join(dir, `commits-${synchronous}.db`), { synchronous });
+  const started = performance.now();
+  for (let k = 0; k < count; k += BATCH) {
+    const batch = Array.from({ length: BATCH }, (_, i) => readingAt(k + i));
+    store.write([batch]);
+  }
+  return count / ((performance.now() - started) / 1000);
+}
+
+/** Part 2: readings per second stored through POST /api/data. */
+async function ingest(dir: string, bodies: string[]): Promise<number> {
+  await using server = await startServer(dir, join(dir, "ingest.db"));
+  const url = `http://127.0.0.1:${server.port}/api/data`;
+  const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+  let next = 0;
+  let stored = 0;
+  const client = async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]!;
+      const response = await fetch(url, { method: "POST", headers, body });
+      if (response.status !== 200) throw new Error(`POST answered ${response.status}`);
+      stored += (await response.json()).stored;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CLIENTS }, client));
+  const seconds = (performance.now() - started) / 1000;
+  if (stored !== bodies.length * BATCH) throw new Error(`stored ${stored} readings`);
+  await server.stop();
+  return stored / seconds;
+}
+
+/** Part 3: builds the large store directly (much faster than over HTTP). */
+function buildStore(path: string, rows: number): number {
+  const started = performance.now();
+  using store = openStore(path, { synchronous: "NORMAL" });
+  const group = 50_000;
+  for (let k = 0; k < rows; k += group) {
+    const size = Math.min(group, rows - k);
+    store.write([Array.from({ length: size }, (_, i) => readingAt(k + i))]);
+  }
+  return (performance.now() - started) / 1000;
+}
+
+async function latencies(url: string, count: number, query: (i: number) => string) {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const response = await fetch(url + query(i));
+    if (response.status !== 200) throw new Error(`GET ${query(i)} answered ${response.status}`);
+    await response.arrayBuffer();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99) };
+}
+
+const fmt = (ms: number) => ms.toFixed(2);
+const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
+
+await withTemp(async (dir) => {
+  console.log(`server benchmark (${navigator.hardwareConcurrency} cores)`);
+
+  const full: number[] = [];
+  const normal: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    full.push(storeCommits(dir, "FULL", 200_000));
+    normal.push(storeCommits(dir, "NORMAL", 200_000));
+    for (const name of await Array.fromAsync(Deno.readDir(dir))) {
+      await Deno.remove(join(dir, name.name));
+    }
+  }
+  console.log(
+    `  store, one commit per 1,000 readings: synchronous=FULL ${thousands(median(full))}/s, ` +
+      `NORMAL ${thousands(median(normal))}/s (median of ${RUNS})`,
+  );
+
+  const bodies: string[] = [];
+  for (let k = 0; k < INGEST; k += BATCH) {
+    const parts: string[] = [];
+    for (let i = 0; i < BATCH; i++) parts.push(readingToJson(readingAt(k + i)));
+    bodies.push(`[${parts.join(",")}]`);
+  }
+  const rates: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    await withTemp(async (runDir) => rates.push(await ingest(runDir, bodies)));
+  }
+  const ingestRate = median(rates);
+  console.log(
+    `  POST /api/data, ${thousands(INGEST)} readings in batches of ${BATCH}, ${CLIENTS} clients: ` +
+      `${thousands(ingestRate)} readings/s (median of ${RUNS}: ${rates.map(thousands).join(", ")})`,
+  );
+
+  const db = join(dir, "large.db");
+  const buildSeconds = buildStore(db, ROWS);
+  const end = START + Math.ceil(ROWS / SENSORS) * 1000;
+  console.log(`  built a store of ${thousands(ROWS)} readings in ${buildSeconds.toFixed(1)} s`);
+  await using server = await startServer(dir, db);
+  const base = `http://127.0.0.1:${server.port}`;
+  await latencies(base, 200, () => "/api/readings?limit=100"); // warm the page cache
+  const latest = await latencies(base, REQUESTS, () => "/api/readings?limit=100");
+  const sensor = await latencies(
+    base,
+    REQUESTS,
+    (i) => `/api/readings?sensor=${1 + ((i * 37) % SENSORS)}&limit=100`,
+  );
+  const since = end - 86_400_000;
+  const series = await latencies(base, 20, () => `/api/series?since=${since}&until=${end}`);
+  const seriesHour = await latencies(
+    base,
+    20,
+    () => `/api/series?since=${end - 3_600_000}&until=${end}`,
+  );
+  const seriesSensor = await latencies(
+    base,
+    20,
+    (i) => `/api/series?since=${since}&until=${end}&sensor=${1 + i}`,
+  );
+  const sensors = await latencies(base, 20, () => "/api/sensors");
+  const dayRows = Math.min(ROWS, SENSORS * 86_400);
+  console.log(
+    `  GET /api/readings?limit=100             p50 ${fmt(latest.p50)} ms, p99 ${
+      fmt(latest.p99)
+    } ms`,
+  );
+  console.log(
+    `  GET /api/readings?sensor=ID&limit=100   p50 ${fmt(sensor.p50)} ms, p99 ${
+      fmt(sensor.p99)
+    } ms`,
+  );
+  console.log(
+    `  GET /api/series, last 24 h, all sensors  p50 ${fmt(series.p50)} ms, p99 ${
+      fmt(series.p99)
+    } ms ` +
+      `(${thousands(dayRows)} readings in the window)`,
+  );
+  console.log(`  GET /api/series, last 24 h, one sensor   p50 ${fmt(seriesSensor.p50)} ms`);
+  console.log(`  GET /api/series, last hour, all sensors  p50 ${fmt(seriesHour.p50)} ms`);
+  console.log(`  GET /api/sensors                         p50 ${fmt(sensors.p50)} ms`);
+  await server.stop();
+  console.log(
+    `BENCH server ingest_readings_per_s=${Math.round(ingestRate)} ` +
+      `store_full_per_s=${Math.round(median(full))} store_normal_per_s=${
+        Math.round(median(normal))
+      } ` +
+      `readings_p50_ms=${fmt(latest.p50)} readings_p99_ms=${fmt(latest.p99)} ` +
+      `sensor_p50_ms=${fmt(sensor.p50)} sensor_p99_ms=${fmt(sensor.p99)} ` +
+      `series_day_ms=${fmt(series.p50)} series_day_p99_ms=${fmt(series.p99)} rows=${ROWS}`,
+  );
+});

@@ -1,0 +1,250 @@
+/**
+ * The server's store on real SQLite files: dedupe, cursors, summaries that
+ * lag the readings (and a crash between them), retention, schema versions,
+ * and the writer thread.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import type { Reading } from "../protocol/mod.ts";
+import { SCHEMA_VERSION } from "../server/schema.ts";
+import { planSegments } from "../server/series.ts";
+import { openStore, type Store } from "../server/store.ts";
+import { WorkerWriter } from "../server/writer.ts";
+import { seededRandom } from "./_random.ts";
+
+const T0 = Date.parse("2026-11-24T10:00:00.000Z");
+
+function reading(sensorId: number, seq: number, timestamp: number, value = 2150): Reading {
+  return { sensorId, seq, timestamp, temperature: value, pressure: 101325, humidity: 4510 };
+}
+
+async function tempDb(): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-store-" });
+  return {
+    path: join(dir, "nested", "readings.db"),
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+/** The whole-window series of a store, as comparable plain rows. */
+function series(store: Store, since: number, until: number, bucketMs: number) {
+  const rows = store.seriesRows(planSegments(since, until, bucketMs), { bucket: bucketMs });
+  const merged = new Map<string, { count: number; sum: number; min: number; max: number }>();
+  for (const row of rows) {
+    const key = `${row.sensorId}@${row.t}`;
+    const found = merged.get(key);
+    if (found === undefined) {
+      merged.set(key, {
+        count: row.count,
+        sum: row.temperatureSum,
+        min: row.temperatureMin,
+        max: row.temperatureMax,
+      });
+    } else {
+      found.count += row.count;
+      found.sum += row.temperatureSum;
+      found.min = Math.min(found.min, row.temperatureMin);
+      found.max = Math.max(found.max, row.temperatureMax);
+    }
+  }
+  return Object.fromEntries([...merged].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function randomReadings(seed: number, count: number): Reading[] {
+  const random = seededRandom(seed);
+  return Array.from({ length: count }, (_, i) =>
+    reading(
+      1 + (i % 4),
+      i,
+      T0 + Math.floor(random() * 4 * 3_600_000),
+      Math.floor(random() * 8000) - 4000,
+    ));
+}
+
+Deno.test("openStore() creates the parent directory, the schema and its version", async () => {
+  await using db = await tempDb();
+  openStore(db.path).close();
+  const raw = new DatabaseSync(db.path);
+  try {
+    const version = raw.prepare("PRAGMA user_version").get() as { user_version: number };
+    assert.equal(version.user_version, SCHEMA_VERSION);
+    const journal = raw.prepare("PRAGMA journal_mode").get() as { journal_mode: string };
+    assert.equal(journal.journal_mode, "wal");
+    const tables = raw.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_stat%' ORDER BY name",
+    )
+      .all().map((row) => row.name);
+    assert.deepEqual(tables, ["meta", "readings", "rollups", "sensors", "sqlite_sequence"]);
+  } finally {
+    raw.close();
+  }
+});
+
+Deno.test("openStore() migrates a version 1 file and refuses one from a newer release", async () => {
+  await using db = await tempDb();
+  {
+    using store = openStore(db.path);
+    store.write([[reading(1, 1, T0), reading(1, 2, T0 + 1000)]]);
+  }
+  // Make it look like version 1: no meta table, summaries already in place.
+  const raw = new DatabaseSync(db.path);
+  raw.exec("DROP TABLE meta; PRAGMA user_version = 1;");
+  raw.close();
+  {
+    using store = openStore(db.path);
+    assert.equal(store.sensors()[0]!.readings, 2, "version 1 summaries are kept, not redone");
+    store.write([[reading(1, 3, T0 + 2000)]]);
+    assert.equal(store.sensors()[0]!.readings, 3);
+  }
+  const newer = new DatabaseSync(db.path);
+  newer.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+  newer.close();
+  assert.throws(() => openStore(db.path), /schema version \d+ is newer than this release's/);
+});
+
+Deno.test("Store.write() dedupes on (sensor, seq, timestamp) and gives increasing cursors", async () => {
+  await using db = await tempDb();
+  using store = openStore(db.path);
+  const batch = [reading(2, 1, T0), reading(1, 1, T0), reading(1, 1, T0), reading(1, 2, T0)];
+  assert.deepEqual(store.write([batch, [reading(1, 1, T0)]]), [
+    { stored: 3, duplicates: 1 },
+    { stored: 0, duplicates: 1 },
+  ]);
+  const page = store.after(0, { limit: 10 });
+  assert.equal(page.readings.length, 3);
+  const cursors = page.readings.map((r) => r.cursor);
+  assert.deepEqual(cursors, [...cursors].sort((a, b) => a - b));
+  store.write([[reading(9, 1, T0 - 1e9)]]);
+  const next = store.after(page.cursor, { limit: 10 });
+  assert.deepEqual(next.readings.map((r) => r.sensorId), [9]);
+  assert.ok(next.cursor > page.cursor);
+});
+
+Deno.test("Store.write() stores nothing of a group whose commit fails", async () => {
+  await using db = await tempDb();
+  using store = openStore(db.path);
+  store.write([[reading(1, 1, T0)]]);
+  const bad = { ...reading(1, 2, T0), temperature: "hot" as unknown as number };
+  assert.throws(() => store.write([[reading(1, 3, T0)], [bad]]));
+  assert.equal(store.latest({ limit: 10 }).length, 1);
+  assert.equal(store.sensors()[0]!.readings, 1);
+  store.write([[reading(1, 3, T0)]]);
+  assert.equal(store.sensors()[0]!.readings, 2);
+});
+
+Deno.test("Store reads are exact before and after the summaries are flushed", async () => {
+  await using db = await tempDb();
+  const all = randomReadings(1, 3000);
+  using store = openStore(db.path);
+  store.write([all.slice(0, 1000)]);
+  store.flushSummary();
+  store.write([all.slice(1000, 2000), all.slice(0, 10)]); // plus some duplicates
+  store.write([all.slice(2000)]);
+  // Not flushed: two thirds are only in the tail.
+  const since = T0 - 3_600_000;
+  const until = T0 + 5 * 3_600_000;
+  const before = { sensors: store.sensors(), series: series(store, since, until, 600_000) };
+  store.flushSummary();
+  const after = { sensors: store.sensors(), series: series(store, since, until, 600_000) };
+  assert.deepEqual(before, after);
+  // And both agree with raw readings (width 0 everywhere).
+  const raw = store.seriesRows([{ width: 0, from: since, to: until }], { bucket: 600_000 });
+  assert.equal(raw.reduce((n, row) => n + row.count, 0), 3000);
+  assert.deepEqual(after.sensors.map((s) => s.readings), [750, 750, 750, 750]);
+  const minTimestamp = Math.min(...all.filter((r) => r.sensorId === 1).map((r) => r.timestamp));
+  assert.equal(after.sensors[0]!.firstSeen, minTimestamp);
+});
+
+Deno.test("openStore() summarises readings a crash left unsummarised, once", async () => {
+  await using db = await tempDb();
+  const all = randomReadings(2, 2000);
+  const crashed = openStore(db.path);
+  crashed.write([all.slice(0, 1000)]);
+  crashed.flushSummary();
+  crashed.write([all.slice(1000)]);
+  // The process dies here: the second batch is committed, its summary is not.
+  const recovered = openStore(db.path);
+  try {
+    assert.deepEqual(recovered.sensors().map((s) => s.readings), [500, 500, 500, 500]);
+    const raw = new DatabaseSync(db.path);
+    const summed = raw.prepare("SELECT sum(readings) AS n FROM sensors").get() as { n: number };
+    raw.close();
+    assert.equal(summed.n, 2000, "the sensors table itself is complete");
+    // The dead connection's pending summary must not be added a second time.
+    crashed.flushSummary();
+    assert.deepEqual(recovered.sensors().map((s) => s.readings), [500, 500, 500, 500]);
+  } finally {
+    crashed.close();
+    recovered.close();
+  }
+});
+
+Deno.test("Store.deleteBefore() removes old readings in chunks with their summaries", async () => {
+  await using db = await tempDb();
+  using store = openStore(db.path);
+  const hour = 3_600_000;
+  const batch: Reading[] = [];
+  for (let h = 0; h < 10; h++) {
+    for (let i = 0; i < 100; i++) batch.push(reading(1 + (i % 2), h * 100 + i, T0 + h * hour + i));
+  }
+  batch.push(reading(3, 1, T0)); // a sensor with only old readings
+  store.write([batch]);
+  const cutoff = T0 + 4 * hour + 1234; // rounded down to the hour
+  let deleted = 0;
+  let calls = 0;
+  while (true) {
+    const result = store.deleteBefore(cutoff, 150);
+    deleted += result.deleted;
+    calls++;
+    if (result.done) break;
+  }
+  assert.equal(deleted, 401);
+  assert.ok(calls >= 3, `${calls} chunks`);
+  const sensors = store.sensors();
+  assert.deepEqual(sensors.map((s) => [s.id, s.readings, s.firstSeen]), [
+    [1, 300, T0 + 4 * hour],
+    [2, 300, T0 + 4 * hour + 1],
+  ]);
+  assert.deepEqual(
+    series(store, T0 - hour, T0 + 11 * hour, hour),
+    series(store, T0 + 4 * hour, T0 + 11 * hour, hour),
+  );
+  const rows = store.seriesRows([{ width: 3_600_000, from: T0 - hour, to: T0 + 11 * hour }], {
+    bucket: hour,
+  });
+  assert.equal(rows.reduce((n, row) => n + row.count, 0), 600, "no rollup of deleted readings");
+});
+
+Deno.test("WorkerWriter commits on its own thread and is answered after the commit", async () => {
+  await using db = await tempDb();
+  using store = openStore(db.path);
+  const commits: number[] = [];
+  const writer = await WorkerWriter.open(db.path, {
+    onCommit: (info) => commits.push(info.stored),
+  });
+  try {
+    const batches = Array.from(
+      { length: 20 },
+      (_, b) => Array.from({ length: 100 }, (_, i) => reading(b, i, T0 + i * 1000)),
+    );
+    const results = await Promise.all([...batches, batches[0]!].map((b) => writer.write(b)));
+    assert.equal(results.reduce((n, r) => n + r.stored, 0), 2000);
+    assert.equal(results.reduce((n, r) => n + r.duplicates, 0), 100);
+    // Committed before answered: the main thread's connection sees them.
+    assert.equal(store.after(0, { limit: 10_000 }).readings.length, 2000);
+    assert.equal(commits.reduce((a, b) => a + b, 0), 2000);
+    assert.ok(commits.length < 21, `grouped into ${commits.length} commits`);
+    assert.equal(store.sensors().length, 20);
+    assert.deepEqual(await writer.deleteBefore(T0 + 3_600_000 * 2, 5000), {
+      deleted: 2000,
+      done: true,
+    });
+  } finally {
+    await writer.close();
+  }
+  await assert.rejects(writer.write([reading(1, 1, T0)]), /closed/);
+});
