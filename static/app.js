@@ -6,6 +6,9 @@
  * on `<body>` after the first full render (what the browser test waits for)
  * and `data-window` to the window on screen.
  *
+ * "Now" is the server's clock (`serverNow`), not this computer's, which on a
+ * plant screen may be minutes off.
+ *
  * Windows: 15 min of raw readings (`/api/readings?since=`), or 1 h / 24 h of
  * min/avg/max buckets (`/api/series`, 10 s and 4 min buckets: 360 points a
  * line) with live readings folded into their bucket. The window is chosen in
@@ -23,6 +26,7 @@ import {
   fetchSeries,
   fetchThresholds,
   parseReading,
+  serverNow,
 } from "./api.js";
 import { ChartSet, QUANTITY_LABELS, readTheme } from "./charts.js";
 import { formatNumber, formatTime } from "./format.js";
@@ -37,6 +41,8 @@ import { EventLog, SensorBook } from "./sensors.js";
 /** @typedef {import("./live.js").LiveState} LiveState */
 
 const MINUTE = 60_000;
+/** Least time between two redraws, in ms. */
+const MIN_RENDER_MS = 500;
 /** How many out-of-range episodes the list keeps. */
 const EVENTS = 50;
 const HOUR = 60 * MINUTE;
@@ -116,6 +122,7 @@ let model;
 /** @type {AbortController | undefined} */
 let loading;
 let renderQueued = false;
+let lastRender = -Infinity;
 let newestReading = -Infinity;
 
 /**
@@ -134,7 +141,10 @@ function showNotice(text) {
   ui.notice.hidden = text === "";
 }
 
-const thresholds = await retrying("Cannot load thresholds", (signal) => fetchThresholds(signal));
+const thresholdsReady = retrying("Cannot load thresholds", (signal) => fetchThresholds(signal));
+// The first window's history is asked for at the same time as the ranges.
+const firstWindow = fetchWindow(windowKey, new AbortController().signal).catch(() => undefined);
+const thresholds = await thresholdsReady;
 const charts = new ChartSet(ui.canvases, thresholds);
 const table = new SensorTable(ui.sensors, thresholds);
 const picker = new SensorPicker(ui.picker, {
@@ -165,7 +175,7 @@ for (const quantity of QUANTITIES) {
   }
 }
 
-await loadWindow(windowKey);
+await loadWindow(windowKey, firstWindow);
 document.body.dataset["ready"] = "true";
 
 ui.windowPicker.addEventListener("change", () => {
@@ -176,10 +186,11 @@ ui.windowPicker.addEventListener("change", () => {
   history.replaceState(null, "", url);
   loadWindow(key);
 });
-// The window slides every second; a hidden tab skips the redraw (the live
-// points are still bounded by each line's maximum) and catches up when shown.
-setInterval(() => document.hidden || render(), 1000);
-document.addEventListener("visibilitychange", () => document.hidden || render());
+// The window slides every second. A hidden tab gets no animation frames, so
+// it does not redraw (its live points are still bounded by each line's
+// maximum) and catches up when shown.
+setInterval(requestRender, 1000);
+document.addEventListener("visibilitychange", requestRender);
 addEventListener("online", () => live.retryNow());
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", refreshTheme);
 let resizeTimer = 0;
@@ -231,19 +242,21 @@ async function retrying(what, task, signal = new AbortController().signal) {
  * Loads window `key` (history and sensors), shows it, and follows the live
  * feed from the cursor of that history. A newer call supersedes this one.
  * @param {WindowKey} key
+ * @param {Promise<Awaited<ReturnType<typeof fetchWindow>> | undefined>} [prefetched]
+ *   the same, already asked for (its failure means: ask again)
  */
-async function loadWindow(key) {
+async function loadWindow(key, prefetched) {
   loading?.abort();
   const controller = new AbortController();
   loading = controller;
   live.stop();
   ui.charts.setAttribute("aria-busy", "true");
   try {
-    const loaded = await retrying(
-      "Cannot load history",
-      (signal) => fetchWindow(key, signal),
-      controller.signal,
-    );
+    const loaded = await retrying("Cannot load history", async (signal) => {
+      const early = await prefetched;
+      prefetched = undefined;
+      return early ?? await fetchWindow(key, signal);
+    }, controller.signal);
     if (controller.signal.aborted) return;
     model = loaded.model;
     events = loaded.events;
@@ -270,48 +283,49 @@ async function loadWindow(key) {
  */
 async function fetchWindow(key, signal) {
   const spec = WINDOWS[key];
-  const now = Date.now();
+  const now = serverNow();
   // The events list shows the window on screen (then grows live).
   const log = new EventLog(EVENTS);
   if (spec.kind === "raw") {
-    const [sensors, recent] = await Promise.all([
+    const [sensors, recent, ranges] = await Promise.all([
       fetchSensors(signal),
       fetchRecent(now - spec.spanMs, { signal }),
+      thresholdsReady,
     ]);
-    const model = new WindowModel({ kind: "raw", spanMs: spec.spanMs }, thresholds);
+    const model = new WindowModel({ kind: "raw", spanMs: spec.spanMs }, ranges);
     for (const sensor of sensors) book.addSummary(sensor);
     // Oldest first, as they happened (the events list follows episodes).
-    for (const reading of recent.readings.reverse()) addReading(model, log, reading);
+    for (const reading of recent.readings.reverse()) addReading(model, log, reading, ranges);
     return { model, events: log, cursor: recent.cursor };
   }
   // Whole buckets from the series, laid on bucket boundaries; the bucket in
-  // progress from raw readings, folded in like live ones. The cursor comes
-  // from that last request, so the live feed continues exactly after it.
+  // progress from raw readings, folded in like live ones, and the live feed
+  // continues from that request's cursor. (A reading stored while these run
+  // with a time before `until` — a gateway draining an old backlog at that
+  // very moment — is in neither; it shows after the next reload.)
   const until = Math.floor(now / spec.bucketMs) * spec.bucketMs;
-  const series = await fetchSeries(
-    { sinceMs: until - spec.spanMs, untilMs: until, bucketMs: spec.bucketMs },
-    signal,
-  );
+  const [series, sensors, recent, ranges] = await Promise.all([
+    fetchSeries({ sinceMs: until - spec.spanMs, untilMs: until, bucketMs: spec.bucketMs }, signal),
+    fetchSensors(signal),
+    fetchRecent(until, { signal }),
+    thresholdsReady,
+  ]);
   const model = new WindowModel({
     kind: "bucket",
     spanMs: spec.spanMs,
     bucketMs: series.bucketMs,
     origin: series.sinceMs,
-  }, thresholds);
+  }, ranges);
   for (const { id, points } of series.series) {
     for (const point of points) {
       for (const quantity of QUANTITIES) {
         model.addBucket(id, point.t, quantity, point[quantity], point.count);
-        log.observeBucket(id, point.t, quantity, point[quantity], thresholds, series.bucketMs);
+        log.observeBucket(id, point.t, quantity, point[quantity], ranges, series.bucketMs);
       }
     }
   }
-  const [sensors, recent] = await Promise.all([
-    fetchSensors(signal),
-    fetchRecent(until, { signal }),
-  ]);
   for (const sensor of sensors) book.addSummary(sensor);
-  for (const reading of recent.readings.reverse()) addReading(model, log, reading);
+  for (const reading of recent.readings.reverse()) addReading(model, log, reading, ranges);
   return { model, events: log, cursor: recent.cursor };
 }
 
@@ -319,26 +333,38 @@ async function fetchWindow(key, signal) {
  * @param {WindowModel} target
  * @param {EventLog} log
  * @param {Reading} reading
+ * @param {Thresholds} ranges
  */
-function addReading(target, log, reading) {
+function addReading(target, log, reading, ranges) {
   book.observe(reading);
-  log.observe(reading, thresholds);
+  log.observe(reading, ranges);
   if (reading.t > newestReading) newestReading = reading.t;
-  if (reading.t >= Date.now() - target.spanMs - target.bucketMs) target.addReading(reading);
+  if (reading.t >= serverNow() - target.spanMs - target.bucketMs) target.addReading(reading);
 }
 
 /** @param {Reading[]} readings */
 function addLive(readings) {
   if (!model) return;
-  for (const reading of readings) addReading(model, events, reading);
+  for (const reading of readings) addReading(model, events, reading, thresholds);
   picker.add(book.ids, theme);
-  if (!renderQueued) {
-    renderQueued = true;
+  requestRender();
+}
+
+/**
+ * Redraws at the next animation frame, but at most every
+ * {@linkcode MIN_RENDER_MS}: a redraw of three charts of many sensors costs
+ * tens of ms, and an operator gains nothing from more than two a second
+ * (the feed pushes up to four).
+ */
+function requestRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  const wait = Math.max(0, lastRender + MIN_RENDER_MS - performance.now());
+  setTimeout(() =>
     requestAnimationFrame(() => {
       renderQueued = false;
       render();
-    });
-  }
+    }), wait);
 }
 
 /**
@@ -356,7 +382,8 @@ function gapOf(id) {
 /** Slides the window to now, drops what left it, and redraws everything. */
 function render() {
   if (!model) return;
-  const now = Date.now();
+  lastRender = performance.now();
+  const now = serverNow();
   model.prune(now);
   charts.setWindow(now - model.spanMs, now);
   charts.render();

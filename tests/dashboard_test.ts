@@ -108,6 +108,17 @@ const POINT_COUNTS = `(() => {
   return counts;
 })()`;
 
+/**
+ * The paths of `program`'s permission set (deno.json) for `kind`, absolute.
+ * A command-line `--allow-read=…` replaces the set's list instead of adding
+ * to it, so a test that adds its temporary files must name these again.
+ */
+async function permissionSet(program: string, kind: "read" | "write"): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const paths: unknown = config.permissions?.[program]?.[kind];
+  return Array.isArray(paths) ? paths.map((path) => join(ROOT, String(path))) : [];
+}
+
 /** Per chart: points drawn and readings they stand for (a bucket counts its readings). */
 const BUCKETS = `JSON.stringify(Object.fromEntries(${JSON.stringify(QUANTITIES)}.map((quantity) => {
   const chart = Chart.getChart(document.querySelector("#chart-" + quantity + " canvas"));
@@ -144,9 +155,7 @@ Deno.test({
     const pki = await testPki();
     const dir = await Deno.makeTempDir({ prefix: "vigia-dashboard-" });
     const db = join(dir, "vigia.db");
-    // A flag replaces the permission set's list rather than adding to it:
-    // name the dashboard and Chart.js again next to the temporary files.
-    const read = [dir, pki.token, join(ROOT, "static"), join(ROOT, "node_modules")];
+    const read = [...await permissionSet("server", "read"), dir, pki.token];
     const allow = [`--allow-read=${read.join(",")}`, `--allow-write=${dir}`];
     const serverArgs = (port: number) => [
       "--port",
@@ -266,6 +275,19 @@ Deno.test({
 
       const uncaught = pageErrors.filter((line) => line.startsWith("pageerror"));
       assert.equal(uncaught.length, 0, uncaught.join("\n"));
+
+      // A screen whose clock is 10 min slow still follows the server's time:
+      // the live edge on screen, sensors not stale.
+      const slow = await context.newPage();
+      await slow.clock.install({ time: Date.now() - 10 * 60_000 });
+      await slow.goto(`${baseUrl}/`, { timeout: STEP_MS });
+      await slow.waitForSelector("body[data-ready=true]", { timeout: STEP_MS });
+      const edge = Number(
+        await slow.evaluate(`Chart.getChart(document.querySelector("canvas")).scales.x.max`),
+      );
+      assert.ok(Math.abs(edge - Date.now()) < 5_000, `x axis ends ${Date.now() - edge} ms ago`);
+      assert.match(await text(slow, "#sensors tr[data-sensor='1'] .seen"), /^(now|\d+ s ago)$/);
+      await slow.close();
 
       for (const scheme of ["light", "dark"] as const) {
         await page.emulateMedia({ colorScheme: scheme });
