@@ -20,7 +20,11 @@ export type StreamName = "stdout" | "stderr";
 export interface ChildOptions {
   /** Permission set in deno.json; by default the script's name (`server.ts` → `server`). */
   readonly permissionSet?: string;
-  /** Extra permission flags, e.g. `--allow-write=/tmp/x` for a database elsewhere. */
+  /**
+   * Extra permission flags, e.g. `--allow-write=/tmp/x` for a database
+   * elsewhere. An `--allow-read=` or `--allow-write=` list is added to the
+   * permission set's own list (on its own, Deno would replace it).
+   */
   readonly allow?: readonly string[];
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string>>;
@@ -58,7 +62,13 @@ export function startChild(
 ): Child {
   const permissionSet = options.permissionSet ?? script.replace(/\.ts$/, "");
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", `-P=${permissionSet}`, ...(options.allow ?? []), script, ...args],
+    args: [
+      "run",
+      `-P=${permissionSet}`,
+      ...withSetPaths(permissionSet, options.allow ?? []),
+      script,
+      ...args,
+    ],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -86,6 +96,7 @@ export function startChild(
     readLines(process.stderr, (line) => onLine(line, "stderr")),
   ]).then(() => process.status);
 
+  const tail = () => kept.length === 0 ? "" : `; its last lines:\n${kept.slice(-20).join("\n")}`;
   const waitForLine = (pattern: RegExp, timeoutMs: number) => {
     const seen = kept.find((line) => pattern.test(line));
     if (seen !== undefined) return Promise.resolve(seen);
@@ -99,13 +110,15 @@ export function startChild(
       };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
-        reject(new Error(`${script}: no line matching ${pattern} within ${timeoutMs} ms`));
+        reject(new Error(`${script}: no line matching ${pattern} within ${timeoutMs} ms${tail()}`));
       }, timeoutMs);
       waiters.add(waiter);
       status.then((exit) => {
         if (!waiters.delete(waiter)) return;
         clearTimeout(timer);
-        reject(new Error(`${script} exited with code ${exit.code} before printing ${pattern}`));
+        reject(
+          new Error(`${script} exited with code ${exit.code} before printing ${pattern}${tail()}`),
+        );
       });
     });
   };
@@ -121,6 +134,23 @@ export function startChild(
   };
 
   return { script, pid: process.pid, status, lines: () => [...kept], waitForLine, stop };
+}
+
+/**
+ * Appends the permission set's own `read` and `write` paths to extra
+ * `--allow-read=`/`--allow-write=` lists, so a program given a directory
+ * elsewhere keeps everything its task may read (static files, its worker
+ * module, ...). Reads deno.json: callers need read access to it.
+ */
+function withSetPaths(permissionSet: string, allow: readonly string[]): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  const set: Record<string, unknown> = config.permissions?.[permissionSet] ?? {};
+  return allow.map((flag) => {
+    const match = /^--allow-(read|write)=(.+)$/.exec(flag);
+    const own = match ? set[match[1]!] : undefined;
+    if (!match || !Array.isArray(own) || own.length === 0) return flag;
+    return `${flag},${own.map((path) => `${ROOT}${path}`).join(",")}`;
+  });
 }
 
 function sendSignal(process: Deno.ChildProcess, signal: Deno.Signal): void {
