@@ -32,7 +32,8 @@ import { ChartSet, QUANTITY_LABELS, readTheme } from "./charts.js";
 import { formatNumber, formatTime } from "./format.js";
 import { backoffDelay, LiveFeed } from "./live.js";
 import { QUANTITIES, WindowModel } from "./model.js";
-import { EventList, SensorPicker, SensorTable, showStatus } from "./panels.js";
+import { EventList } from "./events.js";
+import { SensorPicker, SensorTable, showStatus } from "./panels.js";
 import { EventLog, SensorBook } from "./sensors.js";
 
 /** @typedef {import("./model.js").Reading} Reading */

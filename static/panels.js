@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * The page's text parts: the connection status, the sensor picker (which
- * doubles as the charts' legend), the sensors table and the out-of-range
- * events list.
+ * doubles as the charts' legend) and the sensors table (the out-of-range
+ * list is in `events.js`).
  *
  * Everything coming from the server is written with `textContent` (never
  * `innerHTML`), so a reading can never carry markup or script into the page,
@@ -12,20 +12,12 @@
  * @module
  */
 
-import { QUANTITY_LABELS, styleOf } from "./charts.js";
-import {
-  formatAgo,
-  formatDateTime,
-  formatDuration,
-  formatNumber,
-  formatTime,
-  formatValue,
-} from "./format.js";
+import { styleOf } from "./charts.js";
+import { formatAgo, formatDateTime, formatDuration, formatValue } from "./format.js";
 import { judge, QUANTITIES } from "./model.js";
 
 /** @typedef {import("./model.js").Thresholds} Thresholds */
 /** @typedef {import("./sensors.js").SensorBook} SensorBook */
-/** @typedef {import("./sensors.js").OutOfRangeEvent} OutOfRangeEvent */
 /** @typedef {import("./live.js").LiveState} LiveState */
 /** @typedef {import("./charts.js").Theme} Theme */
 
@@ -308,89 +300,6 @@ export class SensorTable {
     this.#rows.set(id, entry);
     return entry;
   }
-}
-
-/** The latest out-of-range episodes, most recently active first. */
-export class EventList {
-  #list;
-  #empty;
-  #count;
-  /** @type {Map<string, HTMLLIElement>} */
-  #items = new Map();
-
-  /**
-   * @param {HTMLOListElement} list
-   * @param {{empty?: HTMLElement | null, count?: HTMLElement | null}} [parts]
-   */
-  constructor(list, parts = {}) {
-    this.#list = list;
-    this.#empty = parts.empty ?? null;
-    this.#count = parts.count ?? null;
-  }
-
-  /**
-   * Shows `events` in their order, reusing the items already there.
-   * @param {readonly OutOfRangeEvent[]} events
-   */
-  update(events) {
-    const keys = new Set(events.map((event) => event.key));
-    for (const [key, item] of this.#items) {
-      if (!keys.has(key)) {
-        item.remove();
-        this.#items.delete(key);
-      }
-    }
-    /** @type {Element | null} */
-    let previous = null;
-    for (const event of events) {
-      let item = this.#items.get(event.key);
-      if (!item) {
-        item = element("li", `event ${event.bound}`);
-        item.dataset["sensor"] = String(event.id);
-        item.dataset["quantity"] = event.quantity;
-        this.#items.set(event.key, item);
-      }
-      const signature = `${event.t}/${event.count}/${event.value}/${event.peak}`;
-      if (item.dataset["signature"] !== signature) {
-        item.dataset["signature"] = signature;
-        item.replaceChildren(...describe(event));
-      }
-      /** @type {Element | null} */
-      const expected = previous ? previous.nextElementSibling : this.#list.firstElementChild;
-      if (expected !== item) this.#list.insertBefore(item, expected);
-      previous = item;
-    }
-    if (this.#empty) this.#empty.hidden = events.length > 0;
-    if (this.#count) this.#count.textContent = events.length > 0 ? String(events.length) : "";
-  }
-}
-
-/**
- * The text of one episode: when, who, what, and why it is out of range.
- * @param {OutOfRangeEvent} event
- */
-function describe(event) {
-  const time = element("time", "", formatTime(event.t));
-  time.dateTime = new Date(event.t).toISOString();
-  time.title = formatDateTime(event.t);
-  const { label, unit } = QUANTITY_LABELS[event.quantity];
-  const what = element("span", "what");
-  what.append(
-    element("strong", "", `Sensor ${event.id}`),
-    ` ${label.toLowerCase()} `,
-    element("span", "value", `${formatValue(event.value)} ${unit}`),
-  );
-  const parts = [
-    `${event.bound === "above" ? "▲ above max" : "▼ below min"} ${formatNumber(event.limit)}`,
-  ];
-  if (event.bucketMs) parts.push(`${formatDuration(event.bucketMs)} bucket extreme`);
-  if (event.count > 1) {
-    parts.push(
-      `${event.count} ${event.bucketMs ? "buckets" : "readings"} since ${formatTime(event.start)}`,
-    );
-    parts.push(`peak ${formatValue(event.peak)}`);
-  }
-  return [time, what, element("span", "why", parts.join(" · "))];
 }
 
 /**
