@@ -174,6 +174,9 @@ function canStartWriterThread(log: Logger): boolean {
   return false;
 }
 
+/** How long a shutdown waits for requests in flight (a body still arriving). */
+const DRAIN_TIMEOUT_MS = 10_000;
+
 /** Serves until `signal` aborts and every request in flight is answered. */
 async function serve(
   config: ServerConfig,
@@ -201,11 +204,22 @@ async function serve(
     signal,
     log,
   });
-  signal.addEventListener("abort", () => live.close(), { once: true });
+  // Requests being answered. On SIGTERM, Deno.serve's own shutdown would
+  // cut off a request whose body is still arriving, so the server first
+  // refuses new writes (503) and waits for these, then shuts down.
+  let inFlight = 0;
+  let drained = Promise.withResolvers<void>();
+  const tracked = async (request: Request): Promise<Response> => {
+    if (inFlight++ === 0) drained = Promise.withResolvers<void>();
+    try {
+      return await handler(request);
+    } finally {
+      if (--inFlight === 0) drained.resolve();
+    }
+  };
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,
-    signal,
     onListen: ({ hostname, port }) => {
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;
       log.info(`listening on ${host}:${port}`);
@@ -217,7 +231,15 @@ async function serve(
         headers: { "content-type": "application/json" },
       });
     },
-  }, handler);
+  }, tracked);
+  signal.addEventListener("abort", async () => {
+    live.close();
+    if (inFlight > 0) {
+      log.info("finishing requests in flight", { requests: inFlight });
+      await Promise.race([drained.promise, sleep(DRAIN_TIMEOUT_MS)]);
+    }
+    await server.shutdown();
+  }, { once: true });
   for (const warning of parts.warnings) log.warn(warning);
   log.info("store open", {
     db: config.db,

@@ -16,8 +16,8 @@
  *   its implicit trailing rowid makes ties come out in storage order.
  * - `sensors`: per-sensor count and first/last timestamp, so
  *   `/api/sensors` never scans readings.
- * - `rollups`: count/min/max/sum per sensor per bucket at four widths
- *   (10 s, 1 min, 10 min, 1 h), so a chart of a day or a week reads
+ * - `rollups`: count/min/max/sum per sensor per bucket at five widths
+ *   (10 s, 1 min, 5 min, 30 min, 1 h; version 3), so a chart of a day or a week reads
  *   thousands of rows, not millions. Keyed time-first: a window is one
  *   range scan and new buckets append.
  * - `meta.summarized_cursor` (version 2): the cursor up to which `sensors`
@@ -34,8 +34,14 @@
 
 import type { DatabaseSync } from "node:sqlite";
 
-/** Rollup bucket widths in ms, finest first; each divides the next. */
-export const ROLLUP_WIDTHS = [10_000, 60_000, 600_000, 3_600_000] as const;
+/**
+ * Rollup bucket widths in ms, finest first; each divides the next. Chosen so
+ * every default bucket of `/api/series` (series.ts) is one of them or a
+ * small multiple: 10 s, 1 min, 5 min, 30 min, 1 h.
+ */
+export const ROLLUP_WIDTHS = [10_000, 60_000, 300_000, 1_800_000, 3_600_000] as const;
+/** The coarsest rollup width: retention deletes whole buckets of it. */
+export const COARSEST_WIDTH: number = ROLLUP_WIDTHS[ROLLUP_WIDTHS.length - 1]!;
 
 /**
  * Migration steps: `MIGRATIONS[i]` takes a database from version `i` to
@@ -88,6 +94,16 @@ const MIGRATIONS: readonly string[] = [
   INSERT INTO meta (key, value) VALUES ('summarized_cursor',
     coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'readings'), 0));
   `,
+  // Rollup widths 10 s, 1 min, 10 min, 1 h became 10 s, 1 min, 5 min, 30 min,
+  // 1 h (the defaults of /api/series): derive the new ones from 1 min.
+  [300_000, 1_800_000].map((width) => `
+  INSERT INTO rollups
+  SELECT ${width}, bucket - (((bucket % ${width}) + ${width}) % ${width}) AS start, sensor_id,
+    sum(count), min(temperature_min), max(temperature_max), sum(temperature_sum),
+    min(pressure_min), max(pressure_max), sum(pressure_sum),
+    min(humidity_min), max(humidity_max), sum(humidity_sum)
+  FROM rollups WHERE width = 60000 GROUP BY start, sensor_id;
+  `).join("") + "DELETE FROM rollups WHERE width = 600000;",
 ];
 
 /** The schema version this release writes. */

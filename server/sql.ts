@@ -179,11 +179,19 @@ function seriesRollup(sensorFilter: string): string {
      GROUP BY t, sensor_id`;
 }
 
+// When the bucket is the rollup width, every row is a bucket: no grouping.
+function seriesRollupDirect(sensorFilter: string): string {
+  return `SELECT sensor_id, bucket, count, temperature_min, temperature_max, temperature_sum,
+       pressure_min, pressure_max, pressure_sum, humidity_min, humidity_max, humidity_sum
+     FROM rollups WHERE width = ?4 AND bucket >= ?2 AND bucket < ?3 ${sensorFilter}`;
+}
+
 // Readings stored after the summarised cursor, not yet in the rollups.
-// Unary `+` keeps the planner on the rowid range (the tail is short).
+// NOT INDEXED keeps the planner on the rowid range (the tail is short).
 function seriesTail(sensorFilter: string): string {
   return `SELECT sensor_id AS sensorId, ${bucketOf("timestamp")} AS t, ${AGGREGATE_OF_READINGS}
-     FROM readings WHERE cursor > ?4 AND +timestamp >= ?2 AND +timestamp < ?3 ${sensorFilter}
+     FROM readings NOT INDEXED
+     WHERE cursor > ?4 AND timestamp >= ?2 AND timestamp < ?3 ${sensorFilter}
      GROUP BY t, sensor_id`;
 }
 
@@ -193,11 +201,11 @@ const SQL = {
   beginRead: "BEGIN DEFERRED",
   commit: "COMMIT",
   rollback: "ROLLBACK",
-  readBack:
-    `SELECT cursor, ${READING_COLUMNS} FROM readings WHERE cursor > ?1 ORDER BY cursor LIMIT ?2`,
+  readBack: `SELECT cursor, ${READING_COLUMNS} FROM readings NOT INDEXED
+     WHERE cursor > ?1 ORDER BY cursor LIMIT ?2`,
   newestCursor: "SELECT seq FROM sqlite_sequence WHERE name = 'readings'",
   summarizedCursor: "SELECT value FROM meta WHERE key = 'summarized_cursor'",
-  countTail: "SELECT count(*) AS n FROM readings WHERE cursor > ?",
+  countTail: "SELECT count(*) AS n FROM readings NOT INDEXED WHERE cursor > ?",
   setSummarizedCursor: "UPDATE meta SET value = ? WHERE key = 'summarized_cursor'",
   latest: `SELECT ${READING_COLUMNS} FROM readings INDEXED BY readings_by_time
        WHERE timestamp >= ?1 AND timestamp < ?2
@@ -205,26 +213,29 @@ const SQL = {
   latestOfSensor: `SELECT ${READING_COLUMNS} FROM readings INDEXED BY readings_by_sensor
        WHERE sensor_id = ?1 AND timestamp >= ?2 AND timestamp < ?3
        ORDER BY timestamp DESC, seq DESC LIMIT ?4`,
-  // Unary `+` keeps the planner on the rowid range: storage order is the point.
-  after: `SELECT cursor, ${READING_COLUMNS} FROM readings
-       WHERE cursor > ?1 AND +timestamp >= ?2 AND +timestamp < ?3
+  // NOT INDEXED keeps the planner on the rowid range: storage order is the
+  // point, and an index would be chosen to avoid a sort, scanning everything.
+  after: `SELECT cursor, ${READING_COLUMNS} FROM readings NOT INDEXED
+       WHERE cursor > ?1 AND timestamp >= ?2 AND timestamp < ?3
        ORDER BY cursor LIMIT ?4`,
-  afterOfSensor: `SELECT cursor, ${READING_COLUMNS} FROM readings
-       WHERE cursor > ?1 AND +timestamp >= ?2 AND +timestamp < ?3 AND +sensor_id = ?5
+  afterOfSensor: `SELECT cursor, ${READING_COLUMNS} FROM readings NOT INDEXED
+       WHERE cursor > ?1 AND timestamp >= ?2 AND timestamp < ?3 AND sensor_id = ?5
        ORDER BY cursor LIMIT ?4`,
   sensors: `SELECT sensor_id AS id, readings, first_seen AS firstSeen, last_seen AS lastSeen
        FROM sensors ORDER BY sensor_id`,
   sensorsTail: `SELECT sensor_id AS id, count(*) AS readings, min(timestamp) AS firstSeen,
          max(timestamp) AS lastSeen
-       FROM readings WHERE cursor > ? GROUP BY sensor_id`,
+       FROM readings NOT INDEXED WHERE cursor > ? GROUP BY sensor_id`,
   lastOfSensor: `SELECT ${READING_COLUMNS} FROM readings INDEXED BY readings_by_sensor
        WHERE sensor_id = ? ORDER BY timestamp DESC, seq DESC LIMIT 1`,
   seriesRaw: seriesRaw(""),
   seriesRawOfSensor: seriesRaw("AND sensor_id = ?4"),
   seriesRollup: seriesRollup(""),
   seriesRollupOfSensor: seriesRollup("AND sensor_id = ?5"),
+  seriesRollupDirect: seriesRollupDirect(""),
+  seriesRollupDirectOfSensor: seriesRollupDirect("AND sensor_id = ?5"),
   seriesTail: seriesTail(""),
-  seriesTailOfSensor: seriesTail("AND +sensor_id = ?5"),
+  seriesTailOfSensor: seriesTail("AND sensor_id = ?5"),
   doomedPerSensor: `SELECT sensor_id AS sensorId, count(*) AS n FROM (
          SELECT sensor_id FROM readings INDEXED BY readings_by_time
          WHERE timestamp < ?1 ORDER BY timestamp, seq LIMIT ?2)
@@ -248,9 +259,25 @@ const SQL = {
 /** The prepared statements of one connection, by name. */
 export type Statements = { readonly [Name in keyof typeof SQL]: StatementSync };
 
+/**
+ * Series statements answer rows as arrays (sensor, t, count, then min, max
+ * and sum of each quantity): a day of buckets is tens of thousands of rows,
+ * and arrays are much cheaper to build than objects.
+ */
+const ARRAY_STATEMENTS: ReadonlySet<string> = new Set(
+  Object.keys(SQL).filter((name) => name.startsWith("series")),
+);
+
+type ArrayStatement = StatementSync & { setReturnArrays(enabled: boolean): void };
+
 /** Prepares every statement of {@linkcode SQL} on `db`. */
 export function prepareStatements(db: DatabaseSync): Statements {
   return Object.fromEntries(
-    Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)]),
+    Object.entries(SQL).map(([name, sql]) => {
+      const statement = db.prepare(sql);
+      // In Deno's node:sqlite, not yet in its Node type definitions.
+      if (ARRAY_STATEMENTS.has(name)) (statement as ArrayStatement).setReturnArrays(true);
+      return [name, statement];
+    }),
   ) as unknown as Statements;
 }

@@ -32,7 +32,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Reading } from "../protocol/mod.ts";
-import { migrate, PRAGMAS, ROLLUP_WIDTHS } from "./schema.ts";
+import { COARSEST_WIDTH, migrate, PRAGMAS, ROLLUP_WIDTHS } from "./schema.ts";
 import {
   insertReadings,
   type MultiRowInsert,
@@ -41,7 +41,7 @@ import {
   upsertRollups,
   upsertSensors,
 } from "./sql.ts";
-import { type Aggregate, bucketStart, type SensorDelta, Summary } from "./summary.ts";
+import { bucketStart, type SensorDelta, Summary } from "./summary.ts";
 
 /** A reading with the cursor the store gave it (its place in storage order). */
 export interface StoredReading extends Reading {
@@ -78,11 +78,25 @@ export interface SensorInfo {
   readonly last: Reading | undefined;
 }
 
-/** One aggregated row of a series query: a sensor's bucket starting at `t`. */
-export interface SeriesRow extends Aggregate {
-  readonly sensorId: number;
-  readonly t: number;
-}
+/**
+ * One aggregated row of a series query: a sensor's bucket starting at `t`,
+ * its count, then min, max and sum of temperature, pressure and humidity
+ * in hundredths.
+ */
+export type SeriesRow = [
+  sensorId: number,
+  t: number,
+  count: number,
+  temperatureMin: number,
+  temperatureMax: number,
+  temperatureSum: number,
+  pressureMin: number,
+  pressureMax: number,
+  pressureSum: number,
+  humidityMin: number,
+  humidityMax: number,
+  humiditySum: number,
+];
 
 /** A part of a series window: from the rollups of `width` ms, or raw readings for 0. */
 export interface SeriesSegment {
@@ -317,22 +331,26 @@ export class Store implements Disposable {
     const s = this.#s;
     const { bucket, sensor } = options;
     return this.#read(() => {
-      const rows: unknown[] = [];
+      // Arrays of rows, concatenated once: a day of buckets is too many
+      // rows to spread into push() arguments.
+      const parts: unknown[][] = [];
       let rolledFrom = Infinity;
       let rolledTo = -Infinity;
       for (const { width, from, to } of segments) {
         if (width === 0) {
-          rows.push(
-            ...(sensor === undefined
+          parts.push(
+            sensor === undefined
               ? s.seriesRaw.all(bucket, from, to)
-              : s.seriesRawOfSensor.all(bucket, from, to, sensor)),
+              : s.seriesRawOfSensor.all(bucket, from, to, sensor),
           );
           continue;
         }
-        rows.push(
-          ...(sensor === undefined
-            ? s.seriesRollup.all(bucket, from, to, width)
-            : s.seriesRollupOfSensor.all(bucket, from, to, width, sensor)),
+        const direct = width === bucket;
+        parts.push(
+          sensor === undefined
+            ? (direct ? s.seriesRollupDirect : s.seriesRollup).all(bucket, from, to, width)
+            : (direct ? s.seriesRollupDirectOfSensor : s.seriesRollupOfSensor)
+              .all(bucket, from, to, width, sensor),
         );
         rolledFrom = Math.min(rolledFrom, from);
         rolledTo = Math.max(rolledTo, to);
@@ -340,12 +358,13 @@ export class Store implements Disposable {
       // The rollup segments are contiguous: one pass adds the unsummarised tail.
       if (rolledFrom < rolledTo) {
         const tail = this.#summarizedCursor();
-        rows.push(
-          ...(sensor === undefined
+        parts.push(
+          sensor === undefined
             ? s.seriesTail.all(bucket, rolledFrom, rolledTo, tail)
-            : s.seriesTailOfSensor.all(bucket, rolledFrom, rolledTo, tail, sensor)),
+            : s.seriesTailOfSensor.all(bucket, rolledFrom, rolledTo, tail, sensor),
         );
       }
+      const rows = ([] as unknown[]).concat(...parts);
       return rows as SeriesRow[];
     });
   }
@@ -360,7 +379,7 @@ export class Store implements Disposable {
     // Counts are subtracted from summaries: everything must be summarised first.
     this.flushSummary();
     const s = this.#s;
-    const aligned = bucketStart(cutoff, ROLLUP_WIDTHS[3]);
+    const aligned = bucketStart(cutoff, COARSEST_WIDTH);
     s.begin.run();
     try {
       const perSensor = s.doomedPerSensor.all(aligned, limit) as { sensorId: number; n: number }[];

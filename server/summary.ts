@@ -195,7 +195,7 @@ export class Summary {
           mergeAggregate(found.aggregate, fine.aggregate);
         }
       }
-      result.push(...level.values());
+      for (const delta of level.values()) result.push(delta);
     }
     return result;
   }

@@ -97,6 +97,43 @@ Deno.test("server.ts stores over HTTP, pushes live, stops on SIGTERM and keeps i
   assert.equal((await again.stop("SIGINT")).code, 0);
 });
 
+Deno.test("server.ts answers a request in flight when SIGTERM arrives, then exits 0", async () => {
+  await using temp = await tempSetup();
+  const args = ["--port", "0", "--db", temp.db, "--token-file", temp.tokenFile];
+  await using server = await startProgram("server.ts", args, { allow: temp.allow });
+  const body = new TextEncoder().encode(JSON.stringify(batch(0, 10)));
+  const half = body.length >> 1;
+  const { promise: sentHalf, resolve: onHalf } = Promise.withResolvers<void>();
+  const { promise: signalled, resolve: onSignalled } = Promise.withResolvers<void>();
+  const stream = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(body.subarray(0, half));
+      onHalf();
+      await signalled;
+      controller.enqueue(body.subarray(half));
+      controller.close();
+    },
+  });
+  const response = fetch(`http://127.0.0.1:${server.port}/api/data`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: stream,
+  });
+  await sentHalf;
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the server is reading the body
+  const status = server.stop("SIGTERM");
+  await server.waitForLine(/shutting down/);
+  onSignalled();
+  const answer = await response;
+  assert.equal(answer.status, 200, server.output());
+  assert.deepEqual(await answer.json(), { stored: 10, duplicates: 0 });
+  assert.equal((await status).code, 0, server.output());
+  // And it was really committed.
+  await using again = await startProgram("server.ts", args, { allow: temp.allow });
+  const readings = await (await fetch(`http://127.0.0.1:${again.port}/api/readings`)).json();
+  assert.equal(readings.length, 10);
+});
+
 Deno.test("server.ts exits 1 naming `deno task certs` when the token file is missing", async () => {
   await using temp = await tempSetup();
   await using server = await startProgram(

@@ -34,21 +34,15 @@ async function tempDb(): Promise<{ path: string } & AsyncDisposable> {
 function series(store: Store, since: number, until: number, bucketMs: number) {
   const rows = store.seriesRows(planSegments(since, until, bucketMs), { bucket: bucketMs });
   const merged = new Map<string, { count: number; sum: number; min: number; max: number }>();
-  for (const row of rows) {
-    const key = `${row.sensorId}@${row.t}`;
+  for (const [sensorId, t, count, min, max, sum] of rows) {
+    const key = `${sensorId}@${t}`;
     const found = merged.get(key);
-    if (found === undefined) {
-      merged.set(key, {
-        count: row.count,
-        sum: row.temperatureSum,
-        min: row.temperatureMin,
-        max: row.temperatureMax,
-      });
-    } else {
-      found.count += row.count;
-      found.sum += row.temperatureSum;
-      found.min = Math.min(found.min, row.temperatureMin);
-      found.max = Math.max(found.max, row.temperatureMax);
+    if (found === undefined) merged.set(key, { count, sum, min, max });
+    else {
+      found.count += count;
+      found.sum += sum;
+      found.min = Math.min(found.min, min);
+      found.max = Math.max(found.max, max);
     }
   }
   return Object.fromEntries([...merged].sort(([a], [b]) => a.localeCompare(b)));
@@ -86,23 +80,47 @@ Deno.test("openStore() creates the parent directory, the schema and its version"
 
 Deno.test("openStore() migrates a version 1 file and refuses one from a newer release", async () => {
   await using db = await tempDb();
+  const all = randomReadings(3, 2000);
   {
     using store = openStore(db.path);
-    store.write([[reading(1, 1, T0), reading(1, 2, T0 + 1000)]]);
+    store.write([all]);
   }
-  // Make it look like version 1: no meta table, summaries already in place.
+  // Turn it into what version 1 wrote: no meta table, summaries complete,
+  // rollups at 10 s, 1 min, 10 min and 1 h.
   const raw = new DatabaseSync(db.path);
-  raw.exec("DROP TABLE meta; PRAGMA user_version = 1;");
+  raw.exec(`
+    DROP TABLE meta;
+    DELETE FROM rollups WHERE width IN (300000, 1800000);
+    INSERT INTO rollups SELECT 600000, bucket - bucket % 600000 AS start, sensor_id, sum(count),
+      min(temperature_min), max(temperature_max), sum(temperature_sum),
+      min(pressure_min), max(pressure_max), sum(pressure_sum),
+      min(humidity_min), max(humidity_max), sum(humidity_sum)
+    FROM rollups WHERE width = 60000 GROUP BY start, sensor_id;
+    PRAGMA user_version = 1;
+  `);
   raw.close();
   {
     using store = openStore(db.path);
-    assert.equal(store.sensors()[0]!.readings, 2, "version 1 summaries are kept, not redone");
-    store.write([[reading(1, 3, T0 + 2000)]]);
-    assert.equal(store.sensors()[0]!.readings, 3);
+    assert.equal(store.sensors()[0]!.readings, 500, "version 1 summaries are kept, not redone");
+    for (const bucket of [300_000, 1_800_000]) {
+      const since = T0 - 3_600_000;
+      const until = T0 + 5 * 3_600_000;
+      const fromRollups = series(store, since, until, bucket);
+      const fromRaw = Object.fromEntries(
+        store.seriesRows([{ width: 0, from: since, to: until }], { bucket })
+          .map(([id, t, count, min, max, sum]) => [`${id}@${t}`, { count, sum, min, max }])
+          .sort(([a], [b]) => String(a).localeCompare(String(b))),
+      );
+      assert.deepEqual(fromRollups, fromRaw, `bucket ${bucket}`);
+    }
+    store.write([[reading(1, 99_999, T0)]]);
+    assert.equal(store.sensors()[0]!.readings, 501);
   }
-  const newer = new DatabaseSync(db.path);
-  newer.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
-  newer.close();
+  const check = new DatabaseSync(db.path);
+  const widths = check.prepare("SELECT DISTINCT width FROM rollups ORDER BY width").all();
+  check.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+  check.close();
+  assert.deepEqual(widths.map((row) => row.width), [10_000, 60_000, 300_000, 1_800_000, 3_600_000]);
   assert.throws(() => openStore(db.path), /schema version \d+ is newer than this release's/);
 });
 
@@ -153,7 +171,7 @@ Deno.test("Store reads are exact before and after the summaries are flushed", as
   assert.deepEqual(before, after);
   // And both agree with raw readings (width 0 everywhere).
   const raw = store.seriesRows([{ width: 0, from: since, to: until }], { bucket: 600_000 });
-  assert.equal(raw.reduce((n, row) => n + row.count, 0), 3000);
+  assert.equal(raw.reduce((n, row) => n + row[2], 0), 3000);
   assert.deepEqual(after.sensors.map((s) => s.readings), [750, 750, 750, 750]);
   const minTimestamp = Math.min(...all.filter((r) => r.sensorId === 1).map((r) => r.timestamp));
   assert.equal(after.sensors[0]!.firstSeen, minTimestamp);
@@ -216,7 +234,7 @@ Deno.test("Store.deleteBefore() removes old readings in chunks with their summar
   const rows = store.seriesRows([{ width: 3_600_000, from: T0 - hour, to: T0 + 11 * hour }], {
     bucket: hour,
   });
-  assert.equal(rows.reduce((n, row) => n + row.count, 0), 600, "no rollup of deleted readings");
+  assert.equal(rows.reduce((n, row) => n + row[2], 0), 600, "no rollup of deleted readings");
 });
 
 Deno.test("WorkerWriter commits on its own thread and is answered after the commit", async () => {
