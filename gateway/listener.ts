@@ -1,9 +1,10 @@
 /**
  * The sensors' door: a `node:tls` server demanding a client certificate
- * signed by the plant CA (`requestCert` + `rejectUnauthorized`), so no
- * certificate, a certificate from another CA, or plaintext never reaches a
- * decoder. `Deno.listenTls` cannot ask for client certificates; `node:tls`
- * under Deno can.
+ * signed by the plant CA (`requestCert`, then `socket.authorized`), so no
+ * certificate, a certificate from another CA, an expired one, or plaintext
+ * never reaches a decoder, and the log says which it was.
+ * `Deno.listenTls` cannot ask for client certificates; `node:tls` under
+ * Deno can.
  *
  * Also enforced here: the certificate's CN must be `sensor-<id>` (decimal,
  * no leading zeros, a u32), a bound on simultaneous connections (counted
@@ -14,6 +15,7 @@
  * @module
  */
 
+import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
 import type { Socket } from "node:net";
 import type { Logger } from "../lib/log.ts";
@@ -79,12 +81,17 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
   const sessions = new Set<SensorSession>();
   let sockets = 0;
 
+  const plantCa = new X509Certificate(options.ca);
   const server = tls.createServer({
     ca: options.ca,
     cert: options.cert,
     key: options.key,
     requestCert: true,
-    rejectUnauthorized: true,
+    // The chain is still verified by the TLS layer and `socket.authorized`
+    // decides (see "secureConnection"); with `true`, Deno's node:tls drops an
+    // untrusted certificate as a bare "socket hang up", so the log could not
+    // say why a sensor was refused.
+    rejectUnauthorized: false,
     minVersion: "TLSv1.2",
     handshakeTimeout: options.handshakeTimeoutMs,
   });
@@ -106,7 +113,7 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
     values.tls_rejected++;
     log.warn("rejected TLS connection", {
       peer: peerOf(socket),
-      reason: error.code ? `${error.code}: ${error.message}` : error.message,
+      reason: describeHandshakeError(error),
     });
     // Deno's node:tls reports a handshake timeout but leaves the TCP socket
     // open; close both layers so a silent client cannot hold a slot.
@@ -118,9 +125,13 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
     const peer = peerOf(socket);
     socket.on("error", () => {}); // reported through the session, or irrelevant once closing
     if (!socket.authorized) {
-      // rejectUnauthorized makes this unreachable; kept as a second lock on the door.
+      // Refused before a byte of it is read: no session, no decoder.
       values.tls_rejected++;
-      log.warn("rejected TLS connection", { peer, reason: String(socket.authorizationError) });
+      const raw = (socket.getPeerCertificate(true) as { raw?: Uint8Array } | null)?.raw;
+      log.warn("rejected TLS connection", {
+        peer,
+        reason: describeRejectedCertificate(raw, plantCa, socket.authorizationError),
+      });
       socket.destroy();
       return;
     }
@@ -199,6 +210,66 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 500))]);
     },
   };
+}
+
+/** Plain words for the handshake failures an operator meets, by rustls/OpenSSL wording. */
+const HANDSHAKE_FAILURES: readonly (readonly [RegExp, string])[] = [
+  [/PEER_DID_NOT_RETURN_A_CERTIFICATE|CertificateRequired/, "no client certificate"],
+  [
+    /WRONG_VERSION_NUMBER|InvalidContentType|HTTP_REQUEST/,
+    "not TLS (plaintext or another protocol)",
+  ],
+  [
+    /SignatureAlgorithmsExtensionRequired|Tls12NotOffered|ProtocolVersion|UNSUPPORTED_PROTOCOL/,
+    "the client offers no TLS 1.2 or 1.3",
+  ],
+  [/timed? ?out|TIMEOUT/i, "handshake not completed in time"],
+];
+
+/** The log reason for a failed handshake: plain words first, then the TLS layer's own. */
+export function describeHandshakeError(error: Error & { code?: string }): string {
+  const detail = error.code ? `${error.code}: ${error.message}` : error.message;
+  const known = HANDSHAKE_FAILURES.find(([pattern]) => pattern.test(detail));
+  return known ? `${known[1]} (${detail})` : detail;
+}
+
+/**
+ * Why the TLS layer refused a client certificate (`raw`, DER; undefined
+ * when the client sent none), in words an operator can act on. Deno's
+ * node:tls reports nearly every chain failure as
+ * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, so the certificate itself is examined
+ * here; only the explanation comes from this, never the decision.
+ */
+export function describeRejectedCertificate(
+  raw: Uint8Array | undefined,
+  ca: X509Certificate,
+  code: unknown,
+  now: number = Date.now(),
+): string {
+  if (raw === undefined || raw.length === 0) return "no client certificate";
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(raw);
+  } catch {
+    return `unreadable client certificate (${String(code)})`;
+  }
+  const subject = JSON.stringify(cert.subject.replaceAll("\n", ", "));
+  if (!cert.verify(ca.publicKey)) {
+    if (cert.issuer === cert.subject) return `self-signed certificate ${subject}`;
+    const issuer = JSON.stringify(cert.issuer.replaceAll("\n", ", "));
+    return cert.issuer === ca.subject
+      ? `certificate ${subject} names the plant CA ${issuer} as issuer but is not signed by its key`
+      : `certificate ${subject} issued by ${issuer}, not by the plant CA`;
+  }
+  const validTo = Date.parse(cert.validTo);
+  const validFrom = Date.parse(cert.validFrom);
+  if (now > validTo) return `certificate ${subject} expired on ${new Date(validTo).toISOString()}`;
+  if (now < validFrom) {
+    return `certificate ${subject} not valid before ${new Date(validFrom).toISOString()}`;
+  }
+  return `certificate ${subject} from the plant CA refused by TLS verification (${
+    String(code)
+  }); is it made for client authentication (extendedKeyUsage=clientAuth)?`;
 }
 
 /**
