@@ -1,0 +1,230 @@
+/**
+ * kill -9, several times, at seeded random moments, while real sensors
+ * stream: sensor.ts → gateway.ts → server.ts as separate processes.
+ *
+ * - The gateway dies with readings in every state (arriving, batched,
+ *   committed but not ACKed, ACKed, in a POST): every reading a sensor was
+ *   ACKed must reach the server, none twice.
+ * - The server dies in the middle of batched writes (a backlog draining in
+ *   10,000-reading requests): its database must pass SQLite's integrity
+ *   check after each crash, the gateway's spool must drain once it is back,
+ *   and the per-sensor counts it serves must match the readings it holds.
+ *
+ * link_e2e_test.ts proves one SIGKILL of the gateway; these repeat it at
+ * random moments and add the server's. The seed is printed; VIGIA_SEED
+ * replays a run.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Reading } from "../protocol/mod.ts";
+import {
+  fetchAllReadings,
+  parseSummary,
+  startGateway,
+  startSensors,
+  startServer,
+  waitUntil,
+} from "./_link.ts";
+import type { RunningProgram } from "./_process.ts";
+import { testPki } from "./_pki.ts";
+import {
+  delay,
+  freePort,
+  gatewayMetric,
+  integrityCheck,
+  metricsPort,
+  type Tally,
+  tallyReadings,
+} from "./_faults.ts";
+import { randomInt, seededRandom } from "./_random.ts";
+
+const SEED = Number(Deno.env.get("VIGIA_SEED") ?? 17);
+
+function assertNothingLost(tally: Tally, context: string): void {
+  assert.deepEqual(
+    {
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      wrong: tally.wrong,
+      unexpected: tally.unexpected,
+    },
+    { lost: 0, duplicated: 0, wrong: 0, unexpected: 0 },
+    `${context}: ${tally.examples.join("; ")}`,
+  );
+  assert.equal(tally.stored, tally.expected);
+}
+
+/** Waits until the server holds every reading of the run (or the time is up), then tallies. */
+async function settle(
+  serverPort: number,
+  run: Parameters<typeof tallyReadings>[1],
+  timeoutMs: number,
+): Promise<Tally> {
+  let readings: Reading[] = [];
+  await waitUntil(
+    async () => {
+      readings = await fetchAllReadings(serverPort);
+      return tallyReadings(readings, run).lost === 0;
+    },
+    timeoutMs,
+    "every reading on the server",
+  ).catch(() => {}); // the tally below says what is missing
+  return tallyReadings(readings, run);
+}
+
+Deno.test(`SIGKILL of the gateway at random moments, again and again: every ACKed reading stored once (seed ${SEED})`, async () => {
+  const random = seededRandom(SEED);
+  const pki = await testPki(3);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-faults-gw-kill-" });
+  const kills: number[] = [];
+  try {
+    await using server = await startServer(pki, dir);
+    const serverUrl = `http://127.0.0.1:${server.port}`;
+    let gateway = await startGateway(pki, dir, { server: serverUrl });
+    const port = gateway.port;
+    try {
+      const since = Date.now();
+      const count = 2_500;
+      await using sensors = await startSensors(pki, port, [
+        "--sensors",
+        "3",
+        "--interval",
+        "0.002",
+        "--count",
+        String(count),
+        "--seed",
+        String(SEED),
+        "--ack-timeout",
+        "1",
+      ]);
+      for (let kill = 0; kill < 5; kill++) {
+        const after = randomInt(random, 200, 1_200);
+        await delay(after);
+        kills.push(after);
+        await gateway.stop("SIGKILL");
+        await delay(randomInt(random, 0, 400));
+        gateway = await startGateway(pki, dir, { server: serverUrl, port });
+      }
+      const status = await sensors.status;
+      assert.equal(status.code, 0, sensors.output());
+      const summary = parseSummary(await sensors.waitForLine(/summary/));
+      assert.equal(summary.acknowledged, 3 * count, sensors.output());
+      assert.equal(summary.dropped, 0);
+      const tally = await settle(
+        server.port,
+        { sensors: [1, 2, 3], count, seed: SEED, since, until: Date.now() },
+        20_000,
+      );
+      assertNothingLost(tally, `after ${kills.length} gateway kills (seed ${SEED})`);
+      await Deno.stderr.write(
+        new TextEncoder().encode(
+          `gateway SIGKILL x${kills.length} after ${kills.join(",")} ms (seed ${SEED}): ` +
+            `acknowledged ${summary.acknowledged}, resent ${summary.resent}, stored ${tally.stored}, ` +
+            `lost ${tally.lost}, duplicated ${tally.duplicated}\n`,
+        ),
+      );
+      assert.equal((await gateway.stop("SIGTERM")).code, 0, gateway.output());
+    } finally {
+      await gateway.stop("SIGKILL");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A server on a fixed port whose database lives in `dir`, restartable. */
+async function restartServer(
+  pki: Awaited<ReturnType<typeof testPki>>,
+  dir: string,
+  port: number,
+): Promise<RunningProgram> {
+  return await startServer(pki, dir, port);
+}
+
+Deno.test(`SIGKILL of the server during batched writes: spool drains, nothing lost or doubled, database intact (seed ${SEED})`, async () => {
+  const random = seededRandom(SEED + 1);
+  const pki = await testPki(3);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-faults-srv-kill-" });
+  const db = join(dir, "readings.db");
+  const serverPort = freePort();
+  let server = await restartServer(pki, dir, serverPort);
+  const checks: string[] = [];
+  try {
+    await using gateway = await startGateway(pki, dir, {
+      server: `http://127.0.0.1:${serverPort}`,
+      args: ["--metrics-port", "0"],
+    });
+    const metrics = await metricsPort(gateway);
+    const since = Date.now();
+    const count = 4_000;
+    await using sensors = await startSensors(pki, gateway.port, [
+      "--sensors",
+      "3",
+      "--interval",
+      "0.002",
+      "--count",
+      String(count),
+      "--seed",
+      String(SEED),
+    ]);
+    for (let kill = 0; kill < 4; kill++) {
+      // Let a backlog build up (server down or slow), then kill it while it
+      // swallows that backlog in 10,000-reading requests.
+      if (kill % 2 === 1) {
+        await server.stop("SIGKILL");
+        await delay(randomInt(random, 300, 900));
+        server = await restartServer(pki, dir, serverPort);
+      }
+      const forwarded = await gatewayMetric(metrics, "forward_requests");
+      await waitUntil(
+        async () => (await gatewayMetric(metrics, "forward_requests")) > forwarded,
+        10_000,
+        "a batch written",
+      );
+      await delay(randomInt(random, 0, 150));
+      await server.stop("SIGKILL");
+      const check = integrityCheck(db);
+      checks.push(check);
+      assert.equal(check, "ok", `integrity_check after SIGKILL ${kill + 1}`);
+      await delay(randomInt(random, 0, 500));
+      server = await restartServer(pki, dir, serverPort);
+    }
+    assert.equal((await sensors.status).code, 0, sensors.output());
+    const summary = parseSummary(await sensors.waitForLine(/summary/));
+    assert.equal(summary.acknowledged, 3 * count);
+    await waitUntil(
+      async () => (await gatewayMetric(metrics, "spool_depth")) === 0,
+      20_000,
+      "the spool drained",
+    );
+    const tally = await settle(
+      serverPort,
+      { sensors: [1, 2, 3], count, seed: SEED, since, until: Date.now() },
+      10_000,
+    );
+    assertNothingLost(tally, `after ${checks.length} server kills (seed ${SEED})`);
+    // The per-sensor summaries were rebuilt after each crash: they match the rows.
+    const sensorsList = await (await fetch(`http://127.0.0.1:${serverPort}/api/sensors`)).json();
+    assert.deepEqual(
+      sensorsList.map((s: { id: number; readings: number }) => [s.id, s.readings]),
+      [[1, count], [2, count], [3, count]],
+    );
+    const duplicates = await gatewayMetric(metrics, "forward_duplicates");
+    await Deno.stderr.write(
+      new TextEncoder().encode(
+        `server SIGKILL x${checks.length} during writes (seed ${SEED}): stored ${tally.stored}, ` +
+          `lost ${tally.lost}, duplicated ${tally.duplicated}, re-posted and deduplicated ` +
+          `${duplicates}, integrity_check ${checks.join(",")}\n`,
+      ),
+    );
+    assert.equal((await gateway.stop("SIGTERM")).code, 0, gateway.output());
+    assert.equal((await server.stop("SIGTERM")).code, 0, server.output());
+    assert.equal(integrityCheck(db), "ok");
+  } finally {
+    await server.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
