@@ -118,14 +118,9 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       until: timeParam(params, "until"),
     };
     const after = integerParam(params, "after", { min: 0, max: Number.MAX_SAFE_INTEGER });
-    let readings;
-    let cursor;
-    if (after === undefined) {
-      cursor = store.newestCursor();
-      readings = store.latest(filter);
-    } else {
-      ({ readings, cursor } = store.after(after, filter));
-    }
+    const { readings, cursor } = after === undefined
+      ? store.latestPage(filter)
+      : store.after(after, filter);
     return jsonText(`[${readings.map(readingToJson).join(",")}]`, 200, {
       "x-vigia-cursor": String(cursor),
     });
@@ -260,6 +255,12 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
         response = json({ error: "internal error" }, 500);
       }
     }
+    options.log?.debug("request", {
+      method: request.method,
+      route: routeName,
+      status: response.status,
+      ms: Math.round((performance.now() - started) * 100) / 100,
+    });
     metrics.request(
       routeName,
       metricMethod(request.method),

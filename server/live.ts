@@ -81,7 +81,13 @@ export class LiveHub {
     if (this.#clients.size >= this.#maxClients) {
       throw new HttpError(503, `Cannot open live feed: ${this.#maxClients} clients already`);
     }
-    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 60 });
+    let upgrade: { socket: WebSocket; response: Response };
+    try {
+      upgrade = Deno.upgradeWebSocket(request, { idleTimeout: 60 });
+    } catch {
+      throw new HttpError(400, "Cannot open live feed: invalid WebSocket handshake");
+    }
+    const { socket, response } = upgrade;
     // Readings stored from now on reach this client; with none connected
     // before, the feed starts at the newest reading instead of the past.
     if (this.#clients.size === 0) this.#sent = this.#store.newestCursor();

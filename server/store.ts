@@ -268,6 +268,14 @@ export class Store implements Disposable {
   }
 
   /**
+   * {@linkcode Store.latest} with the newest cursor of the same snapshot, so
+   * a client that follows from that cursor misses nothing and repeats nothing.
+   */
+  latestPage(filter: ReadingFilter): { readings: Reading[]; cursor: number } {
+    return this.#read(() => ({ readings: this.latest(filter), cursor: this.newestCursor() }));
+  }
+
+  /**
    * Readings stored after `cursor` that match `filter`, in storage order.
    * The returned cursor is the last reading's when the page is full, else
    * the newest stored (every match up to it has been returned).

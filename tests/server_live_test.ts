@@ -174,3 +174,20 @@ Deno.test("GET /api/live answers 400 to a plain HTTP request", async () => {
   assert.equal(response.status, 400);
   assert.match((await response.json()).error, /WebSocket/);
 });
+
+Deno.test("GET /api/live answers 400 to a broken WebSocket handshake", async () => {
+  await using server = await startServer();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    await conn.write(new TextEncoder().encode(
+      "GET /api/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    ));
+    const head = new Uint8Array(4096);
+    const n = await conn.read(head);
+    const text = new TextDecoder().decode(head.subarray(0, n ?? 0));
+    assert.match(text, /^HTTP\/1\.1 400/);
+    assert.match(text, /invalid WebSocket handshake/);
+  } finally {
+    conn.close();
+  }
+});

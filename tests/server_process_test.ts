@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { openStore } from "../server/store.ts";
 import { startProgram } from "./_process.ts";
 
 const TOKEN = "process-test-token";
@@ -132,6 +133,37 @@ Deno.test("server.ts answers a request in flight when SIGTERM arrives, then exit
   await using again = await startProgram("server.ts", args, { allow: temp.allow });
   const readings = await (await fetch(`http://127.0.0.1:${again.port}/api/readings`)).json();
   assert.equal(readings.length, 10);
+});
+
+Deno.test("server.ts --retain-days deletes older readings at start and keeps the rest", async () => {
+  await using temp = await tempSetup();
+  const now = Date.now();
+  {
+    using store = openStore(temp.db);
+    const reading = (seq: number, timestamp: number) => ({
+      sensorId: 1,
+      seq,
+      timestamp,
+      temperature: 2150,
+      pressure: 101325,
+      humidity: 4510,
+    });
+    store.write([[
+      reading(1, now - 3 * 86_400_000),
+      reading(2, now - 2 * 86_400_000),
+      reading(3, now),
+    ]]);
+  }
+  await using server = await startProgram(
+    "server.ts",
+    ["--port", "0", "--db", temp.db, "--token-file", temp.tokenFile, "--retain-days", "1"],
+    { allow: temp.allow },
+  );
+  await server.waitForLine(/retention deleted old readings readings=2/);
+  const readings = await (await fetch(`http://127.0.0.1:${server.port}/api/readings`)).json();
+  assert.deepEqual(readings.map((r: { seq: number }) => r.seq), [3]);
+  const sensors = await (await fetch(`http://127.0.0.1:${server.port}/api/sensors`)).json();
+  assert.equal(sensors[0].readings, 1);
 });
 
 Deno.test("server.ts exits 1 naming `deno task certs` when the token file is missing", async () => {
