@@ -86,13 +86,10 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = options.metrics ?? new Metrics();
   const writer = options.writer ?? new GroupWriter(store, {
-    onCommit: (info) =>
-      metrics.commit(info.stored, info.duplicates, info.seconds),
+    onCommit: (info) => metrics.commit(info.stored, info.duplicates, info.seconds),
   });
   const checkToken = bearerCheck(options.token);
-  const thresholdsJson = JSON.stringify(
-    options.thresholds ?? DEFAULT_THRESHOLDS,
-  );
+  const thresholdsJson = JSON.stringify(options.thresholds ?? DEFAULT_THRESHOLDS);
   const staticFiles: StaticFiles = options.staticFiles ?? new Map();
   const now = options.now ?? Date.now;
   const shuttingDown = () => options.signal?.aborted ?? false;
@@ -111,13 +108,9 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
         readings: readings.length,
         error: cause.split("\n")[0],
       });
-      throw new HttpError(
-        503,
-        "Cannot store readings: the database is unavailable",
-        {
-          headers: { "retry-after": String(STORE_RETRY_AFTER_S) },
-        },
-      );
+      throw new HttpError(503, "Cannot store readings: the database is unavailable", {
+        headers: { "retry-after": String(STORE_RETRY_AFTER_S) },
+      });
     }
   };
 
@@ -126,23 +119,13 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       checkToken(request);
       assertJsonContentType(request);
       if (shuttingDown()) {
-        throw new HttpError(
-          503,
-          "Cannot store readings: server is shutting down",
-        );
+        throw new HttpError(503, "Cannot store readings: server is shutting down");
       }
-      const readings = parseReadings(
-        await readBody(request, limits),
-        limits.maxBatch,
-      );
-      const result = readings.length === 0
-        ? { stored: 0, duplicates: 0 }
-        : await write(readings);
+      const readings = parseReadings(await readBody(request, limits), limits.maxBatch);
+      const result = readings.length === 0 ? { stored: 0, duplicates: 0 } : await write(readings);
       return json(result);
     } catch (error) {
-      if (error instanceof HttpError && error.status !== 503) {
-        metrics.rejected++;
-      }
+      if (error instanceof HttpError && error.status !== 503) metrics.rejected++;
       throw error;
     }
   };
@@ -150,16 +133,12 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
   const getReadings: RouteHandler = ({ url, store }) => {
     const params = url.searchParams;
     const filter = {
-      limit: integerParam(params, "limit", { min: 1, max: MAX_PAGE }) ??
-        DEFAULT_PAGE,
+      limit: integerParam(params, "limit", { min: 1, max: MAX_PAGE }) ?? DEFAULT_PAGE,
       sensor: sensorParam(params),
       since: timeParam(params, "since"),
       until: timeParam(params, "until"),
     };
-    const after = integerParam(params, "after", {
-      min: 0,
-      max: Number.MAX_SAFE_INTEGER,
-    });
+    const after = integerParam(params, "after", { min: 0, max: Number.MAX_SAFE_INTEGER });
     const { readings, cursor } = after === undefined
       ? store.latestPage(filter)
       : store.after(after, filter);
@@ -182,21 +161,13 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
 
   const getHealth: RouteHandler = ({ store }) => {
     if (shuttingDown()) {
-      return json(
-        { status: "unavailable", error: "server is shutting down" },
-        503,
-      );
+      return json({ status: "unavailable", error: "server is shutting down" }, 503);
     }
     try {
       store.check();
     } catch (error) {
-      options.log?.error("health check failed", {
-        error: (error as Error).message,
-      });
-      return json(
-        { status: "unavailable", error: "database unavailable" },
-        503,
-      );
+      options.log?.error("health check failed", { error: (error as Error).message });
+      return json({ status: "unavailable", error: "database unavailable" }, 503);
     }
     return json({ status: "ok" });
   };
@@ -217,9 +188,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     );
 
   const getLive: RouteHandler = ({ request }) => {
-    if (!options.live) {
-      throw new HttpError(404, "Cannot open live feed: not enabled");
-    }
+    if (!options.live) throw new HttpError(404, "Cannot open live feed: not enabled");
     return options.live.accept(request);
   };
 
@@ -243,8 +212,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       name: "/api/series",
       pattern: new URLPattern({ pathname: "/api/series" }),
       methods: {
-        GET: ({ url, store }) =>
-          jsonText(seriesResponse(store, url.searchParams, now())),
+        GET: ({ url, store }) => jsonText(seriesResponse(store, url.searchParams, now())),
       },
     },
     {
@@ -281,10 +249,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       if (route === undefined) {
         const file = staticFiles.get(url.pathname);
         if (file === undefined) {
-          throw new HttpError(
-            404,
-            `Cannot find ${JSON.stringify(url.pathname.slice(0, 100))}`,
-          );
+          throw new HttpError(404, `Cannot find ${JSON.stringify(url.pathname.slice(0, 100))}`);
         }
         routeName = "static";
         if (method !== "GET") throw methodNotAllowed(["GET", "HEAD"]);
@@ -294,9 +259,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
         const handle = route.methods[method as "GET" | "POST"];
         if (handle === undefined) {
           throw methodNotAllowed(
-            Object.keys(route.methods).flatMap((m) =>
-              m === "GET" ? ["GET", "HEAD"] : [m]
-            ),
+            Object.keys(route.methods).flatMap((m) => m === "GET" ? ["GET", "HEAD"] : [m]),
           );
         }
         response = await handle({ request, url, store });
@@ -330,19 +293,13 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
 }
 
 function methodNotAllowed(allowed: string[]): HttpError {
-  return new HttpError(
-    405,
-    `Cannot answer this method: allowed ${allowed.join(", ")}`,
-    {
-      headers: { allow: allowed.join(", ") },
-    },
-  );
+  return new HttpError(405, `Cannot answer this method: allowed ${allowed.join(", ")}`, {
+    headers: { allow: allowed.join(", ") },
+  });
 }
 
 function metricMethod(method: string): string {
-  return ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].includes(
-      method,
-    )
+  return ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].includes(method)
     ? method
     : "other";
 }
