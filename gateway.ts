@@ -52,6 +52,7 @@ import { Forwarder } from "./gateway/forwarder.ts";
 import { listenForSensors } from "./gateway/listener.ts";
 import { GatewayMetrics } from "./gateway/metrics.ts";
 import { openSpool } from "./gateway/spool.ts";
+import { openDatabase } from "./lib/database.ts";
 
 /** Configuration of the gateway. */
 export interface GatewayConfig extends CommonConfig {
@@ -152,7 +153,11 @@ export async function run(config: GatewayConfig, signal: AbortSignal, log: Logge
       : [netAccess("metrics-port", config.host, config.metricsPort)]),
   ]);
   const credentials = await readCredentials(config.certs);
-  const spool = openSpool(config.spool, { maxReadings: config.spoolMax });
+  const spool = openDatabase(
+    "spool",
+    config.spool,
+    (path) => openSpool(path, { maxReadings: config.spoolMax }),
+  );
   try {
     await serve(config, signal, log, credentials, spool);
   } finally {

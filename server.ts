@@ -42,6 +42,7 @@ import { LiveHub } from "./server/live.ts";
 import { Metrics } from "./server/metrics.ts";
 import { loadStaticFiles, type StaticFiles } from "./server/static_files.ts";
 import { openStore, type Store } from "./server/store.ts";
+import { openDatabase } from "./lib/database.ts";
 import { type CommitInfo, GroupWriter, WorkerWriter, type Writer } from "./server/writer.ts";
 
 /** Configuration of `deno task server`. */
@@ -133,7 +134,7 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
     ? DEFAULT_THRESHOLDS
     : await loadThresholds(config.thresholds);
   const { files, warnings } = await loadStaticFiles();
-  const store = openStore(config.db);
+  const store = openDatabase("db", config.db, openStore);
   try {
     const metrics = new Metrics();
     const live = new LiveHub(store, { log, onDrop: () => metrics.liveDropped++ });
