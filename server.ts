@@ -43,7 +43,8 @@ import { Metrics } from "./server/metrics.ts";
 import { loadStaticFiles, type StaticFiles } from "./server/static_files.ts";
 import { openStore, type Store } from "./server/store.ts";
 import { openDatabase } from "./lib/database.ts";
-import { type CommitInfo, GroupWriter, WorkerWriter, type Writer } from "./server/writer.ts";
+import { type CommitInfo, GroupWriter, type Writer } from "./server/writer.ts";
+import { WorkerWriter } from "./server/writer_thread.ts";
 
 /** Configuration of `deno task server`. */
 export interface ServerConfig extends CommonConfig {

@@ -2,7 +2,7 @@
  * The store's writer thread: owns the only writing connection to the
  * database and commits what the main thread sends, in groups.
  *
- * Runs as a `Worker` started by `WorkerWriter` (see writer.ts). Durability
+ * Runs as a `Worker` started by `WorkerWriter` (writer_thread.ts). Durability
  * is the same as `synchronous=FULL` (an fsync of the write-ahead log after
  * every commit, before any request in it is answered), but the fsync runs
  * off this thread: the connection commits with `synchronous=NORMAL` (no
@@ -22,7 +22,7 @@
 
 import type { Reading } from "../protocol/mod.ts";
 import { openStore, type Store } from "./store.ts";
-import type { WriterRequest, WriterResponse } from "./writer.ts";
+import type { WriterRequest, WriterResponse } from "./writer_thread.ts";
 
 const MAX_GROUP_READINGS = 50_000;
 /** How often the summaries of committed groups reach `sensors` and `rollups`. */

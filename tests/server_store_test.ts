@@ -13,7 +13,7 @@ import type { Reading } from "../protocol/mod.ts";
 import { SCHEMA_VERSION } from "../server/schema.ts";
 import { planSegments } from "../server/series.ts";
 import { openStore, type Store } from "../server/store.ts";
-import { WorkerWriter } from "../server/writer.ts";
+import { WorkerWriter } from "../server/writer_thread.ts";
 import { seededRandom } from "./_random.ts";
 
 const T0 = Date.parse("2026-11-24T10:00:00.000Z");
