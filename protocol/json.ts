@@ -66,9 +66,12 @@ export function readingToObject(reading: Reading): ReadingJson {
 }
 
 // Date and time, then optional seconds and fraction, then an explicit zone:
-// a time without a zone would silently take the server's local zone.
+// a time without a zone would silently take the server's local zone. The
+// year has four digits, or six with a sign (ISO 8601's expanded form, what
+// `toISOString()` writes outside 0000..9999): every timestamp a READING may
+// carry (±8.64e15 ms) must read back from the API's own answers.
 const ISO_8601 =
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+  /^(?:\d{4}|[+-]\d{6})-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 
 /**
  * Parses a timestamp as the API accepts it: an ISO 8601 string with a zone,
