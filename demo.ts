@@ -10,8 +10,8 @@
  * A component that dies on its own is reported and the demo stops the rest
  * and exits 1 rather than limping on.
  *
- * Usage: deno task demo [--sensors N] [--interval SECONDS] [--port PORT]
- *                       [--gateway-port PORT] [--certs DIR] [--data DIR]
+ * Usage: deno task demo [--sensors N] [--interval SECONDS] [--count N] [--seed N]
+ *                       [--port PORT] [--gateway-port PORT] [--certs DIR] [--data DIR]
  *
  * Exit codes: 0 stopped by a signal, 1 a component failed, 2 bad flags.
  *
@@ -43,6 +43,10 @@ export interface DemoConfig extends CommonConfig {
   readonly data: string;
   /** Seconds between the query client's polls. */
   readonly queryInterval: number;
+  /** Readings per sensor, 0 = forever. */
+  readonly count: number;
+  /** Seed of the simulated values, for a reproducible run. */
+  readonly seed: number | undefined;
 }
 
 const USAGE = `
@@ -54,12 +58,15 @@ them all cleanly.
 
   --sensors N            simulated sensors, ids 1..N (default: 5)
   --interval SECONDS     seconds between readings per sensor (default: 1)
+  --count N              readings per sensor, then the sensors stop (default: 0 = forever)
+  --seed N               seed of the simulated values (default: random)
   --port PORT            server and dashboard port, 0 = any free (default: 8080)
   --gateway-port PORT    gateway port for sensors, 0 = any free (default: 8443)
   --query-interval SEC   seconds between the query client's polls (default: 10)
   --certs DIR            certificates (default: certs; created if missing)
   --data DIR             databases (default: data)
   --log-json             every program logs one JSON object per line
+  --debug                every program logs debug lines (the query client: every poll)
   -h, --help             show this help
 
 Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 a component failed, 2 bad flags.
@@ -78,6 +85,8 @@ export function parseConfig(args: string[]): DemoConfig {
     "query-interval": { type: "string", default: "10" },
     certs: { type: "string", default: "certs" },
     data: { type: "string", default: "data" },
+    count: { type: "string", default: "0" },
+    seed: { type: "string" },
   });
   return {
     ...commonConfig(values),
@@ -88,6 +97,10 @@ export function parseConfig(args: string[]): DemoConfig {
     queryInterval: parseNumber("query-interval", values["query-interval"], { min: 0.1 }),
     certs: values.certs,
     data: values.data,
+    count: parseNumber("count", values.count, { min: 0, integer: true }),
+    seed: values.seed === undefined
+      ? undefined
+      : parseNumber("seed", values.seed, { min: 0, max: 0xffff_ffff, integer: true }),
   };
 }
 
@@ -97,7 +110,7 @@ export function parseConfig(args: string[]): DemoConfig {
  */
 export async function run(config: DemoConfig, signal: AbortSignal, log: Logger): Promise<number> {
   const children: Child[] = [];
-  const common = config.logJson ? ["--log-json"] : [];
+  const common = [...(config.logJson ? ["--log-json"] : []), ...(config.debug ? ["--debug"] : [])];
   const start = (name: string, args: string[], allow: string[] = []) => {
     const child = startChild(`${name}.ts`, [...args, ...common], {
       allow,
@@ -152,29 +165,41 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     ], [...dataAccess, ...certsAccess]);
     const gatewayAddress = await listeningAddress(gateway);
 
-    start("sensor", [
+    // The query client follows the store from where it is when it starts:
+    // started before the sensors, it judges every reading they send.
+    const query = start("query", [
+      "--server",
+      `http://${serverAddress}`,
+      "--interval",
+      String(config.queryInterval),
+    ]);
+    await query.waitForLine(/following /, START_TIMEOUT_MS);
+
+    const sensor = start("sensor", [
       "--gateway",
       gatewayAddress,
       "--sensors",
       String(config.sensors),
       "--interval",
       String(config.interval),
+      "--count",
+      String(config.count),
+      ...(config.seed === undefined ? [] : ["--seed", String(config.seed)]),
       "--certs",
       config.certs,
     ], certsAccess);
-    start("query", [
-      "--server",
-      `http://${serverAddress}`,
-      "--interval",
-      String(config.queryInterval),
-    ]);
 
     log.info(`dashboard: http://${serverAddress}/`);
     log.info(
       `${config.sensors} sensors → gateway ${gatewayAddress} → server ${serverAddress}; Ctrl-C stops`,
     );
 
-    const failed = await firstExit(children, signal);
+    let failed = await firstExit(children, signal);
+    if (failed?.child === sensor && failed.status.success && config.count > 0) {
+      // With --count the sensors finish on their own once all is acknowledged.
+      log.info(`the sensors sent their ${config.count} readings each; the rest runs until Ctrl-C`);
+      failed = await firstExit(children.filter((child) => child !== sensor), signal);
+    }
     if (failed) {
       throw new ComponentError(failed.child.script.replace(/\.ts$/, ""), failed.status.code);
     }
