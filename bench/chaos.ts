@@ -16,6 +16,11 @@
  *
  * Usage: deno run -P=bench bench/chaos.ts [--minutes 3] [--run-seconds 45]
  *          [--seed N] [--sensors 4] [--interval 0.005] [--spool-max 2000]
+ *          [--outage-min 2] [--outage-max 6] [--verbose]
+ *
+ * Long outages (`--outage-min 60 --outage-max 120`) want a slower
+ * `--interval` (0.05), so the sensors' own buffers (10,000 readings each)
+ * outlast them.
  *
  * @module
  */
@@ -32,6 +37,8 @@ const { values: flags } = parseArgs({
     sensors: { type: "string", default: "4" },
     interval: { type: "string", default: "0.005" },
     "spool-max": { type: "string", default: "2000" },
+    "outage-min": { type: "string", default: "2" },
+    "outage-max": { type: "string", default: "6" },
     verbose: { type: "boolean", default: false },
   },
 });
@@ -43,7 +50,8 @@ const started = Date.now();
 const results: ChaosResult[] = [];
 console.log(
   `chaos: ${flags.minutes} min of ${runSeconds} s runs, ${flags.sensors} sensors every ` +
-    `${flags.interval} s, --spool-max ${flags["spool-max"]}, first seed ${firstSeed}`,
+    `${flags.interval} s, --spool-max ${flags["spool-max"]}, outages of ` +
+    `${flags["outage-min"]}-${flags["outage-max"]} s, first seed ${firstSeed}`,
 );
 // A run takes its fault phase plus the drain; start one only if it fits.
 while (results.length === 0 || Date.now() - started + (runSeconds + 20) * 1000 <= budgetMs) {
@@ -54,6 +62,7 @@ while (results.length === 0 || Date.now() - started + (runSeconds + 20) * 1000 <
     sensors: Number(flags.sensors),
     interval: Number(flags.interval),
     spoolMax: Number(flags["spool-max"]),
+    outageSeconds: [Number(flags["outage-min"]), Number(flags["outage-max"])],
     ...(flags.verbose ? { onFault: (line: string) => console.log(`  ${line}`) } : {}),
   });
   results.push(result);

@@ -57,6 +57,8 @@ export interface ChaosOptions {
   readonly interval?: number;
   /** The gateway's `--spool-max` (default 2,000: an outage of a few seconds reaches it). */
   readonly spoolMax?: number;
+  /** Shortest and longest server outage, in seconds (default 2 to 6). */
+  readonly outageSeconds?: readonly [number, number];
   /** Called with a line per fault, for a live log. */
   readonly onFault?: (line: string) => void;
 }
@@ -174,7 +176,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         }
         case "server outage": {
           await server.stop(random() < 0.5 ? "SIGTERM" : "SIGKILL");
-          const down = randomInt(random, 2_000, 6_000);
+          const [shortest, longest] = options.outageSeconds ?? [2, 6];
+          const down = randomInt(random, shortest * 1000, longest * 1000);
           await delay(down);
           server = await startServer(pki, dir, serverPort);
           note(`${at} s: server away for ${down} ms`);
