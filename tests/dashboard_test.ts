@@ -16,19 +16,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Browser, BrowserType, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { ROOT, type RunningProgram, startProgram } from "./_process.ts";
 import { testPki } from "./_pki.ts";
+import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "./_browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 /** The longest any single step may take. */
 const STEP_MS = 15_000;
 const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
@@ -40,34 +32,6 @@ interface ApiReading {
   temperature: number;
   pressure: number;
   humidity: number;
-}
-
-async function assertChromium(): Promise<void> {
-  try {
-    await Deno.stat(CHROMIUM);
-  } catch {
-    throw new Error(
-      `Cannot run the dashboard browser test: no Chromium at ${CHROMIUM}. ` +
-        "Install Debian's package (apt-get install -y chromium); CI's .ci/run installs it.",
-    );
-  }
-}
-
-/**
- * playwright-core's `chromium`, imported late on purpose: its bundled is-wsl
- * probes /proc/sys/fs/binfmt_misc/WSLInterop as the module loads, and Deno
- * lets code read /proc only under --allow-all, so under the test permissions
- * the import itself throws NotCapable. is-wsl's own test switch
- * (`__IS_WSL_TEST__`) defers that probe; playwright consults the result only
- * to open a desktop browser for its report viewer, never to launch one.
- */
-async function loadChromium(): Promise<BrowserType> {
-  Deno.env.set("__IS_WSL_TEST__", "1");
-  try {
-    return (await import("playwright-core")).chromium;
-  } finally {
-    Deno.env.delete("__IS_WSL_TEST__");
-  }
 }
 
 function reading(id: number, seq: number, timestamp: number, changes = {}): ApiReading {
