@@ -115,7 +115,9 @@ export async function readBody(request: Request, limits: IngestLimits): Promise<
   return body;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// fatal: bytes that are not UTF-8 are an error, not U+FFFD; ignoreBOM: a
+// byte order mark is kept, so JSON.parse refuses it (RFC 8259 forbids it).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Parses and validates a body holding one reading or an array of them.
@@ -123,12 +125,17 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * over `maxBatch`. Returns the readings only when every one is valid.
  */
 export function parseReadings(body: Uint8Array, maxBatch: number): Reading[] {
+  let text: string;
+  try {
+    text = decoder.decode(body);
+  } catch {
+    throw new HttpError(400, "Cannot parse body: not valid UTF-8");
+  }
   let value: unknown;
   try {
-    value = JSON.parse(decoder.decode(body));
+    value = JSON.parse(text);
   } catch (error) {
-    const detail = error instanceof SyntaxError ? error.message.slice(0, 120) : "not valid UTF-8";
-    throw new HttpError(400, `Cannot parse body: ${detail}`);
+    throw new HttpError(400, `Cannot parse body: ${(error as Error).message.slice(0, 120)}`);
   }
   const items = Array.isArray(value) ? value : [value];
   if (items.length > maxBatch) {

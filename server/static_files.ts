@@ -13,7 +13,7 @@
 import { extname, join, relative, sep } from "node:path";
 import { HttpError } from "./http.ts";
 
-/** Content types by extension; anything else is served as bytes. */
+/** Content types by extension: the only files served (web assets, not sources or configs). */
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
@@ -67,9 +67,11 @@ export async function loadStaticFiles(
   try {
     for (const path of await listFiles(dir)) {
       const name = relative(dir, path).split(sep).join("/");
+      const contentType = CONTENT_TYPES[extname(path).toLowerCase()];
+      if (contentType === undefined || !isServable(name)) continue;
       files.set(`/${name}`, {
         path,
-        contentType: CONTENT_TYPES[extname(path).toLowerCase()] ?? "application/octet-stream",
+        contentType,
         // Not fingerprinted: the browser revalidates (cheap, with the ETag).
         cacheControl: "no-cache",
       });
@@ -94,6 +96,15 @@ export async function loadStaticFiles(
     );
   }
   return { files, warnings };
+}
+
+// Tooling files that may sit beside the dashboard but are not part of it.
+const NOT_SERVED = new Set(["deno.json", "deno.jsonc", "package.json", "tsconfig.json"]);
+
+/** Dotfiles and tool configs stay private even inside static/. */
+function isServable(name: string): boolean {
+  const parts = name.split("/");
+  return !parts.some((part) => part.startsWith(".")) && !NOT_SERVED.has(parts.at(-1)!);
 }
 
 async function listFiles(dir: string): Promise<string[]> {

@@ -215,7 +215,10 @@ Deno.test("POST /api/data answers 415 unless the body is declared JSON", async (
 
 Deno.test("POST /api/data answers 400 for a body that is not JSON", async () => {
   await using api = await setup();
-  for (const body of ["", "{", "[1,", "nul", "{'id': 1}", new Uint8Array([0xff, 0xfe, 0x7b])]) {
+  const bom = "\ufeff" + JSON.stringify(reading()); // RFC 8259: no byte order mark
+  for (
+    const body of ["", "{", "[1,", "nul", "{'id': 1}", new Uint8Array([0xff, 0xfe, 0x7b]), bom]
+  ) {
     const error = await assertError(await api.post(body), 400, /^Cannot parse body/);
     assert.equal(error.index, undefined);
   }
@@ -681,6 +684,9 @@ Deno.test("Static files: only the listed names, with content type, cache headers
     await Deno.writeTextFile(join(dir, "static", "index.html"), "<!doctype html><p>hi</p>");
     await Deno.writeTextFile(join(dir, "static", "js", "app.js"), "export {};");
     await Deno.writeTextFile(join(dir, "secret.txt"), "secret");
+    await Deno.writeTextFile(join(dir, "static", "deno.json"), "{}"); // tooling, not the dashboard
+    await Deno.writeTextFile(join(dir, "static", ".env"), "SECRET=1");
+    await Deno.writeTextFile(join(dir, "static", "notes.md"), "# notes");
     await Deno.writeTextFile(join(dir, "chart.js"), "/* chart */");
     const { loadStaticFiles } = await import("../server/static_files.ts");
     const { files } = await loadStaticFiles({
@@ -711,6 +717,10 @@ Deno.test("Static files: only the listed names, with content type, cache headers
         "/secret.txt",
         "/static/index.html",
         "//etc/passwd",
+        "/deno.json",
+        "/../deno.json",
+        "/.env",
+        "/notes.md",
       ]
     ) {
       const response = await api.request(path);
