@@ -176,17 +176,17 @@ export class SensorLink {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error("connect timed out")), CONNECT_TIMEOUT_MS);
     });
+    let conn: Deno.TlsConn | undefined;
     try {
-      const conn = await Promise.race([connecting, timeout]);
-      try {
-        await Promise.race([conn.handshake(), timeout]);
-      } catch (error) {
-        conn.close();
-        throw error;
-      }
+      conn = await Promise.race([connecting, timeout]);
+      await Promise.race([conn.handshake(), timeout]);
       return conn;
     } catch (error) {
-      connecting.then((late) => late.close(), () => {});
+      // Close exactly once: a second close() throws BadResource, and thrown
+      // in a promise callback it would end the process with every reading
+      // still waiting for its ACK.
+      if (conn) conn.close();
+      else connecting.then((late) => late.close(), () => {}); // a connect that lands after the timeout
       throw error;
     } finally {
       clearTimeout(timer);
