@@ -228,3 +228,51 @@ Deno.test(`SIGKILL of the server during batched writes: spool drains, nothing lo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sensor.ts survives handshakes cut off by a dying gateway and delivers every reading later", async () => {
+  const pki = await testPki(3);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-faults-handshake-" });
+  // A gateway that dies mid-handshake, every time: the TCP connect succeeds,
+  // the ClientHello is read, then the connection is dropped.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  let cutOff = 0;
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      await conn.read(new Uint8Array(4096)).catch(() => null);
+      conn.close();
+      cutOff++;
+    }
+  })().catch(() => {}); // ends when the listener closes
+  try {
+    await using sensors = await startSensors(pki, port, [
+      "--sensors",
+      "2",
+      "--count",
+      "20",
+      "--interval",
+      "0.01",
+      "--seed",
+      "7",
+    ]);
+    let exited = false;
+    sensors.status.then(() => (exited = true));
+    await waitUntil(() => cutOff >= 4 || exited, 15_000, "handshakes cut off");
+    listener.close();
+    await accepting;
+    assert.equal(exited, false, `sensor.ts died on a cut-off handshake:\n${sensors.output()}`);
+    // A real gateway comes up on that port: everything measured meanwhile arrives.
+    await using gateway = await startGateway(pki, dir, { port });
+    const status = await sensors.status;
+    assert.equal(status.code, 0, sensors.output());
+    const summary = parseSummary(await sensors.waitForLine(/summary/));
+    assert.equal(summary.acknowledged, 40, sensors.output());
+    assert.equal(summary.dropped, 0);
+    assert.equal((await gateway.stop("SIGTERM")).code, 0, gateway.output());
+  } finally {
+    try {
+      listener.close();
+    } catch { /* closed above */ }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
