@@ -118,6 +118,15 @@ async function listFiles(dir: string): Promise<string[]> {
   return found;
 }
 
+/**
+ * The dashboard loads nothing but its own files (no inline script, no CDN,
+ * no external font), so the page may run under the strictest policy: a
+ * reading that somehow carried markup could still not run script.
+ */
+const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+  "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+  "frame-ancestors 'none'; form-action 'none'";
+
 /** Answers a GET or HEAD for `file`, with an ETag so a revalidation costs a 304. */
 export async function serveFile(request: Request, file: StaticFile): Promise<Response> {
   try {
@@ -128,6 +137,8 @@ export async function serveFile(request: Request, file: StaticFile): Promise<Res
       "cache-control": file.cacheControl,
       "etag": etag,
       "x-content-type-options": "nosniff",
+      "content-security-policy": CONTENT_SECURITY_POLICY,
+      "referrer-policy": "no-referrer",
     };
     if (request.headers.get("if-none-match") === etag) {
       return new Response(null, { status: 304, headers });

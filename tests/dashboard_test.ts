@@ -93,13 +93,22 @@ const BUCKETS = `JSON.stringify(Object.fromEntries(${JSON.stringify(QUANTITIES)}
   }];
 })))`;
 
+/**
+ * Polls `expression` in the page until it is truthy, for at most STEP_MS.
+ * Not `page.waitForFunction`: its string form runs through eval inside the
+ * page, which the dashboard's Content-Security-Policy rightly forbids.
+ */
+async function waitForExpression(page: Page, expression: string): Promise<void> {
+  const deadline = Date.now() + STEP_MS;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`page never satisfied: ${expression}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function waitForPoints(page: Page, expected: number): Promise<void> {
   try {
-    await page.waitForFunction(
-      `Object.values(${POINT_COUNTS}).every((n) => n === ${expected})`,
-      undefined,
-      { timeout: STEP_MS },
-    );
+    await waitForExpression(page, `Object.values(${POINT_COUNTS}).every((n) => n === ${expected})`);
   } catch (error) {
     const counts = await page.evaluate(POINT_COUNTS);
     throw new Error(`expected ${expected} points per chart, got ${JSON.stringify(counts)}`, {
@@ -196,10 +205,9 @@ Deno.test({
       await waitForPoints(page, 64);
       await page.waitForSelector("#sensors tbody tr[data-sensor='4']", { timeout: STEP_MS });
       await page.waitForSelector("#sensor-picker button[data-sensor='4']", { timeout: STEP_MS });
-      await page.waitForFunction(
+      await waitForExpression(
+        page,
         `document.querySelector("#events").innerText.includes("Sensor 3 humidity 120.25 % RH")`,
-        undefined,
-        { timeout: STEP_MS },
       );
       assert.match(
         await text(page, "#sensors tr[data-sensor='3'] td[data-quantity=humidity]"),
@@ -239,6 +247,10 @@ Deno.test({
 
       const uncaught = pageErrors.filter((line) => line.startsWith("pageerror"));
       assert.equal(uncaught.length, 0, uncaught.join("\n"));
+      // The server's Content-Security-Policy forbids inline script and style:
+      // the page must work under it without a single violation.
+      const violations = pageErrors.filter((line) => /Content Security Policy/i.test(line));
+      assert.equal(violations.length, 0, violations.join("\n"));
 
       // A screen whose clock is 10 min slow still follows the server's time:
       // the live edge on screen, sensors not stale.
@@ -255,11 +267,7 @@ Deno.test({
 
       for (const scheme of ["light", "dark"] as const) {
         await page.emulateMedia({ colorScheme: scheme });
-        await page.waitForFunction(
-          `matchMedia("(prefers-color-scheme: ${scheme})").matches`,
-          undefined,
-          { timeout: STEP_MS },
-        );
+        await waitForExpression(page, `matchMedia("(prefers-color-scheme: ${scheme})").matches`);
         const path = join(dir, `dashboard-${scheme}.png`);
         await page.screenshot({ path });
         // deno-lint-ignore no-console
