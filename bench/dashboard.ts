@@ -5,7 +5,7 @@
  * and heap of a page following a busy live feed. Prints figures; asserts
  * nothing about speed (a slow machine is not a bug).
  *
- * Usage: deno run -P=bench tests/dashboard_perf.ts [--sensors N] [--live-seconds S] [--runs R]
+ * Usage: deno task bench dashboard --  [--sensors N] [--live-seconds S] [--runs R]
  *
  * @module
  */
@@ -13,8 +13,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { CDPSession, Page } from "playwright-core";
-import { ROOT, startProgram } from "./_process.ts";
-import { testPki } from "./_pki.ts";
+import { ROOT, startProgram } from "../tests/_process.ts";
+import { testPki } from "../tests/_pki.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [

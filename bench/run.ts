@@ -2,7 +2,7 @@
  * `deno task bench`: runs every benchmark as its own process, one after the
  * other so they do not compete for the two cores, and prints their figures.
  *
- * Usage: deno task bench [NAME ...]   (names: codec, server, pipeline; default all)
+ * Usage: deno task bench [NAME ...]   (names: codec, server, pipeline, dashboard; default all)
  *
  * Extra flags after `--` go to every selected benchmark
  * (`deno task bench pipeline -- --runs 1`).
@@ -14,6 +14,7 @@ const BENCHMARKS = {
   codec: "bench/codec.ts",
   server: "bench/server.ts",
   pipeline: "bench/pipeline.ts",
+  dashboard: "bench/dashboard.ts",
 } as const;
 type BenchmarkName = keyof typeof BENCHMARKS;
 
