@@ -85,7 +85,7 @@ const MAX_PAGE = 10_000;
 export function createHandler(store: Store, options: HandlerOptions): Handler {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = options.metrics ?? new Metrics();
-  const writer = options.writer ?? new GroupWriter(store, {
+  const writer: Writer = options.writer ?? new GroupWriter(store, {
     onCommit: (info) => metrics.commit(info.stored, info.duplicates, info.seconds),
   });
   const checkToken = bearerCheck(options.token);
@@ -123,6 +123,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       }
       const readings = parseReadings(await readBody(request, limits), limits.maxBatch);
       const result = readings.length === 0 ? { stored: 0, duplicates: 0 } : await write(readings);
+      metrics.observeFreshness(readings, Date.now());
       return json(result);
     } catch (error) {
       if (error instanceof HttpError && error.status !== 503) metrics.rejected++;
@@ -165,6 +166,8 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     }
     try {
       store.check();
+      // Reads still work when the writer thread has died; health means both.
+      if (writer.failure) throw writer.failure;
     } catch (error) {
       options.log?.error("health check failed", { error: (error as Error).message });
       return json({ status: "unavailable", error: "database unavailable" }, 503);

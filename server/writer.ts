@@ -39,6 +39,8 @@ export interface Writer {
   deleteBefore(cutoff: number, limit: number): Promise<{ deleted: number; done: boolean }>;
   /** Commits what is queued, then stops taking writes. */
   close(): Promise<void>;
+  /** Why the writer can no longer write (its thread died), if it cannot. */
+  readonly failure?: Error | undefined;
 }
 
 /** Options of both writers. */

@@ -183,6 +183,11 @@ export class WorkerWriter implements Writer {
     pending?.resolve(value as never);
   }
 
+  /** Set once the thread has died: every later write is refused with it. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
   #fail(error: Error): void {
     this.#failure = error;
     for (const pending of this.#pending.values()) pending.reject(error);

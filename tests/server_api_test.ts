@@ -627,6 +627,24 @@ Deno.test("GET /healthz answers ok while the database answers, 503 when it does 
   assert.deepEqual(down.body, { status: "unavailable", error: "database unavailable" });
 });
 
+Deno.test("GET /healthz answers 503 once the writer can no longer write, though reads work", async () => {
+  await using healthy = await setup();
+  const dead = new Error("Store writer thread failed: out of memory");
+  // The writer interface as a dead writer thread presents it: reads still answer.
+  const writer = {
+    write: () => Promise.reject(dead),
+    deleteBefore: () => Promise.reject(dead),
+    close: () => Promise.resolve(),
+    failure: dead,
+  };
+  await using api = await setup({ writer });
+  assert.equal((await healthy.getJson("/healthz")).response.status, 200);
+  assert.equal((await api.getJson("/api/readings")).response.status, 200);
+  const down = await api.getJson("/healthz");
+  assert.equal(down.response.status, 503);
+  assert.deepEqual(down.body, { status: "unavailable", error: "database unavailable" });
+});
+
 Deno.test("GET /metrics exposes request, reading and database counters", async () => {
   await using api = await setup();
   await api.post([reading(), reading()]);
