@@ -1,0 +1,397 @@
+/**
+ * One run of the pipeline benchmark: a server, a gateway and sensor
+ * processes started exactly as their tasks start them (`lib/child.ts`, each
+ * under its own permission set), a warm-up, a steady window measured from
+ * the outside (both programs' `/metrics`, `/proc` for CPU and memory), then
+ * a clean stop, a full drain, and the stored readings tallied against what
+ * the sensors had acknowledged.
+ *
+ * Modes: `rate` (1 reading/s per sensor, a `--count` that ends just after
+ * the window), `max` (`--interval 0`: as fast as ACKs allow, stopped by
+ * SIGTERM after the window) and `idle` (one reading every 20 s per sensor:
+ * connections held rather than traffic).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
+import {
+  fetchMetrics,
+  histogramBuckets,
+  type MetricSamples,
+  type SensorTotals,
+  type Tally,
+  tallyDatabase,
+  windowQuantile,
+} from "./pipeline_tally.ts";
+import { type ProcessStats, processStats } from "./process_stats.ts";
+
+/** How the sensors send. */
+export type Mode = "rate" | "max" | "idle";
+
+/** Seconds between readings of one sensor in `idle` mode. */
+export const IDLE_INTERVAL_S = 20;
+
+/** Options of {@linkcode runPipeline}. */
+export interface RunOptions {
+  readonly sensors: number;
+  readonly mode: Mode;
+  /** Seconds from the sensors' start to the window (for `idle`: after all have connected). */
+  readonly warmupSeconds: number;
+  /** Length of the measured window, in seconds. */
+  readonly seconds: number;
+  /** The PKI: `ca.crt`, gateway and sensor certificates, `ingest.token`. */
+  readonly certs: string;
+  /** A fresh directory for this run's spool and database. */
+  readonly dir: string;
+  /** Write a V8 CPU profile of every process into this directory. */
+  readonly profileDir?: string | undefined;
+  /** Progress lines. */
+  readonly progress: (line: string) => void;
+}
+
+/** Costs of one program (summed over its processes) in the window. */
+export interface ProgramCost {
+  /** CPU seconds used during the window. */
+  readonly cpuSeconds: number;
+  /** Highest resident memory over the run (summed over processes), bytes. */
+  readonly peakRssBytes: number;
+}
+
+/** What one run measured. */
+export interface RunResult {
+  readonly sensors: number;
+  readonly mode: Mode;
+  readonly windowSeconds: number;
+  /** Readings per second the gateway received (intact, accepted) in the window. */
+  readonly receivedPerSecond: number;
+  /** Readings per second newly stored by the server in the window. */
+  readonly storedPerSecond: number;
+  /** Sensor timestamp to durably stored, in ms (undefined: nothing stored in the window). */
+  readonly latencyMs: {
+    readonly p50: number | undefined;
+    readonly p99: number | undefined;
+    readonly max: number | undefined;
+  };
+  readonly cost: Readonly<Record<"sensor" | "gateway" | "server", ProgramCost>>;
+  readonly totals: SensorTotals;
+  readonly tally: Tally;
+  /** Gateway sessions open, lowest seen during the window. */
+  readonly connectionsHeld: number;
+  /** `idle`: seconds until every sensor was connected. */
+  readonly connectSeconds: number | undefined;
+  /** Everything that went wrong besides loss (errors, refusals, exits). */
+  readonly problems: readonly string[];
+}
+
+interface Sample {
+  readonly at: number;
+  readonly server: MetricSamples;
+  readonly gateway: MetricSamples;
+  readonly stats: readonly (ProcessStats | undefined)[];
+}
+
+const START_TIMEOUT_MS = 120_000;
+const DRAIN_TIMEOUT_MS = 180_000;
+/** Sensors per sensor process at most; and at least two processes from 1,000 sensors. */
+const SENSORS_PER_PROCESS = 2_500;
+const FRESHNESS = "vigia_reading_freshness_seconds";
+
+/** Runs the pipeline once and returns its figures; throws if it could not run at all. */
+export async function runPipeline(options: RunOptions): Promise<RunResult> {
+  const { certs, dir, mode } = options;
+  const db = join(dir, "readings.db");
+  const profile = (name: string) =>
+    options.profileDir === undefined
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${join(options.profileDir, name)}`];
+  const children: Child[] = [];
+  const problems: string[] = [];
+  try {
+    const server = startChild("server.ts", [
+      "--port",
+      "0",
+      "--db",
+      db,
+      "--token-file",
+      join(certs, "ingest.token"),
+    ], {
+      allow: [`--allow-read=${dir},${certs}`, `--allow-write=${dir}`, ...profile("server")],
+      keepLines: 200,
+    });
+    children.push(server);
+    const serverPort = portOf(await server.waitForLine(LISTENING_LINE, START_TIMEOUT_MS));
+    const gateway = startChild("gateway.ts", [
+      "--port",
+      "0",
+      "--server",
+      `http://127.0.0.1:${serverPort}`,
+      "--spool",
+      join(dir, "spool.db"),
+      "--certs",
+      certs,
+      "--metrics-port",
+      "0",
+      "--stats-interval",
+      "0",
+      // The default (2,048) is below the idle scale; every mode gets the same gateway.
+      "--max-connections",
+      String(Math.max(2_048, options.sensors + 1_000)),
+    ], {
+      allow: [`--allow-read=${dir},${certs}`, `--allow-write=${dir}`, ...profile("gateway")],
+      keepLines: 200,
+    });
+    children.push(gateway);
+    const gatewayPort = portOf(await gateway.waitForLine(LISTENING_LINE, START_TIMEOUT_MS));
+    const metricsLine = await gateway.waitForLine(/metrics on http:\/\/\S+/, START_TIMEOUT_MS);
+    const gatewayMetricsUrl = /http:\/\/\S+/.exec(metricsLine)![0];
+    const serverMetricsUrl = `http://127.0.0.1:${serverPort}/metrics`;
+
+    const count = mode === "rate" ? options.warmupSeconds + options.seconds + 2 : undefined;
+    const sensorProcesses = startSensors(options, gatewayPort, count, profile);
+    children.push(...sensorProcesses);
+    await Promise.all(sensorProcesses.map((p) => p.waitForLine(/sending to/, START_TIMEOUT_MS)));
+    const pids = [server.pid, gateway.pid, ...sensorProcesses.map((p) => p.pid)];
+    const lastStats = new Map<number, ProcessStats>();
+    const sample = async (): Promise<Sample> => {
+      const [serverMetrics, gatewayMetrics, current] = await Promise.all([
+        fetchMetrics(serverMetricsUrl),
+        fetchMetrics(gatewayMetricsUrl),
+        processStats(pids),
+      ]);
+      const stats = pids.map((pid, i) => {
+        const now = current[i];
+        if (now !== undefined) lastStats.set(pid, now);
+        return now ?? lastStats.get(pid);
+      });
+      return { at: performance.now(), server: serverMetrics, gateway: gatewayMetrics, stats };
+    };
+    const gatewayValue = (s: Sample, name: string) =>
+      s.gateway.get(`vigia_gateway_${name}_total`) ?? s.gateway.get(`vigia_gateway_${name}`) ?? 0;
+
+    const started = performance.now();
+    let connectSeconds: number | undefined;
+    if (mode === "idle") {
+      const deadline = started + START_TIMEOUT_MS + IDLE_INTERVAL_S * 1000;
+      for (;;) {
+        const now = await sample();
+        if (gatewayValue(now, "connections_active") >= options.sensors) break;
+        if (performance.now() > deadline) {
+          problems.push(
+            `only ${gatewayValue(now, "connections_active")} of ${options.sensors} connected`,
+          );
+          break;
+        }
+        await delay(500);
+      }
+      connectSeconds = (performance.now() - started) / 1000;
+      options.progress(`all ${options.sensors} connected after ${connectSeconds.toFixed(1)} s`);
+    }
+    await delay(options.warmupSeconds * 1000 - (performance.now() - started));
+    const window: Sample[] = [await sample()];
+    const windowEnd = window[0]!.at + options.seconds * 1000;
+    while (performance.now() < windowEnd - 1_000) {
+      await delay(Math.min(1_000, windowEnd - performance.now()));
+      window.push(await sample());
+    }
+    await delay(windowEnd - performance.now());
+    window.push(await sample());
+    const first = window[0]!;
+    const last = window.at(-1)!;
+    const windowSeconds = (last.at - first.at) / 1000;
+
+    // The sensors: a counted run ends by itself; the others are stopped.
+    const sensorDeadline = (count ?? 0) * 1000 + 60_000;
+    const exits = await Promise.all(sensorProcesses.map(async (p) => {
+      if (mode !== "rate") return await p.stop("SIGTERM", 30_000);
+      const timer = setTimeout(() => p.stop("SIGTERM", 10_000), sensorDeadline);
+      try {
+        return await p.status;
+      } finally {
+        clearTimeout(timer);
+      }
+    }));
+    exits.forEach((exit, i) => {
+      if (exit.code !== 0) problems.push(`sensor process ${i + 1} exited with ${exit.code}`);
+    });
+    const totals = sumSummaries(sensorProcesses, problems);
+
+    // The drain: everything the gateway took in reaches the server.
+    const drainDeadline = performance.now() + DRAIN_TIMEOUT_MS;
+    let drained: Sample;
+    for (;;) {
+      drained = await sample();
+      const received = gatewayValue(drained, "readings");
+      const forwarded = gatewayValue(drained, "forwarded");
+      if (gatewayValue(drained, "spool_depth") === 0 && forwarded >= received) break;
+      if (performance.now() > drainDeadline) {
+        problems.push(`spool not drained: received ${received}, forwarded ${forwarded}`);
+        break;
+      }
+      await delay(200);
+    }
+    for (
+      const name of [
+        "connections_refused",
+        "tls_rejected",
+        "identity_rejected",
+        "crc_failures",
+        "framing_errors",
+        "idle_timeouts",
+        "slow_readers",
+        "commit_failures",
+        "forward_retries",
+        "forward_rejected",
+      ]
+    ) {
+      const value = gatewayValue(drained, name);
+      if (value > 0) problems.push(`gateway ${name}=${value}`);
+    }
+
+    for (const [program, child] of [["gateway", gateway], ["server", server]] as const) {
+      const exit = await child.stop("SIGTERM", 30_000);
+      if (exit.code !== 0) problems.push(`${program} exited with ${exit.code}`);
+    }
+    const tally = tallyDatabase(db, {
+      firstId: 1,
+      sensors: options.sensors,
+      count,
+      totals,
+    });
+
+    const cost = (indexes: number[]): ProgramCost => ({
+      cpuSeconds: sum(
+        indexes,
+        (i) => (last.stats[i]?.cpuSeconds ?? 0) - (first.stats[i]?.cpuSeconds ?? 0),
+      ),
+      peakRssBytes: sum(indexes, (i) => lastStats.get(pids[i]!)?.peakRssBytes ?? 0),
+    });
+    const before = histogramBuckets(first.server, FRESHNESS);
+    const after = histogramBuckets(last.server, FRESHNESS);
+    const ms = (seconds: number | undefined) => seconds === undefined ? undefined : seconds * 1000;
+    const stored = (s: Sample) => s.server.get("vigia_readings_stored_total") ?? 0;
+    return {
+      sensors: options.sensors,
+      mode,
+      windowSeconds,
+      receivedPerSecond: (gatewayValue(last, "readings") - gatewayValue(first, "readings")) /
+        windowSeconds,
+      storedPerSecond: (stored(last) - stored(first)) / windowSeconds,
+      latencyMs: {
+        p50: ms(windowQuantile(before, after, 0.5)),
+        p99: ms(windowQuantile(before, after, 0.99)),
+        max: ms(windowMax(window)),
+      },
+      cost: {
+        server: cost([0]),
+        gateway: cost([1]),
+        sensor: cost(sensorProcesses.map((_, i) => i + 2)),
+      },
+      totals,
+      tally,
+      connectionsHeld: Math.min(...window.map((s) => gatewayValue(s, "connections_active"))),
+      connectSeconds,
+      problems,
+    };
+  } catch (error) {
+    for (const child of children) {
+      const tail = child.lines().slice(-8).join("\n    ");
+      if (tail) options.progress(`${child.script} (pid ${child.pid}) last lines:\n    ${tail}`);
+    }
+    throw error;
+  } finally {
+    await Promise.all(children.map((child) => child.stop("SIGKILL", 0).catch(() => {})));
+  }
+}
+
+function startSensors(
+  options: RunOptions,
+  gatewayPort: number,
+  count: number | undefined,
+  profile: (name: string) => string[],
+): Child[] {
+  const { sensors, mode } = options;
+  const processes = sensors >= 1_000
+    ? Math.max(2, Math.ceil(sensors / SENSORS_PER_PROCESS))
+    : Math.ceil(sensors / SENSORS_PER_PROCESS);
+  const children: Child[] = [];
+  let firstId = 1;
+  for (let p = 0; p < processes; p++) {
+    const n = Math.floor(sensors / processes) + (p < sensors % processes ? 1 : 0);
+    const interval = mode === "rate" ? "1" : mode === "max" ? "0" : String(IDLE_INTERVAL_S);
+    children.push(startChild("sensor.ts", [
+      "--gateway",
+      `127.0.0.1:${gatewayPort}`,
+      "--certs",
+      options.certs,
+      "--sensors",
+      String(n),
+      "--first-id",
+      String(firstId),
+      "--interval",
+      interval,
+      "--count",
+      String(count ?? 0),
+      "--seed",
+      String(1 + p),
+      "--stats-interval",
+      "0",
+    ], {
+      allow: [`--allow-read=${options.certs}`, ...profile(`sensor-${p + 1}`)],
+      keepLines: 200,
+    }));
+    firstId += n;
+  }
+  return children;
+}
+
+/**
+ * The largest freshness of the window from the server's recent-maximum
+ * gauge (it covers the last 10 s): the samples whose look-back starts
+ * inside the window, or the last one when the window is shorter.
+ */
+function windowMax(window: readonly Sample[]): number | undefined {
+  const start = window[0]!.at;
+  const covering = window.filter((s) => s.at - start >= 9_000);
+  const samples = covering.length > 0 ? covering : [window.at(-1)!];
+  const values = samples.map((s) => s.server.get("vigia_reading_freshness_max_seconds") ?? 0);
+  return values.length > 0 ? Math.max(...values) : undefined;
+}
+
+function sumSummaries(processes: readonly Child[], problems: string[]): SensorTotals {
+  const totals = { sent: 0, acknowledged: 0, resent: 0, dropped: 0, pending: 0, refused: 0 };
+  processes.forEach((child, i) => {
+    const line = child.lines().find((l) => / summary /.test(l));
+    if (line === undefined) {
+      problems.push(`sensor process ${i + 1} printed no summary`);
+      return;
+    }
+    const field = (name: string) => Number(new RegExp(` ${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+    for (const name of ["sent", "acknowledged", "resent", "dropped", "pending"] as const) {
+      totals[name] += field(name);
+    }
+    // ERROR 4 is the gateway's backpressure (spool full): expected at saturation.
+    for (const [, code, n] of (/ errors=(\S+)/.exec(line)?.[1] ?? "").matchAll(/(\d+):(\d+)/g)) {
+      if (code === "4") totals.refused += Number(n);
+      else problems.push(`sensor process ${i + 1} got ERROR ${code} ${n} times`);
+    }
+    const failures = field("connect_failures");
+    if (failures > 0) problems.push(`sensor process ${i + 1} connect_failures=${failures}`);
+    const timeouts = field("ack_timeouts");
+    if (timeouts > 0) problems.push(`sensor process ${i + 1} ack_timeouts=${timeouts}`);
+  });
+  return totals;
+}
+
+function portOf(line: string): number {
+  return Number(LISTENING_LINE.exec(line)![2]);
+}
+
+function sum(indexes: readonly number[], value: (i: number) => number): number {
+  return indexes.reduce((total, i) => total + value(i), 0);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
