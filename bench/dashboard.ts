@@ -15,16 +15,7 @@ import { parseArgs } from "node:util";
 import type { CDPSession, Page } from "playwright-core";
 import { ROOT, startProgram } from "../tests/_process.ts";
 import { testPki } from "../tests/_pki.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
+import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "../tests/_browser.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -87,9 +78,8 @@ async function store(readings: ReturnType<typeof reading>[]): Promise<void> {
   }
 }
 
-Deno.env.set("__IS_WSL_TEST__", "1"); // see dashboard_test.ts loadChromium()
-const { chromium } = await import("playwright-core");
-Deno.env.delete("__IS_WSL_TEST__");
+await assertChromium();
+const chromium = await loadChromium();
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: [...CHROMIUM_ARGS, "--enable-precise-memory-info"],

@@ -29,7 +29,10 @@ export function testPki(sensors = 10): Promise<TestPki> {
 }
 
 async function createPki(sensors: number): Promise<TestPki> {
-  const dir = join(await Deno.makeTempDir({ prefix: "vigia-pki-" }), "certs");
+  const parent = await Deno.makeTempDir({ prefix: "vigia-pki-" });
+  // Keys in /tmp outlive nothing: removed when the test module's process ends.
+  globalThis.addEventListener("unload", () => Deno.removeSync(parent, { recursive: true }));
+  const dir = join(parent, "certs");
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
