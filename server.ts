@@ -219,21 +219,24 @@ async function serve(
       if (--inFlight === 0) drained.resolve();
     }
   };
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      log.info(`listening on ${host}:${port}`);
-    },
-    onError: (error) => {
-      log.error("request failed", { stack: error instanceof Error ? error.stack : String(error) });
-      return new Response('{"error":"internal error"}', {
-        status: 500,
-        headers: { "content-type": "application/json" },
-      });
-    },
-  }, tracked);
+  const server = listen(() =>
+    Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      onListen: ({ hostname, port }) => {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        log.info(`listening on ${host}:${port}`);
+      },
+      onError: (error) => {
+        log.error("request failed", {
+          stack: error instanceof Error ? error.stack : String(error),
+        });
+        return new Response('{"error":"internal error"}', {
+          status: 500,
+          headers: { "content-type": "application/json" },
+        });
+      },
+    }, tracked), config);
   signal.addEventListener("abort", async () => {
     live.close();
     if (inFlight > 0) {
@@ -283,6 +286,22 @@ async function retain(
     }
     if (total > 0) log.info("retention deleted old readings", { readings: total });
     await sleep(60_000, signal);
+  }
+}
+
+/** Runs `serve`, turning a busy port into a message that says what to do. */
+function listen(
+  serve: () => Deno.HttpServer,
+  config: { host: string; port: number },
+): Deno.HttpServer {
+  try {
+    return serve();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    throw new Error(
+      `Cannot listen on ${config.host}:${config.port}: the address is already in use ` +
+        `(another server running? pick another with --port, or --port 0 for any free one)`,
+    );
   }
 }
 

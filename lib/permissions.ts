@@ -49,10 +49,13 @@ export function assertPermissions(program: string, needs: readonly PermissionNee
   if (missing.length === 0) return;
   const flags = [...new Set(missing.map(permissionFlag))];
   const why = [...new Set(missing.map((need) => `--${need.flag}`))].join(", ");
+  // A command-line --allow-read/--allow-write replaces the set's list rather
+  // than adding to it: say so, or the next start fails on the set's own paths.
   throw new UsageError(
     `Cannot start ${program}: ${why} needs ${flags.join(" ")}. ` +
-      `Add it to "permissions.${program}" in deno.json, or run ` +
-      `\`deno run -P=${program} ${flags.join(" ")} ${program}.ts ...\`.`,
+      `Add the path to "permissions.${program}" in deno.json, or run ` +
+      `\`deno run -P=${program} ${flags.join(" ")} ${program}.ts ...\` with the set's own ` +
+      `paths added to each flag (on the command line a flag replaces the set's list).`,
   );
 }
 
