@@ -242,7 +242,9 @@ Deno.test({
 
       // A screen whose clock is 10 min slow still follows the server's time:
       // the live edge on screen, sensors not stale.
-      const slow = await context.newPage();
+      // Its own context: a page's fake clock is installed for its whole context.
+      const slowContext = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+      const slow = await slowContext.newPage();
       await slow.clock.install({ time: Date.now() - 10 * 60_000 });
       await slow.goto(`${baseUrl}/`, { timeout: STEP_MS });
       await slow.waitForSelector("body[data-ready=true]", { timeout: STEP_MS });
@@ -251,7 +253,9 @@ Deno.test({
       );
       assert.ok(Math.abs(edge - Date.now()) < 5_000, `x axis ends ${Date.now() - edge} ms ago`);
       assert.match(await text(slow, "#sensors tr[data-sensor='1'] .seen"), /^(now|\d+ s ago)$/);
-      await slow.close();
+      await slowContext.close();
+      // The operator's screen is untouched by it: still every point, on time.
+      await waitForPoints(page, 72);
 
       for (const scheme of ["light", "dark"] as const) {
         await page.emulateMedia({ colorScheme: scheme });
