@@ -135,7 +135,7 @@ export class SensorLink {
       if (signal.aborted || this.finished) break;
       if (result.progress) attempt = 0;
       if (result.failure && !failing && verbose) {
-        log.info("gateway unreachable; retrying", {
+        log.info(`${describeConnectFailure(result.failure)}; retrying`, {
           sensor: this.sensorId,
           reason: result.failure,
         });
@@ -204,4 +204,25 @@ export class SensorLink {
       signal?.addEventListener("abort", done, { once: true });
     });
   }
+}
+
+/**
+ * Says in plant terms why a connection failed: a certificate mismatch is a
+ * configuration problem an operator must fix, not a network outage.
+ */
+export function describeConnectFailure(reason: string): string {
+  if (/invalid peer certificate: (BadSignature|UnknownIssuer)/i.test(reason)) {
+    return "the gateway's certificate is not signed by this sensor's CA (ca.crt in --certs): " +
+      "both sides must use the same certs/";
+  }
+  if (/invalid peer certificate: (Expired|NotValidYet)/i.test(reason)) {
+    return "the gateway's certificate is outside its validity period";
+  }
+  if (/NotValidForName|not valid for name/i.test(reason)) {
+    return "the gateway's certificate does not name the host in --gateway";
+  }
+  if (/fatal alert/i.test(reason)) {
+    return "the gateway refused this sensor's certificate (its log says why)";
+  }
+  return "gateway unreachable";
 }

@@ -12,6 +12,7 @@ import {
   FrameError,
   type Reading,
 } from "../protocol/mod.ts";
+import { describeConnectFailure } from "../sensor/link.ts";
 import { closeQuietly, parseSummary, startSensors } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 
@@ -202,4 +203,16 @@ Deno.test("sensor.ts prints its summary and exits 0 on SIGTERM", async () => {
   } finally {
     await peer.close();
   }
+});
+
+Deno.test("describeConnectFailure() tells a certificate mismatch from an unreachable gateway", () => {
+  assert.match(
+    describeConnectFailure("invalid peer certificate: BadSignature"),
+    /not signed by this sensor's CA/,
+  );
+  assert.match(
+    describeConnectFailure("received fatal alert: DecryptError"),
+    /refused this sensor's/,
+  );
+  assert.equal(describeConnectFailure("Connection refused (os error 111)"), "gateway unreachable");
 });
