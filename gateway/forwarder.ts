@@ -21,10 +21,12 @@
 
 import { backoffDelay, type BackoffOptions, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
-import { fromHundredths, type Reading, readingToJson } from "../protocol/mod.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { PACKED_READING_SIZE, unpackReading } from "./payload.ts";
+import { MAX_BODY_BYTES, writeBatchesJson } from "./request_body.ts";
 import { MAX_BATCH_READINGS, type Spool, type SpooledBatch } from "./spool.ts";
+
+export { MAX_BODY_BYTES, writeBatchesJson } from "./request_body.ts";
 
 /** Options of a {@linkcode Forwarder}. */
 export interface ForwarderOptions {
@@ -48,10 +50,6 @@ type Outcome =
   | { readonly kind: "invalid"; readonly index: number; readonly error: string }
   | { readonly kind: "retry"; readonly reason: string; readonly retryAfterMs?: number };
 
-// ISO 8601 as the API parses it has four-digit years; a wire timestamp outside
-// 0000..9999 is sent as epoch milliseconds, which the API accepts too.
-const ISO_MIN_MS = -62_167_219_200_000;
-const ISO_MAX_MS = 253_402_300_799_999;
 const FAILURE_LOG_EVERY_MS = 30_000;
 /** Floor under a `Retry-After: 0`, so a confused server cannot make us spin. */
 const MIN_RETRY_MS = 100;
@@ -243,54 +241,6 @@ export class Forwarder {
     log.error("the server answered 400 with an index outside the request", { index, error });
     return false;
   }
-}
-
-/** Bytes one request body may take: the server's 4 MiB limit. */
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
-
-const utf8 = new TextEncoder();
-
-/**
- * Writes the readings of `batches` as one JSON array, in spool order, into
- * `target` (UTF-8) and returns the bytes written.
- *
- * One reusable buffer per forwarder instead of one joined string per
- * request: a 10,000-reading body is ~1.3 MB, and allocating two of those per
- * request (the string, then fetch's UTF-8 copy) kept the V8 old space ~100 MB
- * larger under load. The small per-reading strings die young and cost a
- * scavenge, not a major GC. Throws `RangeError` if the readings do not fit
- * (they always do: 10,000 readings take at most ~1.9 MB).
- */
-export function writeBatchesJson(batches: readonly SpooledBatch[], target: Uint8Array): number {
-  let offset = 0;
-  const put = (text: string) => {
-    const { read, written } = utf8.encodeInto(text, target.subarray(offset));
-    if (read !== text.length) {
-      throw new RangeError(`Cannot build request: more than ${target.length} bytes of JSON`);
-    }
-    offset += written;
-  };
-  put("[");
-  let first = true;
-  for (const batch of batches) {
-    for (let at = 0; at < batch.payload.length; at += PACKED_READING_SIZE) {
-      if (!first) put(",");
-      first = false;
-      put(forwardJson(unpackReading(batch.payload, at)));
-    }
-  }
-  put("]");
-  return offset;
-}
-
-function forwardJson(reading: Reading): string {
-  if (reading.timestamp >= ISO_MIN_MS && reading.timestamp <= ISO_MAX_MS) {
-    return readingToJson(reading);
-  }
-  return `{"id":${reading.sensorId},"seq":${reading.seq},"timestamp":${reading.timestamp},` +
-    `"temperature":${fromHundredths(reading.temperature)},"pressure":${
-      fromHundredths(reading.pressure)
-    },"humidity":${fromHundredths(reading.humidity)}}`;
 }
 
 /**
