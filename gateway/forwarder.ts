@@ -16,6 +16,14 @@
  * batches, so after an outage the dashboard shows the present at once and
  * the past fills in behind it.
  *
+ * Two requests are in flight while the server answers: each server request
+ * waits for its fsync, and with one at a time the gateway idled through it.
+ * Each request owns its rows until it ends (the other skips them) and
+ * deletes exactly those after its own 2xx, so nothing is posted twice
+ * concurrently and nothing is deleted unanswered. After a failure, one
+ * request at a time probes the server with backoff, as before; the second
+ * resumes with the first 2xx.
+ *
  * @module
  */
 
@@ -51,6 +59,8 @@ type Outcome =
   | { readonly kind: "retry"; readonly reason: string; readonly retryAfterMs?: number };
 
 const FAILURE_LOG_EVERY_MS = 30_000;
+/** Requests in flight at once while the server answers 2xx. */
+const LANES = 2;
 /** Floor under a `Retry-After: 0`, so a confused server cannot make us spin. */
 const MIN_RETRY_MS = 100;
 /** Ceiling on a `Retry-After`, so a bogus one cannot park the forwarder for hours. */
@@ -63,12 +73,16 @@ export class Forwarder {
   #url: string;
   #maxReadings: number;
   #backoff: BackoffOptions;
-  #wake: (() => void) | undefined;
+  #waiters = new Set<() => void>();
   #stopping = new AbortController();
   #abortInFlight = new AbortController();
   #newestNext = false;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
-  #body = new Uint8Array(MAX_BODY_BYTES);
+  /** Rows posted and not yet answered: no other request may take them. */
+  #inFlight = new Set<number>();
+  /** When the current run of failures began; undefined while the server answers. */
+  #failingSince: number | undefined;
+  #lastFailureLog = 0;
 
   constructor(spool: Spool, options: ForwarderOptions) {
     this.#spool = spool;
@@ -80,7 +94,7 @@ export class Forwarder {
 
   /** New batches were committed: wake up if idle. */
   notify = (): void => {
-    this.#wake?.();
+    for (const wake of this.#waiters) wake();
   };
 
   /**
@@ -89,38 +103,58 @@ export class Forwarder {
    */
   stop(graceMs: number): void {
     this.#stopping.abort();
-    this.#wake?.();
     this.#graceTimer ??= setTimeout(() => this.#abortInFlight.abort(), graceMs);
   }
 
   /** Forwards until {@linkcode stop}; resolves when the last request has ended. */
   async run(): Promise<void> {
+    await Promise.all(Array.from({ length: LANES }, (_, lane) => this.#lane(lane)));
+    clearTimeout(this.#graceTimer);
+  }
+
+  /**
+   * One request at a time, in a loop. Lane 0 carries on through failures
+   * with backoff; the others wait while the server is failing.
+   */
+  async #lane(lane: number): Promise<void> {
     const { log, metrics } = this.#options;
     const stopping = this.#stopping.signal;
+    // Allocated on first use: pages of a buffer never written cost no memory.
+    let body: Uint8Array<ArrayBuffer> | undefined;
     let attempt = 0;
-    let failingSince: number | undefined;
-    let lastFailureLog = 0;
     while (!stopping.aborted) {
-      if (this.#spool.depth === 0) {
+      if (lane > 0 && this.#failingSince !== undefined) {
         await this.#idle();
         continue;
       }
       const batches = this.#take();
-      const outcome = await this.#post(batches);
+      if (batches.length === 0) {
+        await this.#idle();
+        continue;
+      }
+      for (const batch of batches) this.#inFlight.add(batch.id);
+      let outcome: Outcome;
+      try {
+        body ??= new Uint8Array(MAX_BODY_BYTES);
+        outcome = await this.#post(batches, body);
+        if (outcome.kind === "stored") this.#spool.remove(batches);
+      } finally {
+        for (const batch of batches) this.#inFlight.delete(batch.id);
+        this.notify(); // rows released, or the server answering again
+      }
       if (outcome.kind === "stored") {
-        this.#spool.remove(batches);
         const readings = count(batches);
         metrics.values.forwarded += readings;
         metrics.values.forward_requests++;
         metrics.values.forward_duplicates += outcome.duplicates;
         metrics.values.spool_depth = this.#spool.depth;
         metrics.values.spool_batches = this.#spool.batches;
-        if (failingSince !== undefined) {
+        if (this.#failingSince !== undefined) {
           log.info("server reachable again", {
-            outage_s: Math.round((Date.now() - failingSince) / 1000),
+            outage_s: Math.round((Date.now() - this.#failingSince) / 1000),
             backlog: this.#spool.depth,
           });
-          failingSince = undefined;
+          this.#failingSince = undefined;
         }
         attempt = 0;
         continue;
@@ -130,14 +164,15 @@ export class Forwarder {
       }
       metrics.values.forward_retries++;
       const now = Date.now();
-      if (failingSince === undefined || now - lastFailureLog >= FAILURE_LOG_EVERY_MS) {
+      if (this.#failingSince === undefined || now - this.#lastFailureLog >= FAILURE_LOG_EVERY_MS) {
         log.warn("cannot forward to the server; will retry", {
           reason: outcome.kind === "retry" ? outcome.reason : `HTTP 400: ${outcome.error}`,
           backlog: this.#spool.depth,
         });
-        lastFailureLog = now;
+        this.#lastFailureLog = now;
       }
-      failingSince ??= now;
+      this.#failingSince ??= now;
+      if (lane > 0) continue; // lane 0 retries these rows, with backoff
       const retryAfterMs = outcome.kind === "retry" ? outcome.retryAfterMs : undefined;
       const delay = retryAfterMs !== undefined
         ? Math.max(retryAfterMs, MIN_RETRY_MS)
@@ -145,31 +180,33 @@ export class Forwarder {
       attempt++;
       await sleep(delay, stopping);
     }
-    clearTimeout(this.#graceTimer);
   }
 
   #take(): SpooledBatch[] {
     const backlog = this.#spool.depth > this.#maxReadings;
     const end = backlog && this.#newestNext ? "newest" : "oldest";
     this.#newestNext = backlog && !this.#newestNext;
-    return this.#spool.take(end, this.#maxReadings);
+    return this.#spool.take(end, this.#maxReadings, this.#inFlight);
   }
 
   #idle(): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        this.#wake = undefined;
+        this.#waiters.delete(done);
         this.#stopping.signal.removeEventListener("abort", done);
         resolve();
       };
-      this.#wake = done;
+      this.#waiters.add(done);
       this.#stopping.signal.addEventListener("abort", done, { once: true });
     });
   }
 
-  async #post(batches: readonly SpooledBatch[]): Promise<Outcome> {
-    // The previous request has ended, so its body buffer is free to reuse.
-    const body = this.#body.subarray(0, writeBatchesJson(batches, this.#body));
+  async #post(
+    batches: readonly SpooledBatch[],
+    buffer: Uint8Array<ArrayBuffer>,
+  ): Promise<Outcome> {
+    // The lane's previous request has ended, so its body buffer is free to reuse.
+    const body = buffer.subarray(0, writeBatchesJson(batches, buffer));
     let response: Response;
     try {
       response = await fetch(this.#url, {

@@ -63,6 +63,7 @@ export class Spool {
   #insert: StatementSync;
   #oldest: StatementSync;
   #newest: StatementSync;
+  #payload: StatementSync;
   #delete: StatementSync;
   #update: StatementSync;
   #reject: StatementSync;
@@ -90,8 +91,10 @@ export class Spool {
       ) STRICT;
     `);
     this.#insert = db.prepare("INSERT INTO batches (readings, payload) VALUES (?, ?)");
-    this.#oldest = db.prepare("SELECT id, readings, payload FROM batches ORDER BY id ASC");
-    this.#newest = db.prepare("SELECT id, readings, payload FROM batches ORDER BY id DESC");
+    // Rows are chosen without their payloads, so skipping rows in flight reads no blob.
+    this.#oldest = db.prepare("SELECT id, readings FROM batches ORDER BY id ASC");
+    this.#newest = db.prepare("SELECT id, readings FROM batches ORDER BY id DESC");
+    this.#payload = db.prepare("SELECT payload FROM batches WHERE id = ?");
     this.#delete = db.prepare("DELETE FROM batches WHERE id = ?");
     this.#update = db.prepare("UPDATE batches SET readings = ?, payload = ? WHERE id = ?");
     this.#reject = db.prepare("INSERT INTO rejected (at, error, payload) VALUES (?, ?, ?)");
@@ -155,19 +158,25 @@ export class Spool {
 
   /**
    * Reads whole rows from one end of the backlog, as many as fit in
-   * `maxReadings` (at least one when the spool is not empty).
+   * `maxReadings` (at least one when the spool holds a row not skipped).
+   * Rows whose id is in `skip` (in flight in another request) are passed over.
    */
-  take(end: SpoolEnd, maxReadings: number): SpooledBatch[] {
-    const taken: SpooledBatch[] = [];
+  take(end: SpoolEnd, maxReadings: number, skip?: ReadonlySet<number>): SpooledBatch[] {
+    const chosen: { id: number; readings: number }[] = [];
     let total = 0;
     const statement = end === "oldest" ? this.#oldest : this.#newest;
-    for (const row of statement.iterate() as Iterable<SpooledBatch>) {
-      if (taken.length > 0 && total + row.readings > maxReadings) break;
-      taken.push({ id: row.id, readings: row.readings, payload: row.payload });
+    for (const row of statement.iterate() as Iterable<{ id: number; readings: number }>) {
+      if (skip?.has(row.id)) continue;
+      if (chosen.length > 0 && total + row.readings > maxReadings) break;
+      chosen.push({ id: row.id, readings: row.readings });
       total += row.readings;
       if (total >= maxReadings) break;
     }
-    return taken;
+    return chosen.map(({ id, readings }) => ({
+      id,
+      readings,
+      payload: (this.#payload.get(id) as { payload: Uint8Array }).payload,
+    }));
   }
 
   /** Deletes rows the server has acknowledged (2xx), in one transaction. */

@@ -1,0 +1,162 @@
+/**
+ * The forwarder's two requests in flight: against a real HTTP peer that
+ * holds its answers, each request owns its rows, a 2xx deletes exactly
+ * that request's rows, and a failure of one never loses or doubles the
+ * other's.
+ */
+import assert from "node:assert/strict";
+import { Forwarder } from "../gateway/forwarder.ts";
+import { GatewayMetrics } from "../gateway/metrics.ts";
+import { PACKED_READING_SIZE, packReading } from "../gateway/payload.ts";
+import { openSpool, type Spool } from "../gateway/spool.ts";
+import { createLogger } from "../lib/log.ts";
+import { parseReadingJson, type Reading } from "../protocol/mod.ts";
+
+function reading(seq: number): Reading {
+  return {
+    sensorId: 1,
+    seq,
+    timestamp: 1_764_000_000_000 + seq,
+    temperature: 2150,
+    pressure: 101325,
+    humidity: 4510,
+  };
+}
+
+function commit(spool: Spool, readings: readonly Reading[]): void {
+  const bytes = new Uint8Array(readings.length * PACKED_READING_SIZE);
+  readings.forEach((r, i) => packReading(bytes, i * PACKED_READING_SIZE, r));
+  spool.commit(bytes, readings.length);
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface Held {
+  readonly seqs: number[];
+  readonly answer: (response: Response) => void;
+}
+
+/** A peer that holds every request until the test answers it. */
+function startHoldingPeer() {
+  const held: Held[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const body = await req.json() as unknown[];
+    const { promise, resolve } = Promise.withResolvers<Response>();
+    held.push({ seqs: body.map((item) => parseReadingJson(item).seq), answer: resolve });
+    return await promise;
+  });
+  return { server, held, url: new URL(`http://127.0.0.1:${server.addr.port}`) };
+}
+
+function setup(url: URL) {
+  const spool = openSpool(":memory:", { maxReadings: 1_000_000 });
+  const metrics = new GatewayMetrics();
+  const forwarder = new Forwarder(spool, {
+    server: url,
+    token: "secret-token",
+    metrics,
+    log: createLogger("gateway", { write: () => {} }),
+    maxReadings: 2,
+    backoff: { baseMs: 20, maxMs: 50 },
+  });
+  return { spool, metrics, forwarder, running: forwarder.run() };
+}
+
+const stored = (n: number) => Response.json({ stored: n, duplicates: 0 });
+
+Deno.test("Forwarder keeps two requests in flight, each with its own rows", async () => {
+  const peer = startHoldingPeer();
+  const { spool, metrics, forwarder, running } = setup(peer.url);
+  try {
+    commit(spool, [reading(1), reading(2)]);
+    commit(spool, [reading(3), reading(4)]);
+    commit(spool, [reading(5), reading(6)]);
+    forwarder.notify();
+    await waitFor(() => peer.held.length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(peer.held.length, 2, "no third request while two are unanswered");
+    const [first, second] = peer.held as [Held, Held];
+    assert.equal(new Set([...first.seqs, ...second.seqs]).size, 4, "disjoint rows");
+
+    // The second answered first: only its rows go.
+    second.answer(stored(2));
+    await waitFor(() => peer.held.length === 3);
+    assert.equal(spool.depth, 4);
+    const third = peer.held[2]!;
+    const all = [...first.seqs, ...second.seqs, ...third.seqs].sort((a, b) => a - b);
+    assert.deepEqual(all, [1, 2, 3, 4, 5, 6], "every row in exactly one request");
+    first.answer(stored(2));
+    third.answer(stored(2));
+    await waitFor(() => spool.depth === 0);
+    assert.equal(metrics.values.forwarded, 6);
+    assert.equal(metrics.values.forward_requests, 3);
+  } finally {
+    forwarder.stop(1000);
+    for (const request of peer.held) request.answer(stored(0));
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder retries only the failed request's rows, and the other's are not sent again", async () => {
+  const peer = startHoldingPeer();
+  const { spool, metrics, forwarder, running } = setup(peer.url);
+  try {
+    commit(spool, [reading(1), reading(2)]);
+    commit(spool, [reading(3), reading(4)]);
+    forwarder.notify();
+    await waitFor(() => peer.held.length === 2);
+    const [first, second] = peer.held as [Held, Held];
+    first.answer(Response.json({ error: "busy" }, { status: 500 }));
+    second.answer(stored(2));
+    await waitFor(() => peer.held.length === 3);
+    assert.deepEqual(peer.held[2]!.seqs, first.seqs, "the failed rows, and only those, again");
+    peer.held[2]!.answer(stored(2));
+    await waitFor(() => spool.depth === 0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(peer.held.length, 3);
+    assert.equal(metrics.values.forwarded, 4);
+    assert.equal(metrics.values.forward_retries, 1);
+  } finally {
+    forwarder.stop(1000);
+    for (const request of peer.held) request.answer(stored(0));
+    await running;
+    spool.close();
+    await peer.server.shutdown();
+  }
+});
+
+Deno.test("Forwarder probes a failing server with one request at a time", async () => {
+  let requests = 0;
+  let concurrent = 0;
+  let mostAfterFirstFailures = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    // The first two may overlap (both lanes were busy when the server failed).
+    if (++requests > 2) mostAfterFirstFailures = Math.max(mostAfterFirstFailures, concurrent + 1);
+    concurrent++;
+    await req.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    concurrent--;
+    return Response.json({ error: "down" }, { status: 503 });
+  });
+  const { spool, forwarder, running } = setup(new URL(`http://127.0.0.1:${server.addr.port}`));
+  try {
+    for (let seq = 1; seq <= 10; seq += 2) commit(spool, [reading(seq), reading(seq + 1)]);
+    forwarder.notify();
+    await waitFor(() => requests >= 10);
+    assert.equal(mostAfterFirstFailures, 1);
+    assert.equal(spool.depth, 10, "nothing deleted without a 2xx");
+  } finally {
+    forwarder.stop(1000);
+    await running;
+    spool.close();
+    await server.shutdown();
+  }
+});
