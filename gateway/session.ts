@@ -108,11 +108,13 @@ export class SensorSession implements CommitParty {
     if (this.#closing || this.#closed) return;
     const { committer, metrics } = this.#options;
     const values = metrics.values;
+    // One clock read per chunk, not per frame: frames in one chunk arrived together.
+    const now = performance.now();
     for (const item of this.#decoder.push(chunk)) {
       if (item instanceof FrameError) {
         if (item.reason === "bad-crc") {
           values.crc_failures++;
-          this.#lastFrameAt = performance.now();
+          this.#lastFrameAt = now;
           this.#ackFrozen = true;
           if (++this.#corruptInARow >= MAX_CORRUPT_IN_A_ROW) {
             values.corrupt_closes++;
@@ -127,7 +129,7 @@ export class SensorSession implements CommitParty {
       }
       values.frames++;
       this.#corruptInARow = 0;
-      this.#lastFrameAt = performance.now();
+      this.#lastFrameAt = now;
       if (item.type !== "reading") {
         values.unknown_frames++;
         continue;
