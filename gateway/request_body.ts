@@ -14,11 +14,11 @@
  *
  * ```ts
  * import assert from "node:assert/strict";
- * import { packReading } from "./payload.ts";
+ * import { encodeReadingPayload } from "../protocol/mod.ts";
  * import { writeBatchesJson } from "./request_body.ts";
  *
  * const payload = new Uint8Array(28);
- * packReading(payload, 0, {
+ * encodeReadingPayload(payload, 0, {
  *   sensorId: 7, seq: 42, timestamp: 1764000000123,
  *   temperature: -5, pressure: 101325, humidity: 4510,
  * });
@@ -34,7 +34,7 @@
  * @module
  */
 
-import { PACKED_READING_SIZE } from "./payload.ts";
+import { READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
 import type { SpooledBatch } from "./spool.ts";
 
 /** Bytes one request body may take: the server's 4 MiB limit. */
@@ -64,7 +64,7 @@ export function writeBatchesJson(batches: readonly SpooledBatch[], target: Uint8
   let first = true;
   for (const batch of batches) {
     const bytes = batch.payload;
-    for (let at = 0; at < bytes.length; at += PACKED_READING_SIZE) {
+    for (let at = 0; at < bytes.length; at += READING_PAYLOAD_SIZE) {
       if (offset + MAX_READING_BYTES + 1 > target.length) {
         throw new RangeError(`Cannot build request: more than ${target.length} bytes of JSON`);
       }

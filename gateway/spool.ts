@@ -7,7 +7,7 @@
  * once the WAL is on disk. That is affordable because the gateway commits a
  * whole flush (every reading of ~50 ms, all connections) in one transaction,
  * so ~20 fsyncs a second whatever the load. One row per batch, the readings
- * packed as 28-byte wire payloads ({@link ./payload.ts}), keeps SQLite's work
+ * packed as 28-byte READING wire payloads (`encodeReadingPayload`: exact, fixed size, and what an operator reading `protocol-v1.md` already knows), keeps SQLite's work
  * per reading close to a memcpy:
  *
  * ```sql
@@ -26,7 +26,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { PACKED_READING_SIZE } from "./payload.ts";
+import { READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
 
 /** The most readings one row (and so one forwarded request) holds: the server's batch limit. */
 export const MAX_BATCH_READINGS = 10_000;
@@ -133,18 +133,18 @@ export class Spool {
    */
   commit(payload: Uint8Array, readings: number): void {
     if (readings === 0) return;
-    if (payload.length !== readings * PACKED_READING_SIZE) {
+    if (payload.length !== readings * READING_PAYLOAD_SIZE) {
       throw new RangeError(
         `Cannot commit batch: ${payload.length} bytes is not ${readings} packed readings`,
       );
     }
-    const rowBytes = MAX_BATCH_READINGS * PACKED_READING_SIZE;
+    const rowBytes = MAX_BATCH_READINGS * READING_PAYLOAD_SIZE;
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       let rows = 0;
       for (let start = 0; start < payload.length; start += rowBytes) {
         const part = payload.subarray(start, Math.min(payload.length, start + rowBytes));
-        this.#insert.run(part.length / PACKED_READING_SIZE, part);
+        this.#insert.run(part.length / READING_PAYLOAD_SIZE, part);
         rows++;
       }
       this.#db.exec("COMMIT");
@@ -206,11 +206,11 @@ export class Spool {
    * Returns the row as it now is (undefined when it held only that reading).
    */
   reject(batch: SpooledBatch, index: number, error: string): SpooledBatch | undefined {
-    const start = index * PACKED_READING_SIZE;
-    const reading = batch.payload.slice(start, start + PACKED_READING_SIZE);
-    const rest = new Uint8Array(batch.payload.length - PACKED_READING_SIZE);
+    const start = index * READING_PAYLOAD_SIZE;
+    const reading = batch.payload.slice(start, start + READING_PAYLOAD_SIZE);
+    const rest = new Uint8Array(batch.payload.length - READING_PAYLOAD_SIZE);
     rest.set(batch.payload.subarray(0, start), 0);
-    rest.set(batch.payload.subarray(start + PACKED_READING_SIZE), start);
+    rest.set(batch.payload.subarray(start + READING_PAYLOAD_SIZE), start);
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       this.#reject.run(new Date().toISOString(), error, reading);

@@ -236,23 +236,15 @@ function decodePayload(bytes: Uint8Array, offset: number, typeCode: number, leng
   const p = offset + HEADER_SIZE;
   switch (typeCode) {
     case FRAME_TYPES.reading: {
-      const timestamp = readI32(bytes, p + 8) * 0x1_0000_0000 + readU32(bytes, p + 12);
-      if (timestamp > TIMESTAMP_LIMIT || timestamp < -TIMESTAMP_LIMIT) {
+      const reading = decodeReadingPayload(bytes, p);
+      if (reading.timestamp > TIMESTAMP_LIMIT || reading.timestamp < -TIMESTAMP_LIMIT) {
         throw new FrameError(
           "bad-timestamp",
-          `timestamp ${timestamp} is outside ±${TIMESTAMP_LIMIT} ms`,
+          `timestamp ${reading.timestamp} is outside ±${TIMESTAMP_LIMIT} ms`,
           { offset, byteLength: HEADER_SIZE + length + CRC_SIZE },
         );
       }
-      return {
-        type: "reading",
-        sensorId: readU32(bytes, p),
-        seq: readU32(bytes, p + 4),
-        timestamp,
-        temperature: readI32(bytes, p + 16),
-        pressure: readI32(bytes, p + 20),
-        humidity: readI32(bytes, p + 24),
-      };
+      return reading;
     }
     case FRAME_TYPES.ack:
       return { type: "ack", sensorId: readU32(bytes, p), seq: readU32(bytes, p + 4) };
@@ -281,15 +273,42 @@ export function encodeReading(reading: Reading): Uint8Array {
 export function encodeReadingInto(target: Uint8Array, offset: number, reading: Reading): void {
   assertReading(reading);
   const p = writeHeader(target, offset, FRAME_TYPES.reading, READING_PAYLOAD_SIZE);
-  writeU32(target, p, reading.sensorId);
-  writeU32(target, p + 4, reading.seq);
-  const high = Math.floor(reading.timestamp / 0x1_0000_0000);
-  writeU32(target, p + 8, high);
-  writeU32(target, p + 12, reading.timestamp - high * 0x1_0000_0000);
-  writeU32(target, p + 16, reading.temperature);
-  writeU32(target, p + 20, reading.pressure);
-  writeU32(target, p + 24, reading.humidity);
+  encodeReadingPayload(target, p, reading);
   writeCrc(target, offset, p + READING_PAYLOAD_SIZE);
+}
+
+/**
+ * Writes a READING's 28-byte payload — no header, no CRC — at
+ * `target[offset]`: the exact, fixed-size form the gateway's spool keeps
+ * readings in. Fields are not checked; they come from a decoded frame or
+ * from {@linkcode encodeReadingInto}, which checks them.
+ */
+export function encodeReadingPayload(target: Uint8Array, offset: number, reading: Reading): void {
+  writeU32(target, offset, reading.sensorId);
+  writeU32(target, offset + 4, reading.seq);
+  const high = Math.floor(reading.timestamp / 0x1_0000_0000);
+  writeU32(target, offset + 8, high);
+  writeU32(target, offset + 12, reading.timestamp - high * 0x1_0000_0000);
+  writeU32(target, offset + 16, reading.temperature);
+  writeU32(target, offset + 20, reading.pressure);
+  writeU32(target, offset + 24, reading.humidity);
+}
+
+/**
+ * Reads a READING's 28-byte payload at `bytes[offset]`, as the frame it
+ * came in (one allocation per reading: this is the decoder's hot path). The
+ * timestamp's range is not checked here; {@linkcode decodeFrame} does it.
+ */
+export function decodeReadingPayload(bytes: Uint8Array, offset: number): ReadingFrame {
+  return {
+    type: "reading",
+    sensorId: readU32(bytes, offset),
+    seq: readU32(bytes, offset + 4),
+    timestamp: readI32(bytes, offset + 8) * 0x1_0000_0000 + readU32(bytes, offset + 12),
+    temperature: readI32(bytes, offset + 16),
+    pressure: readI32(bytes, offset + 20),
+    humidity: readI32(bytes, offset + 24),
+  };
 }
 
 /** Encodes an ACK frame (16 bytes): every reading up to `seq` is stored. */

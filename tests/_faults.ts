@@ -13,8 +13,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { PACKED_READING_SIZE, unpackReading } from "../gateway/payload.ts";
-import type { Reading } from "../protocol/mod.ts";
+import { decodeReadingPayload, type Reading, READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
 import { createSimulator } from "../sensor/simulator.ts";
 import type { RunningProgram } from "./_process.ts";
 
@@ -27,8 +26,8 @@ export function spooledReadings(path: string): Reading[] {
     }[];
     const readings: Reading[] = [];
     for (const { payload } of rows) {
-      for (let offset = 0; offset < payload.length; offset += PACKED_READING_SIZE) {
-        readings.push(unpackReading(payload, offset));
+      for (let offset = 0; offset < payload.length; offset += READING_PAYLOAD_SIZE) {
+        readings.push(decodeReadingPayload(payload, offset));
       }
     }
     return readings;

@@ -6,8 +6,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { PACKED_READING_SIZE, unpackReading } from "../gateway/payload.ts";
-import { encodeReading, ERROR_CODES, type Reading, readingId } from "../protocol/mod.ts";
+import {
+  decodeReadingPayload,
+  encodeReading,
+  ERROR_CODES,
+  type Reading,
+  READING_PAYLOAD_SIZE,
+  readingId,
+} from "../protocol/mod.ts";
 import {
   closeQuietly,
   connectSensor,
@@ -28,8 +34,8 @@ function spooledReadings(path: string): Reading[] {
     }[];
     return rows.flatMap(({ payload }) => {
       const readings: Reading[] = [];
-      for (let offset = 0; offset < payload.length; offset += PACKED_READING_SIZE) {
-        readings.push(unpackReading(payload, offset));
+      for (let offset = 0; offset < payload.length; offset += READING_PAYLOAD_SIZE) {
+        readings.push(decodeReadingPayload(payload, offset));
       }
       return readings;
     });

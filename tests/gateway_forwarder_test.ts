@@ -6,10 +6,14 @@
 import assert from "node:assert/strict";
 import { Forwarder } from "../gateway/forwarder.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import { PACKED_READING_SIZE, packReading } from "../gateway/payload.ts";
+import {
+  encodeReadingPayload,
+  parseReadingJson,
+  type Reading,
+  READING_PAYLOAD_SIZE,
+} from "../protocol/mod.ts";
 import { openSpool, type Spool } from "../gateway/spool.ts";
 import { createLogger } from "../lib/log.ts";
-import { parseReadingJson, type Reading } from "../protocol/mod.ts";
 
 function reading(sensorId: number, seq: number): Reading {
   return {
@@ -23,8 +27,8 @@ function reading(sensorId: number, seq: number): Reading {
 }
 
 function commit(spool: Spool, readings: readonly Reading[]): void {
-  const bytes = new Uint8Array(readings.length * PACKED_READING_SIZE);
-  readings.forEach((r, i) => packReading(bytes, i * PACKED_READING_SIZE, r));
+  const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
+  readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
   spool.commit(bytes, readings.length);
 }
 

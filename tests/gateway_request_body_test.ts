@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
-import { PACKED_READING_SIZE, packReading } from "../gateway/payload.ts";
+import {
+  encodeReadingPayload,
+  parseReadingJson,
+  type Reading,
+  READING_PAYLOAD_SIZE,
+  readingToObject,
+} from "../protocol/mod.ts";
 import { MAX_BODY_BYTES, writeBatchesJson } from "../gateway/request_body.ts";
 import type { SpooledBatch } from "../gateway/spool.ts";
-import { parseReadingJson, type Reading, readingToObject } from "../protocol/mod.ts";
 import { randomInt, seededRandom } from "./_random.ts";
 
 function batch(id: number, readings: readonly Reading[]): SpooledBatch {
-  const payload = new Uint8Array(readings.length * PACKED_READING_SIZE);
-  readings.forEach((r, i) => packReading(payload, i * PACKED_READING_SIZE, r));
+  const payload = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
+  readings.forEach((r, i) => encodeReadingPayload(payload, i * READING_PAYLOAD_SIZE, r));
   return { id, readings: readings.length, payload };
 }
 

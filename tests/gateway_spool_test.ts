@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { PACKED_READING_SIZE, packReading, unpackReading } from "../gateway/payload.ts";
+import {
+  decodeReadingPayload,
+  encodeReadingPayload,
+  type Reading,
+  READING_PAYLOAD_SIZE,
+} from "../protocol/mod.ts";
 import { MAX_BATCH_READINGS, openSpool } from "../gateway/spool.ts";
-import type { Reading } from "../protocol/mod.ts";
 
 function reading(seq: number, overrides: Partial<Reading> = {}): Reading {
   return {
@@ -18,20 +22,21 @@ function reading(seq: number, overrides: Partial<Reading> = {}): Reading {
 }
 
 function pack(readings: readonly Reading[]): Uint8Array {
-  const bytes = new Uint8Array(readings.length * PACKED_READING_SIZE);
-  readings.forEach((r, i) => packReading(bytes, i * PACKED_READING_SIZE, r));
+  const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
+  readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
   return bytes;
 }
 
 function unpackAll(payload: Uint8Array): Reading[] {
   const readings: Reading[] = [];
-  for (let offset = 0; offset < payload.length; offset += PACKED_READING_SIZE) {
-    readings.push(unpackReading(payload, offset));
+  for (let offset = 0; offset < payload.length; offset += READING_PAYLOAD_SIZE) {
+    const { type: _frameType, ...reading } = decodeReadingPayload(payload, offset);
+    readings.push(reading);
   }
   return readings;
 }
 
-Deno.test("packReading() round-trips the extremes of every wire field", () => {
+Deno.test("encodeReadingPayload() round-trips the extremes of every wire field", () => {
   const cases: Reading[] = [
     reading(1),
     {
@@ -53,9 +58,9 @@ Deno.test("packReading() round-trips the extremes of every wire field", () => {
     { ...reading(2), timestamp: -1 },
   ];
   for (const expected of cases) {
-    const bytes = new Uint8Array(PACKED_READING_SIZE);
-    packReading(bytes, 0, expected);
-    assert.deepEqual(unpackReading(bytes, 0), expected);
+    const bytes = new Uint8Array(READING_PAYLOAD_SIZE);
+    encodeReadingPayload(bytes, 0, expected);
+    assert.deepEqual(decodeReadingPayload(bytes, 0), { type: "reading", ...expected });
   }
 });
 

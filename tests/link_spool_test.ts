@@ -6,8 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { PACKED_READING_SIZE, unpackReading } from "../gateway/payload.ts";
-import type { Reading } from "../protocol/mod.ts";
+import { decodeReadingPayload, type Reading, READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
 import { createSimulator } from "../sensor/simulator.ts";
 import { parseSummary, startGateway, startSensors } from "./_link.ts";
 import { testPki } from "./_pki.ts";
@@ -20,8 +19,8 @@ function spooledReadings(path: string): Reading[] {
     }[];
     return rows.flatMap(({ payload }) =>
       Array.from(
-        { length: payload.length / PACKED_READING_SIZE },
-        (_, i) => unpackReading(payload, i * PACKED_READING_SIZE),
+        { length: payload.length / READING_PAYLOAD_SIZE },
+        (_, i) => decodeReadingPayload(payload, i * READING_PAYLOAD_SIZE),
       )
     );
   } finally {
