@@ -51,7 +51,8 @@ import {
 import type { Logger } from "./lib/log.ts";
 import { assertPermissions, netAccess, readAccess } from "./lib/permissions.ts";
 import { SensorLink } from "./sensor/link.ts";
-import { createSimulator, mulberry32 } from "./sensor/simulator.ts";
+import { seededRandom } from "./lib/random.ts";
+import { createSimulator } from "./sensor/simulator.ts";
 import {
   createCounters,
   LatencyHistogram,
@@ -253,7 +254,7 @@ function startScheduler(
   intervalMs: number,
   seed: number,
 ): () => void {
-  const random = mulberry32(seed ^ 0x5eed);
+  const random = seededRandom(seed ^ 0x5eed);
   const start = Date.now();
   const phases = links.map(() => random() * intervalMs);
   const order = links.map((_, i) => i).sort((a, b) => phases[a]! - phases[b]!);

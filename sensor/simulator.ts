@@ -22,6 +22,9 @@
  * @module
  */
 
+import { toHundredths } from "../protocol/mod.ts";
+import { seededRandom } from "../lib/random.ts";
+
 /** One reading's values, in integer hundredths as on the wire. */
 export interface SimulatedValues {
   readonly temperature: number;
@@ -77,7 +80,7 @@ const STUCK_READINGS: readonly [number, number] = [5, 20];
 
 /** Creates the value stream of one sensor. */
 export function createSimulator(options: SimulatorOptions): Simulator {
-  const random = mulberry32((options.seed ^ Math.imul(options.sensorId + 1, 0x9e3779b1)) >>> 0);
+  const random = seededRandom((options.seed ^ Math.imul(options.sensorId + 1, 0x9e3779b1)) >>> 0);
   const excursionRate = options.excursionRate ?? 0.02;
   const gaussian = () => {
     // Box–Muller; 1 - u keeps the logarithm finite.
@@ -118,21 +121,9 @@ export function createSimulator(options: SimulatorOptions): Simulator {
         } else if (spike === quantity.name) {
           measured = spikeValue;
         }
-        values[quantity.name] = Math.round(measured * 100) + 0; // `+ 0` turns -0 into 0
+        values[quantity.name] = toHundredths(measured);
       }
       return values;
     },
-  };
-}
-
-/** mulberry32: a tiny, fast, well-mixed 32-bit PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

@@ -1,21 +1,11 @@
 /**
- * A small seeded PRNG (mulberry32) so randomized tests are reproducible:
+ * Seeded randomness for tests (lib/random.ts) so randomized tests are reproducible:
  * a failure prints its seed and the same inputs come back with it.
  *
  * @module
  */
 
-/** Returns a generator of floats in [0, 1) determined by `seed`. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../lib/random.ts";
 
 /** An integer in [min, max] (inclusive) drawn from `random`. */
 export function randomInt(random: () => number, min: number, max: number): number {

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startChild } from "../lib/child.ts";
-import { QUANTITIES, type Quantity } from "../protocol/mod.ts";
+import { QUANTITIES, type Quantity, type ReadingJson } from "../protocol/mod.ts";
 import { createSimulator } from "../sensor/simulator.ts";
 
 const SENSORS = 3;
@@ -20,14 +20,7 @@ const COUNT = 300;
 const SEED = 2026;
 const TIMEOUT_MS = 60_000;
 
-interface ApiReading {
-  readonly id: number;
-  readonly seq: number;
-  readonly timestamp: string;
-  readonly temperature: number;
-  readonly pressure: number;
-  readonly humidity: number;
-}
+type ApiReading = ReadingJson;
 
 type AlarmState = "ok" | "high" | "low";
 type Ranges = Record<Quantity, { min: number; max: number; unit: string; deadband?: number }>;
