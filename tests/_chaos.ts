@@ -13,25 +13,17 @@
  */
 
 import { join } from "node:path";
-import type { Reading } from "../protocol/mod.ts";
-import {
-  fetchAllReadings,
-  parseSummary,
-  startGateway,
-  startSensors,
-  startServer,
-  waitUntil,
-} from "./_link.ts";
+import { parseSummary, sensorFlags, startGateway, startSensors, startServer } from "./_link.ts";
 import type { RunningProgram } from "./_process.ts";
 import { testPki } from "./_pki.ts";
 import {
   delay,
   freePort,
-  gatewayMetric,
   integrityCheck,
   metricsPort,
+  settle,
+  spoolDrained,
   type Tally,
-  tallyReadings,
 } from "./_faults.ts";
 import { randomInt, seededRandom } from "./_random.ts";
 
@@ -117,7 +109,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let gateway: RunningProgram | undefined;
   let sensors: RunningProgram | undefined;
   try {
-    server = await startServer(pki, dir, serverPort);
+    server = await startServer(pki, dir, { port: serverPort });
     gateway = await startGateway(pki, dir, { server: serverUrl, args: gatewayArgs });
     const gatewayPort = gateway.port;
     const restartGateway = async () => {
@@ -128,18 +120,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       });
     };
     const since = Date.now();
-    sensors = await startSensors(pki, gatewayPort, [
-      "--sensors",
-      String(sensorCount),
-      "--interval",
-      String(interval),
-      "--count",
-      String(count),
-      "--seed",
-      String(options.seed),
-      "--ack-timeout",
-      "1",
-    ]);
+    sensors = await startSensors(
+      pki,
+      gatewayPort,
+      sensorFlags({
+        sensors: sensorCount,
+        interval,
+        count,
+        seed: options.seed,
+        ackTimeout: 1,
+      }),
+    );
 
     const ends = since + options.seconds * 1000;
     while (Date.now() < ends - 500) {
@@ -168,7 +159,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           integrity.push(integrityCheck(db));
           const down = randomInt(random, 0, 1_000);
           await delay(down);
-          server = await startServer(pki, dir, serverPort);
+          server = await startServer(pki, dir, { port: serverPort });
           note(
             `${at} s: server SIGKILL, integrity_check ${integrity.at(-1)}, back after ${down} ms`,
           );
@@ -179,7 +170,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           const [shortest, longest] = options.outageSeconds ?? [2, 6];
           const down = randomInt(random, shortest * 1000, longest * 1000);
           await delay(down);
-          server = await startServer(pki, dir, serverPort);
+          server = await startServer(pki, dir, { port: serverPort });
           note(`${at} s: server away for ${down} ms`);
           break;
         }
@@ -197,28 +188,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const summary = parseSummary(summaryLine);
     const refused = Number(/errors=\S*?\b4:(\d+)/.exec(summaryLine)?.[1] ?? 0);
     const metrics = await metricsPort(gateway);
-    await waitUntil(
-      async () => (await gatewayMetric(metrics, "spool_depth")) === 0,
-      60_000,
-      "the spool drained",
-    ).catch(() => {}); // the tally says what is missing
-    let readings: Reading[] = [];
-    const expected = sensorCount * count;
-    await waitUntil(
-      async () => {
-        readings = await fetchAllReadings(serverPort);
-        return readings.length >= expected;
-      },
-      10_000,
-      "every reading on the server",
-    ).catch(() => {});
-    const tally = tallyReadings(readings, {
+    await spoolDrained(metrics, 60_000).catch(() => {}); // the tally says what is missing
+    const tally = await settle(serverPort, {
       sensors: Array.from({ length: sensorCount }, (_, i) => i + 1),
       count,
       seed: options.seed,
       since,
       until: Date.now(),
-    });
+    }, 10_000);
 
     const gatewayExit = await gateway.stop("SIGTERM");
     const serverExit = await server.stop("SIGTERM");

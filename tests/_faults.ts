@@ -1,9 +1,9 @@
 /**
- * Support for the fault-injection and hostile-input tests: what a spool or
- * a store file holds (read with a plain SQLite connection), SQLite's own
+ * Support for the fault-injection and hostile-input tests: SQLite's own
  * integrity check, the gateway's `/metrics`, a tally of a run's readings
- * against what the sensors measured, and small filesystems to fill up or
- * see read-only.
+ * against what the sensors measured (and the wait for the server to hold
+ * them), and small filesystems to fill up or see read-only. What a spool
+ * file holds is read by `_spool.ts`.
  *
  * The tiny filesystems are tmpfs mounts and need root (CI's `.ci/run` runs
  * as root: it installs packages). Without root, {@linkcode tinyDisk} is
@@ -12,29 +12,12 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { decodeReadingPayload, type Reading, READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
+import type { Reading } from "../protocol/mod.ts";
 import { createSimulator } from "../sensor/simulator.ts";
+import { fetchAllReadings, waitUntil } from "./_link.ts";
 import type { RunningProgram } from "./_process.ts";
-
-/** Every reading in a gateway spool file, oldest row first. */
-export function spooledReadings(path: string): Reading[] {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const rows = db.prepare("SELECT payload FROM batches ORDER BY id").all() as {
-      payload: Uint8Array;
-    }[];
-    const readings: Reading[] = [];
-    for (const { payload } of rows) {
-      for (let offset = 0; offset < payload.length; offset += READING_PAYLOAD_SIZE) {
-        readings.push(decodeReadingPayload(payload, offset));
-      }
-    }
-    return readings;
-  } finally {
-    db.close();
-  }
-}
 
 /**
  * SQLite's `PRAGMA integrity_check` of the database at `path`: `"ok"`, or
@@ -82,6 +65,16 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A run of `sensor.ts --seed seed --count count` for `sensors`, measured between `since` and `until`. */
+export interface SensorRun {
+  readonly sensors: readonly number[];
+  readonly count: number;
+  readonly seed: number;
+  /** Epoch ms before the sensors started and after they finished. */
+  readonly since: number;
+  readonly until: number;
+}
+
 /** How a run's stored readings compare with what its sensors measured. */
 export interface Tally {
   /** Readings the sensors measured: sensors × count. */
@@ -92,6 +85,8 @@ export interface Tally {
   readonly lost: number;
   /** Rows beyond the first for the same (sensor, seq). */
   readonly duplicated: number;
+  /** Of those, rows whose timestamp or values differ from the first (a resend must repeat it). */
+  readonly changed: number;
   /** Stored readings whose values or timestamp are not what the sensor measured. */
   readonly wrong: number;
   /** Stored readings the run never measured. */
@@ -106,18 +101,10 @@ export interface Tally {
  * (sensor, seq) once, with the simulator's exact values and a timestamp in
  * `[since, until]`.
  */
-export function tallyReadings(
-  stored: readonly Reading[],
-  run: {
-    sensors: readonly number[];
-    count: number;
-    seed: number;
-    since: number;
-    until: number;
-  },
-): Tally {
+export function tallyReadings(stored: readonly Reading[], run: SensorRun): Tally {
   const bySensor = new Map<number, Map<number, Reading>>();
   let duplicated = 0;
+  let changed = 0;
   let unexpected = 0;
   const examples: string[] = [];
   const note = (text: string) => {
@@ -131,9 +118,17 @@ export function tallyReadings(
     }
     let seqs = bySensor.get(reading.sensorId);
     if (!seqs) bySensor.set(reading.sensorId, seqs = new Map());
-    if (seqs.has(reading.seq)) {
+    const first = seqs.get(reading.seq);
+    if (first) {
       duplicated++;
       note(`sensor ${reading.sensorId} seq ${reading.seq} stored twice`);
+      if (
+        reading.timestamp !== first.timestamp || reading.temperature !== first.temperature ||
+        reading.pressure !== first.pressure || reading.humidity !== first.humidity
+      ) {
+        changed++;
+        note(`sensor ${reading.sensorId} seq ${reading.seq} stored again with other values`);
+      }
       continue;
     }
     seqs.set(reading.seq, reading);
@@ -166,10 +161,71 @@ export function tallyReadings(
     stored: stored.length,
     lost,
     duplicated,
+    changed,
     wrong,
     unexpected,
     examples,
   };
+}
+
+/**
+ * Asserts `tally` found every reading of the run, each with the values its
+ * sensor measured, and nothing else: stored exactly once, or with
+ * `resends: true` possibly more than once (a sensor resends what was never
+ * ACKed) but each repeat identical to the first.
+ */
+export function assertNothingLost(
+  tally: Tally,
+  context: string,
+  options: { resends?: boolean } = {},
+): void {
+  const message = `${context}: ${tally.examples.join("; ")}`;
+  const { lost, duplicated, changed, wrong, unexpected } = tally;
+  if (options.resends) {
+    assert.deepEqual(
+      { lost, changed, wrong, unexpected },
+      { lost: 0, changed: 0, wrong: 0, unexpected: 0 },
+      message,
+    );
+    return;
+  }
+  assert.deepEqual(
+    { lost, duplicated, wrong, unexpected },
+    { lost: 0, duplicated: 0, wrong: 0, unexpected: 0 },
+    message,
+  );
+  assert.equal(tally.stored, tally.expected, message);
+}
+
+/**
+ * Waits until the server on `serverPort` holds every reading of `run` (or
+ * `timeoutMs` passes), then tallies what it holds: the tally says what is
+ * missing, so a timeout is not an error here.
+ */
+export async function settle(
+  serverPort: number,
+  run: SensorRun,
+  timeoutMs: number,
+): Promise<Tally> {
+  let readings: Reading[] = [];
+  await waitUntil(
+    async () => {
+      readings = await fetchAllReadings(serverPort);
+      return tallyReadings(readings, run).lost === 0;
+    },
+    timeoutMs,
+    "every reading on the server",
+  ).catch(() => {});
+  return tallyReadings(readings, run);
+}
+
+/** Waits until the gateway whose metrics are on `metricsPort` has an empty spool. */
+export function spoolDrained(metricsPort: number, timeoutMs: number): Promise<void> {
+  return waitUntil(
+    async () => (await gatewayMetric(metricsPort, "spool_depth")) === 0,
+    timeoutMs,
+    "the spool drained",
+  );
 }
 
 /** Whether this process runs as root (needed to mount the tiny filesystems). */

@@ -1,11 +1,13 @@
 /**
  * Support for the sensor-link tests (gateway, sensor, end to end): raw
- * mutual-TLS clients that speak frames, gateway and sensor processes wired
- * to a test PKI and temporary files, and the server's readings read back.
+ * mutual-TLS clients that speak frames, gateway, sensor and server
+ * processes wired to a test PKI and temporary files, and the server's
+ * readings read back.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   encodeReading,
@@ -30,16 +32,20 @@ export function testReading(sensorId: number, seq: number, timestamp = 1_764_000
   };
 }
 
-/** Frames of many readings back to back, as one write. */
-export function encodeReadings(readings: readonly Reading[]): Uint8Array {
-  const frames = readings.map(encodeReading);
-  const bytes = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+/** `parts` back to back in one array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
   let offset = 0;
-  for (const frame of frames) {
-    bytes.set(frame, offset);
-    offset += frame.length;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
   }
   return bytes;
+}
+
+/** Frames of many readings back to back, as one write. */
+export function encodeReadings(readings: readonly Reading[]): Uint8Array {
+  return concatBytes(readings.map(encodeReading));
 }
 
 /** Options of {@linkcode connectSensor}: override any part of the client's identity. */
@@ -117,6 +123,31 @@ export function hasAck(frames: readonly Frame[], seq: number): boolean {
   return frames.some((f) => f.type === "ack" && f.seq === seq);
 }
 
+/** The code of the first ERROR in `frames`, or undefined when there is none. */
+export function errorCode(frames: readonly Frame[]): number | undefined {
+  const error = frames.find((f) => f.type === "error");
+  return error?.type === "error" ? error.code : undefined;
+}
+
+/**
+ * A check that sensor `sensorId` of `pki` is served: each call connects,
+ * sends the next reading and asserts it is ACKed within 3 s.
+ */
+export function servedCheck(port: number, pki: TestPki, sensorId: number): () => Promise<void> {
+  let seq = 0;
+  return async () => {
+    const conn = await connectSensor(port, pki, sensorId);
+    try {
+      const s = ++seq;
+      await conn.write(encodeReading(testReading(sensorId, s)));
+      const { frames } = await readFrames(conn, (f) => hasAck(f, s), 3_000);
+      assert.ok(hasAck(frames, s), `sensor ${sensorId} is still served`);
+    } finally {
+      closeQuietly(conn);
+    }
+  };
+}
+
 /** Closes a connection that may already be closed. */
 export function closeQuietly(conn: Deno.Conn): void {
   try {
@@ -145,6 +176,23 @@ export function startGateway(
   ], { allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`] });
 }
 
+/** sensor.ts's flags for a run, in the order given: `{ count: 400, ackTimeout: 1 }` → `--count 400 --ack-timeout 1`. */
+export function sensorFlags(run: {
+  readonly sensors?: number;
+  readonly interval?: number;
+  readonly count?: number;
+  readonly seed?: number;
+  readonly ackTimeout?: number;
+  readonly buffer?: number;
+  readonly window?: number;
+  readonly statsInterval?: number;
+}): string[] {
+  return Object.entries(run).flatMap(([name, value]) => [
+    `--${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`,
+    String(value),
+  ]);
+}
+
 /** Starts sensor.ts against the gateway on `port`; resolves once its first line is out. */
 export function startSensors(
   pki: TestPki,
@@ -162,19 +210,23 @@ export function startSensors(
   ], { allow: [`--allow-read=${pki.dir}`], waitFor: /sending to/ });
 }
 
-/** Starts server.ts with its database in `dir` and the PKI's ingest token. */
+/**
+ * Starts server.ts on port 0 (unless `port` is given) with its database
+ * `db` (default `readings.db`) in `dir` and the PKI's ingest token.
+ */
 export function startServer(
   pki: TestPki,
   dir: string,
-  port = 0,
+  options: { port?: number; db?: string; args?: readonly string[] } = {},
 ): Promise<RunningProgram> {
   return startProgram("server.ts", [
     "--port",
-    String(port),
+    String(options.port ?? 0),
     "--db",
-    join(dir, "readings.db"),
+    join(dir, options.db ?? "readings.db"),
     "--token-file",
     pki.token,
+    ...(options.args ?? []),
   ], { allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`] });
 }
 
@@ -185,6 +237,12 @@ export function parseSummary(line: string): Record<string, number> {
     fields[key!] = Number(value);
   }
   return fields;
+}
+
+/** Waits for sensor.ts to exit, asserts it exited 0, and returns its `summary` line's fields. */
+export async function finishedSummary(sensors: RunningProgram): Promise<Record<string, number>> {
+  assert.equal((await sensors.status).code, 0, sensors.output());
+  return parseSummary(await sensors.waitForLine(/summary/));
 }
 
 /** Every reading the server holds, walked with the storage cursor (`after`). */

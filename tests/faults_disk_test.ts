@@ -14,10 +14,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Reading } from "../protocol/mod.ts";
 import {
   fetchAllReadings,
-  parseSummary,
+  finishedSummary,
+  sensorFlags,
   startGateway,
   startSensors,
   startServer,
@@ -26,12 +26,14 @@ import {
 import { startProgram } from "./_process.ts";
 import { testPki } from "./_pki.ts";
 import {
+  assertNothingLost,
   freePort,
   gatewayMetric,
   integrityCheck,
   metricsPort,
   readOnlyView,
-  tallyReadings,
+  settle,
+  spoolDrained,
   TINY_DISK_UNAVAILABLE,
   tinyDisk,
 } from "./_faults.ts";
@@ -64,16 +66,11 @@ Deno.test({
       });
       const metrics = await metricsPort(gateway);
       const since = Date.now();
-      await using sensors = await startSensors(pki, gateway.port, [
-        "--sensors",
-        "2",
-        "--interval",
-        "0.002",
-        "--count",
-        String(count),
-        "--seed",
-        String(seed),
-      ]);
+      await using sensors = await startSensors(
+        pki,
+        gateway.port,
+        sensorFlags({ sensors: 2, interval: 0.002, count, seed }),
+      );
       await waitUntil(
         async () => (await gatewayMetric(metrics, "commit_failures")) >= 2,
         15_000,
@@ -91,37 +88,14 @@ Deno.test({
 
       // Space comes back, then the server: everything ACKed was stored, the rest resent.
       await freeSpace();
-      await using server = await startServer(pki, serverDir, serverPort);
-      assert.equal((await sensors.status).code, 0, sensors.output());
-      const summary = parseSummary(await sensors.waitForLine(/summary/));
+      await using server = await startServer(pki, serverDir, { port: serverPort });
+      const summary = await finishedSummary(sensors);
       assert.equal(summary.acknowledged, 2 * count);
       assert.equal(summary.dropped, 0);
-      await waitUntil(
-        async () => (await gatewayMetric(metrics, "spool_depth")) === 0,
-        15_000,
-        "the spool drained",
-      );
-      let readings: Reading[] = [];
-      await waitUntil(
-        async () => {
-          readings = await fetchAllReadings(server.port);
-          return readings.length >= 2 * count;
-        },
-        10_000,
-        "every reading on the server",
-      );
-      const tally = tallyReadings(readings, {
-        sensors: [1, 2],
-        count,
-        seed,
-        since,
-        until: Date.now(),
-      });
-      assert.deepEqual(
-        [tally.lost, tally.duplicated, tally.wrong, tally.unexpected],
-        [0, 0, 0, 0],
-        tally.examples.join("; "),
-      );
+      await spoolDrained(metrics, 15_000);
+      const run = { sensors: [1, 2], count, seed, since, until: Date.now() };
+      const tally = await settle(server.port, run, 10_000);
+      assertNothingLost(tally, "after the disk had space again");
       const failures = await gatewayMetric(metrics, "commit_failures");
       await Deno.stderr.write(
         new TextEncoder().encode(

@@ -19,61 +19,28 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Reading } from "../protocol/mod.ts";
 import {
-  fetchAllReadings,
-  parseSummary,
+  finishedSummary,
+  sensorFlags,
   startGateway,
   startSensors,
   startServer,
   waitUntil,
 } from "./_link.ts";
-import type { RunningProgram } from "./_process.ts";
 import { testPki } from "./_pki.ts";
 import {
+  assertNothingLost,
   delay,
   freePort,
   gatewayMetric,
   integrityCheck,
   metricsPort,
-  type Tally,
-  tallyReadings,
+  settle,
+  spoolDrained,
 } from "./_faults.ts";
 import { randomInt, seededRandom } from "./_random.ts";
 
 const SEED = Number(Deno.env.get("VIGIA_SEED") ?? 17);
-
-function assertNothingLost(tally: Tally, context: string): void {
-  assert.deepEqual(
-    {
-      lost: tally.lost,
-      duplicated: tally.duplicated,
-      wrong: tally.wrong,
-      unexpected: tally.unexpected,
-    },
-    { lost: 0, duplicated: 0, wrong: 0, unexpected: 0 },
-    `${context}: ${tally.examples.join("; ")}`,
-  );
-  assert.equal(tally.stored, tally.expected);
-}
-
-/** Waits until the server holds every reading of the run (or the time is up), then tallies. */
-async function settle(
-  serverPort: number,
-  run: Parameters<typeof tallyReadings>[1],
-  timeoutMs: number,
-): Promise<Tally> {
-  let readings: Reading[] = [];
-  await waitUntil(
-    async () => {
-      readings = await fetchAllReadings(serverPort);
-      return tallyReadings(readings, run).lost === 0;
-    },
-    timeoutMs,
-    "every reading on the server",
-  ).catch(() => {}); // the tally below says what is missing
-  return tallyReadings(readings, run);
-}
 
 Deno.test(`SIGKILL of the gateway at random moments, again and again: every ACKed reading stored once (seed ${SEED})`, async () => {
   const random = seededRandom(SEED);
@@ -88,18 +55,11 @@ Deno.test(`SIGKILL of the gateway at random moments, again and again: every ACKe
     try {
       const since = Date.now();
       const count = 2_500;
-      await using sensors = await startSensors(pki, port, [
-        "--sensors",
-        "3",
-        "--interval",
-        "0.002",
-        "--count",
-        String(count),
-        "--seed",
-        String(SEED),
-        "--ack-timeout",
-        "1",
-      ]);
+      await using sensors = await startSensors(
+        pki,
+        port,
+        sensorFlags({ sensors: 3, interval: 0.002, count, seed: SEED, ackTimeout: 1 }),
+      );
       for (let kill = 0; kill < 5; kill++) {
         const after = randomInt(random, 200, 1_200);
         await delay(after);
@@ -108,9 +68,7 @@ Deno.test(`SIGKILL of the gateway at random moments, again and again: every ACKe
         await delay(randomInt(random, 0, 400));
         gateway = await startGateway(pki, dir, { server: serverUrl, port });
       }
-      const status = await sensors.status;
-      assert.equal(status.code, 0, sensors.output());
-      const summary = parseSummary(await sensors.waitForLine(/summary/));
+      const summary = await finishedSummary(sensors);
       assert.equal(summary.acknowledged, 3 * count, sensors.output());
       assert.equal(summary.dropped, 0);
       const tally = await settle(
@@ -135,22 +93,13 @@ Deno.test(`SIGKILL of the gateway at random moments, again and again: every ACKe
   }
 });
 
-/** A server on a fixed port whose database lives in `dir`, restartable. */
-async function restartServer(
-  pki: Awaited<ReturnType<typeof testPki>>,
-  dir: string,
-  port: number,
-): Promise<RunningProgram> {
-  return await startServer(pki, dir, port);
-}
-
 Deno.test(`SIGKILL of the server during batched writes: spool drains, nothing lost or doubled, database intact (seed ${SEED})`, async () => {
   const random = seededRandom(SEED + 1);
   const pki = await testPki(3);
   const dir = await Deno.makeTempDir({ prefix: "vigia-faults-srv-kill-" });
   const db = join(dir, "readings.db");
   const serverPort = freePort();
-  let server = await restartServer(pki, dir, serverPort);
+  let server = await startServer(pki, dir, { port: serverPort });
   const checks: string[] = [];
   try {
     await using gateway = await startGateway(pki, dir, {
@@ -160,23 +109,18 @@ Deno.test(`SIGKILL of the server during batched writes: spool drains, nothing lo
     const metrics = await metricsPort(gateway);
     const since = Date.now();
     const count = 4_000;
-    await using sensors = await startSensors(pki, gateway.port, [
-      "--sensors",
-      "3",
-      "--interval",
-      "0.002",
-      "--count",
-      String(count),
-      "--seed",
-      String(SEED),
-    ]);
+    await using sensors = await startSensors(
+      pki,
+      gateway.port,
+      sensorFlags({ sensors: 3, interval: 0.002, count, seed: SEED }),
+    );
     for (let kill = 0; kill < 4; kill++) {
       // Let a backlog build up (server down or slow), then kill it while it
       // swallows that backlog in 10,000-reading requests.
       if (kill % 2 === 1) {
         await server.stop("SIGKILL");
         await delay(randomInt(random, 300, 900));
-        server = await restartServer(pki, dir, serverPort);
+        server = await startServer(pki, dir, { port: serverPort });
       }
       const forwarded = await gatewayMetric(metrics, "forward_requests");
       await waitUntil(
@@ -190,16 +134,11 @@ Deno.test(`SIGKILL of the server during batched writes: spool drains, nothing lo
       checks.push(check);
       assert.equal(check, "ok", `integrity_check after SIGKILL ${kill + 1}`);
       await delay(randomInt(random, 0, 500));
-      server = await restartServer(pki, dir, serverPort);
+      server = await startServer(pki, dir, { port: serverPort });
     }
-    assert.equal((await sensors.status).code, 0, sensors.output());
-    const summary = parseSummary(await sensors.waitForLine(/summary/));
+    const summary = await finishedSummary(sensors);
     assert.equal(summary.acknowledged, 3 * count);
-    await waitUntil(
-      async () => (await gatewayMetric(metrics, "spool_depth")) === 0,
-      20_000,
-      "the spool drained",
-    );
+    await spoolDrained(metrics, 20_000);
     const tally = await settle(
       serverPort,
       { sensors: [1, 2, 3], count, seed: SEED, since, until: Date.now() },
@@ -245,16 +184,11 @@ Deno.test("sensor.ts survives handshakes cut off by a dying gateway and delivers
     }
   })().catch(() => {}); // ends when the listener closes
   try {
-    await using sensors = await startSensors(pki, port, [
-      "--sensors",
-      "2",
-      "--count",
-      "20",
-      "--interval",
-      "0.01",
-      "--seed",
-      "7",
-    ]);
+    await using sensors = await startSensors(
+      pki,
+      port,
+      sensorFlags({ sensors: 2, count: 20, interval: 0.01, seed: 7 }),
+    );
     let exited = false;
     sensors.status.then(() => (exited = true));
     await waitUntil(() => cutOff >= 4 || exited, 15_000, "handshakes cut off");
@@ -263,9 +197,7 @@ Deno.test("sensor.ts survives handshakes cut off by a dying gateway and delivers
     assert.equal(exited, false, `sensor.ts died on a cut-off handshake:\n${sensors.output()}`);
     // A real gateway comes up on that port: everything measured meanwhile arrives.
     await using gateway = await startGateway(pki, dir, { port });
-    const status = await sensors.status;
-    assert.equal(status.code, 0, sensors.output());
-    const summary = parseSummary(await sensors.waitForLine(/summary/));
+    const summary = await finishedSummary(sensors);
     assert.equal(summary.acknowledged, 40, sensors.output());
     assert.equal(summary.dropped, 0);
     assert.equal((await gateway.stop("SIGTERM")).code, 0, gateway.output());

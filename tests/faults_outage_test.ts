@@ -16,17 +16,25 @@
  */
 
 import assert from "node:assert/strict";
-import type { Reading } from "../protocol/mod.ts";
 import {
-  fetchAllReadings,
+  finishedSummary,
   parseSummary,
+  sensorFlags,
   startGateway,
   startSensors,
   startServer,
   waitUntil,
 } from "./_link.ts";
 import { testPki } from "./_pki.ts";
-import { delay, freePort, gatewayMetric, metricsPort, tallyReadings } from "./_faults.ts";
+import {
+  assertNothingLost,
+  delay,
+  freePort,
+  gatewayMetric,
+  metricsPort,
+  settle,
+  spoolDrained,
+} from "./_faults.ts";
 
 Deno.test("server unreachable: spool held at --spool-max, sensors refused with ERROR 4 keep their readings, all arrive once", async () => {
   const pki = await testPki(3);
@@ -42,18 +50,11 @@ Deno.test("server unreachable: spool held at --spool-max, sensors refused with E
     });
     const metrics = await metricsPort(gateway);
     const since = Date.now();
-    await using sensors = await startSensors(pki, gateway.port, [
-      "--sensors",
-      "3",
-      "--interval",
-      "0.002",
-      "--count",
-      String(count),
-      "--seed",
-      String(seed),
-      "--stats-interval",
-      "1",
-    ]);
+    await using sensors = await startSensors(
+      pki,
+      gateway.port,
+      sensorFlags({ sensors: 3, interval: 0.002, count, seed, statsInterval: 1 }),
+    );
 
     // The bound is reached, and sensors are refused.
     await waitUntil(
@@ -84,37 +85,14 @@ Deno.test("server unreachable: spool held at --spool-max, sensors refused with E
     assert.ok(during.acknowledged! <= spoolMax, "nothing ACKed beyond what the spool holds");
 
     // The server comes back: the spool drains, the sensors deliver the rest.
-    await using server = await startServer(pki, dir, serverPort);
-    assert.equal((await sensors.status).code, 0, sensors.output());
-    const summary = parseSummary(await sensors.waitForLine(/summary/));
+    await using server = await startServer(pki, dir, { port: serverPort });
+    const summary = await finishedSummary(sensors);
     assert.equal(summary.acknowledged, 3 * count);
     assert.equal(summary.dropped, 0);
-    await waitUntil(
-      async () => (await gatewayMetric(metrics, "spool_depth")) === 0,
-      15_000,
-      "the spool drained",
-    );
-    let readings: Reading[] = [];
-    await waitUntil(
-      async () => {
-        readings = await fetchAllReadings(server.port);
-        return readings.length >= 3 * count;
-      },
-      10_000,
-      "every reading on the server",
-    );
-    const tally = tallyReadings(readings, {
-      sensors: [1, 2, 3],
-      count,
-      seed,
-      since,
-      until: Date.now(),
-    });
-    assert.deepEqual(
-      [tally.lost, tally.duplicated, tally.wrong, tally.unexpected],
-      [0, 0, 0, 0],
-      tally.examples.join("; "),
-    );
+    await spoolDrained(metrics, 15_000);
+    const run = { sensors: [1, 2, 3], count, seed, since, until: Date.now() };
+    const tally = await settle(server.port, run, 10_000);
+    assertNothingLost(tally, "after the outage");
     const refusals = await gatewayMetric(metrics, "overload_refusals");
     await Deno.stderr.write(
       new TextEncoder().encode(

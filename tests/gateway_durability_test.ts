@@ -5,15 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
-import {
-  decodeReadingPayload,
-  encodeReading,
-  ERROR_CODES,
-  type Reading,
-  READING_PAYLOAD_SIZE,
-  readingId,
-} from "../protocol/mod.ts";
+import { encodeReading, ERROR_CODES, type Reading, readingId } from "../protocol/mod.ts";
 import {
   closeQuietly,
   connectSensor,
@@ -24,24 +16,12 @@ import {
   testReading,
 } from "./_link.ts";
 import { testPki } from "./_pki.ts";
+import { delay } from "./_faults.ts";
+import { spooledReadings } from "./_spool.ts";
 
-/** Every reading in a spool file (read with a plain SQLite connection). */
-function spooledReadings(path: string): Reading[] {
-  const db = new DatabaseSync(path);
-  try {
-    const rows = db.prepare("SELECT payload FROM batches ORDER BY id").all() as {
-      payload: Uint8Array;
-    }[];
-    return rows.flatMap(({ payload }) => {
-      const readings: Reading[] = [];
-      for (let offset = 0; offset < payload.length; offset += READING_PAYLOAD_SIZE) {
-        readings.push(decodeReadingPayload(payload, offset));
-      }
-      return readings;
-    });
-  } finally {
-    db.close();
-  }
+/** The spool in `dir`, read as the gateway would on its next start (a crash's WAL recovered). */
+function spoolIn(dir: string): Reading[] {
+  return spooledReadings(join(dir, "spool.db"), { readOnly: false });
 }
 
 Deno.test("gateway killed with SIGKILL keeps every reading it ACKed", async () => {
@@ -73,7 +53,7 @@ Deno.test("gateway killed with SIGKILL keeps every reading it ACKed", async () =
     } finally {
       await gateway.stop("SIGKILL");
     }
-    const stored = new Set(spooledReadings(join(dir, "spool.db")).map(readingId));
+    const stored = new Set(spoolIn(dir).map(readingId));
     const missing = acked.filter((r) => !stored.has(readingId(r)));
     assert.deepEqual(missing, [], "every ACKed reading survived SIGKILL");
 
@@ -111,7 +91,7 @@ Deno.test("gateway with a full spool ACKs what fits, then refuses with ERROR 4",
       closeQuietly(again);
     }
     assert.equal((await gateway.stop("SIGTERM")).code, 0);
-    assert.equal(spooledReadings(join(dir, "spool.db")).length, 5);
+    assert.equal(spoolIn(dir).length, 5);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -126,7 +106,7 @@ Deno.test("gateway on SIGTERM commits and ACKs what it holds, then exits 0", asy
     const conn = await connectSensor(gateway.port, pki, 1);
     try {
       await conn.write(encodeReadings([1, 2, 3].map((s) => testReading(1, s))));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await delay(300);
       const exiting = gateway.stop("SIGTERM");
       const { frames, closed } = await readFrames(conn, () => false, 4_000);
       assert.deepEqual(frames, [{ type: "ack", sensorId: 1, seq: 3 }]);
@@ -136,7 +116,7 @@ Deno.test("gateway on SIGTERM commits and ACKs what it holds, then exits 0", asy
     } finally {
       closeQuietly(conn);
     }
-    assert.equal(spooledReadings(join(dir, "spool.db")).length, 3);
+    assert.equal(spoolIn(dir).length, 3);
     assert.match(gateway.output(), /stopped .*readings=3/);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -183,7 +163,7 @@ Deno.test("gateway refuses connections beyond --max-connections and serves the r
           closeQuietly(later);
         }
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await delay(100);
       }
     }
     assert.ok(served, "a freed slot is usable again");

@@ -5,53 +5,25 @@
  * while.
  */
 import assert from "node:assert/strict";
-import type { Reading } from "../protocol/mod.ts";
-import { createSimulator } from "../sensor/simulator.ts";
 import {
   fetchAllReadings,
-  parseSummary,
+  finishedSummary,
+  sensorFlags,
   startGateway,
   startSensors,
   startServer,
   waitUntil,
 } from "./_link.ts";
 import { testPki } from "./_pki.ts";
-
-/** Asserts the server holds each (sensor, seq) of the run exactly once, with the simulator's values. */
-function assertExactlyOnce(
-  readings: readonly Reading[],
-  options: { sensors: readonly number[]; count: number; seed: number; since: number },
-): void {
-  const seen = new Map<string, Reading>();
-  for (const r of readings) {
-    const key = `${r.sensorId}:${r.seq}`;
-    assert.ok(!seen.has(key), `sensor ${r.sensorId} seq ${r.seq} is stored once`);
-    seen.set(key, r);
-  }
-  assert.equal(readings.length, options.sensors.length * options.count);
-  for (const sensorId of options.sensors) {
-    const simulator = createSimulator({ sensorId, seed: options.seed });
-    for (let seq = 1; seq <= options.count; seq++) {
-      const r = seen.get(`${sensorId}:${seq}`);
-      assert.ok(r, `sensor ${sensorId} seq ${seq} is stored`);
-      const { temperature, pressure, humidity } = r;
-      assert.deepEqual({ temperature, pressure, humidity }, simulator.next());
-      assert.ok(r.timestamp >= options.since - 1 && r.timestamp <= Date.now());
-    }
-  }
-}
-
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const match = new RegExp(`^vigia_gateway_${name}(?:_total)? (\\d+)$`, "m").exec(text);
-  if (!match) throw new Error(`no metric ${name}`);
-  return Number(match[1]);
-}
-
-async function metricsPort(gateway: { waitForLine(re: RegExp): Promise<string> }) {
-  const line = await gateway.waitForLine(/metrics on http:\/\/127\.0\.0\.1:(\d+)/);
-  return Number(/:(\d+)\/metrics/.exec(line)![1]);
-}
+import {
+  assertNothingLost,
+  delay,
+  gatewayMetric,
+  metricsPort,
+  settle,
+  spoolDrained,
+  tallyReadings,
+} from "./_faults.ts";
 
 Deno.test("readings from several sensors reach the server's API exactly once with exact values", async () => {
   const pki = await testPki(3);
@@ -62,28 +34,14 @@ Deno.test("readings from several sensors reach the server's API exactly once wit
       server: `http://127.0.0.1:${server.port}`,
     });
     const since = Date.now();
-    await using sensors = await startSensors(pki, gateway.port, [
-      "--sensors",
-      "3",
-      "--interval",
-      "0.005",
-      "--count",
-      "400",
-      "--seed",
-      "21",
-    ]);
-    assert.equal((await sensors.status).code, 0, sensors.output());
-    assert.equal(parseSummary(await sensors.waitForLine(/summary/)).acknowledged, 1200);
-    let readings: Reading[] = [];
-    await waitUntil(
-      async () => {
-        readings = await fetchAllReadings(server.port);
-        return readings.length >= 1200;
-      },
-      10_000,
-      "1200 readings on the server",
+    await using sensors = await startSensors(
+      pki,
+      gateway.port,
+      sensorFlags({ sensors: 3, interval: 0.005, count: 400, seed: 21 }),
     );
-    assertExactlyOnce(readings, { sensors: [1, 2, 3], count: 400, seed: 21, since });
+    assert.equal((await finishedSummary(sensors)).acknowledged, 1200);
+    const run = { sensors: [1, 2, 3], count: 400, seed: 21, since, until: Date.now() };
+    assertNothingLost(await settle(server.port, run, 10_000), "1200 readings on the server");
     assert.equal((await gateway.stop("SIGTERM")).code, 0, gateway.output());
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -100,35 +58,19 @@ Deno.test("SIGKILL of the gateway mid-stream loses nothing and duplicates nothin
     const port = gateway.port;
     try {
       const since = Date.now();
-      await using sensors = await startSensors(pki, port, [
-        "--sensors",
-        "2",
-        "--interval",
-        "0.002",
-        "--count",
-        "2000",
-        "--seed",
-        "22",
-        "--ack-timeout",
-        "1",
-      ]);
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      await gateway.stop("SIGKILL");
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      gateway = await startGateway(pki, dir, { server: serverUrl, port });
-      assert.equal((await sensors.status).code, 0, sensors.output());
-      const summary = parseSummary(await sensors.waitForLine(/summary/));
-      assert.equal(summary.acknowledged, 4000);
-      let readings: Reading[] = [];
-      await waitUntil(
-        async () => {
-          readings = await fetchAllReadings(server.port);
-          return readings.length >= 4000;
-        },
-        15_000,
-        "4000 readings on the server",
+      await using sensors = await startSensors(
+        pki,
+        port,
+        sensorFlags({ sensors: 2, interval: 0.002, count: 2000, seed: 22, ackTimeout: 1 }),
       );
-      assertExactlyOnce(readings, { sensors: [1, 2], count: 2000, seed: 22, since });
+      await delay(1_500);
+      await gateway.stop("SIGKILL");
+      await delay(500);
+      gateway = await startGateway(pki, dir, { server: serverUrl, port });
+      const summary = await finishedSummary(sensors);
+      assert.equal(summary.acknowledged, 4000);
+      const run = { sensors: [1, 2], count: 2000, seed: 22, since, until: Date.now() };
+      assertNothingLost(await settle(server.port, run, 15_000), "4000 readings on the server");
     } finally {
       await gateway.stop("SIGKILL");
     }
@@ -150,39 +92,37 @@ Deno.test("with the server stopped the spool grows, loses nothing, and drains wh
       });
       const metrics = await metricsPort(gateway);
       const since = Date.now();
-      await using sensors = await startSensors(pki, gateway.port, [
-        "--sensors",
-        "3",
-        "--interval",
-        "0.01",
-        "--count",
-        "300",
-        "--seed",
-        "23",
-      ]);
-      await waitUntil(async () => (await metric(metrics, "forwarded")) > 0, 5_000, "forwarding");
+      await using sensors = await startSensors(
+        pki,
+        gateway.port,
+        sensorFlags({ sensors: 3, interval: 0.01, count: 300, seed: 23 }),
+      );
+      await waitUntil(
+        async () => (await gatewayMetric(metrics, "forwarded")) > 0,
+        5_000,
+        "forwarding",
+      );
       assert.equal((await server.stop("SIGTERM")).code, 0, server.output());
 
       // Sensors go on; the gateway ACKs into its spool and retries the server.
-      await waitUntil(async () => (await metric(metrics, "spool_depth")) >= 100, 10_000, "backlog");
       await waitUntil(
-        async () => (await metric(metrics, "forward_retries")) >= 2,
+        async () => (await gatewayMetric(metrics, "spool_depth")) >= 100,
+        10_000,
+        "backlog",
+      );
+      await waitUntil(
+        async () => (await gatewayMetric(metrics, "forward_retries")) >= 2,
         10_000,
         "retries",
       );
-      assert.equal((await sensors.status).code, 0, sensors.output());
-      assert.equal(parseSummary(await sensors.waitForLine(/summary/)).acknowledged, 900);
-      const backlog = await metric(metrics, "spool_depth");
+      assert.equal((await finishedSummary(sensors)).acknowledged, 900);
+      const backlog = await gatewayMetric(metrics, "spool_depth");
       assert.ok(backlog > 0);
 
-      server = await startServer(pki, dir, serverPort);
-      await waitUntil(async () => (await metric(metrics, "spool_depth")) === 0, 15_000, "drain");
-      assertExactlyOnce(await fetchAllReadings(serverPort), {
-        sensors: [1, 2, 3],
-        count: 300,
-        seed: 23,
-        since,
-      });
+      server = await startServer(pki, dir, { port: serverPort });
+      await spoolDrained(metrics, 15_000);
+      const run = { sensors: [1, 2, 3], count: 300, seed: 23, since, until: Date.now() };
+      assertNothingLost(tallyReadings(await fetchAllReadings(serverPort), run), "after the drain");
       assert.match(gateway.output(), /server reachable again/);
     } finally {
       await server.stop("SIGKILL");
