@@ -4,24 +4,11 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import { certsPaths } from "../certs.ts";
 import { ROOT } from "./_process.ts";
+import { runCerts as runCertsProcess } from "./_pki.ts";
 
 /** Runs `deno task certs` as a process, allowed to write only `dir`. */
-async function runCerts(dir: string, args: string[] = []) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=certs",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      "certs.ts",
-      "--out",
-      dir,
-      ...args,
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-  }).output();
+async function runCerts(dir: string, args: string[]) {
+  const output = await runCertsProcess(dir, args);
   return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
 }
 

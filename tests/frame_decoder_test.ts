@@ -10,6 +10,7 @@ import {
   type Reading,
 } from "../protocol/mod.ts";
 import { withCrc } from "./_crc_reference.ts";
+import { concatBytes } from "./_link.ts";
 import { randomBytes, randomInt, seededRandom } from "./_random.ts";
 
 const READING: Reading = {
@@ -28,7 +29,7 @@ const FRAMES: readonly Frame[] = [
   { type: "error", code: 4, reason: "overloaded" },
   { type: "unknown", typeCode: 0x42, payload: Uint8Array.of(1, 2, 3) },
 ];
-const STREAM = concat([
+const STREAM = concatBytes([
   encodeReading(READING),
   encodeAck(7, 42),
   encodeError(4, "overloaded"),
@@ -84,7 +85,7 @@ Deno.test("FrameDecoder.push() never keeps a reference to a chunk the caller reu
 Deno.test("FrameDecoder.push() skips a frame with a bad CRC and goes on after it", () => {
   const corrupt = encodeReading(READING);
   corrupt[20]! ^= 0x01; // a temperature bit: the CRC no longer matches
-  const items = decodeChunks([concat([encodeAck(1, 1), corrupt, encodeAck(1, 2)])]);
+  const items = decodeChunks([concatBytes([encodeAck(1, 1), corrupt, encodeAck(1, 2)])]);
   assert.equal(items.length, 3);
   assert.deepEqual(items[0], { type: "ack", sensorId: 1, seq: 1 });
   assert.ok(items[1] instanceof FrameError && items[1].reason === "bad-crc");
@@ -95,7 +96,7 @@ Deno.test("FrameDecoder.push() skips a frame with a bad CRC and goes on after it
 Deno.test("FrameDecoder.push() skips a bad CRC split across chunks", () => {
   const corrupt = encodeReading(READING);
   corrupt[35]! ^= 0xff;
-  const stream = concat([corrupt, encodeAck(1, 2)]);
+  const stream = concatBytes([corrupt, encodeAck(1, 2)]);
   for (let split = 1; split < stream.length; split++) {
     const items = decodeChunks([stream.subarray(0, split), stream.subarray(split)]);
     assert.equal(items.length, 2, `split at ${split}`);
@@ -107,7 +108,7 @@ Deno.test("FrameDecoder.push() skips a bad CRC split across chunks", () => {
 Deno.test("FrameDecoder.push() stops for good when framing is lost", () => {
   const decoder = new FrameDecoder();
   const items = decodeChunks(
-    [concat([encodeAck(1, 1), Uint8Array.of(0x00), encodeAck(1, 2)])],
+    [concatBytes([encodeAck(1, 1), Uint8Array.of(0x00), encodeAck(1, 2)])],
     decoder,
   );
   assert.equal(items.length, 2);
@@ -133,7 +134,7 @@ Deno.test("FrameDecoder.push() reports a bad length before the payload arrives",
 
 Deno.test("FrameDecoder.push() lets nothing but FrameError escape 100,000 seeded random and mutated inputs", () => {
   const random = seededRandom(0xc0ffee);
-  const valid = concat([STREAM, STREAM, encodeReading({ ...READING, seq: 43 })]);
+  const valid = concatBytes([STREAM, STREAM, encodeReading({ ...READING, seq: 43 })]);
   const counts = { frames: 0, crcErrors: 0, lostErrors: 0 };
   for (let input = 0; input < 100_000; input++) {
     const bytes = input % 4 === 0
@@ -189,29 +190,19 @@ function mutate(bytes: Uint8Array, random: () => number): Uint8Array {
         out[at] = randomInt(random, 0, 255);
         break;
       case 2:
-        out = concat([
+        out = concatBytes([
           out.subarray(0, at),
           randomBytes(random, randomInt(random, 1, 8)),
           out.subarray(at),
         ]);
         break;
       case 3:
-        out = concat([out.subarray(0, at), out.subarray(at + randomInt(random, 1, 8))]);
+        out = concatBytes([out.subarray(0, at), out.subarray(at + randomInt(random, 1, 8))]);
         break;
       default:
         out = out.subarray(0, at);
     }
     if (out.length === 0) break;
-  }
-  return out;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
   }
   return out;
 }

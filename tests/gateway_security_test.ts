@@ -5,77 +5,27 @@
  * served all along.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { crc16, encodeReading, ERROR_CODES, type Frame, FRAME_TYPES } from "../protocol/mod.ts";
+import { crc16, encodeReading, ERROR_CODES, FRAME_TYPES } from "../protocol/mod.ts";
 import {
   closeQuietly,
+  concatBytes,
   connectSensor,
   encodeReadings,
+  errorCode,
   hasAck,
   readFrames,
+  servedCheck,
   startGateway,
   testReading,
   waitUntil,
 } from "./_link.ts";
-import { testPki } from "./_pki.ts";
-
-function errorCode(frames: readonly Frame[]): number | undefined {
-  const error = frames.find((f) => f.type === "error");
-  return error?.type === "error" ? error.code : undefined;
-}
+import { clientCert, testPki } from "./_pki.ts";
+import { gatewayMetric, metricsPort } from "./_faults.ts";
 
 function corrupt(frame: Uint8Array): Uint8Array {
   const copy = frame.slice();
   copy[copy.length - 1]! ^= 0xff;
   return copy;
-}
-
-async function metric(metricsPort: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const match = new RegExp(`^vigia_gateway_${name}(?:_total)? (\\d+)$`, "m").exec(text);
-  if (!match) throw new Error(`no metric ${name}`);
-  return Number(match[1]);
-}
-
-/** A certificate signed by the plant CA whose CN is `cn`. */
-async function makeCert(pki: { caCert: string; caKey: string }, dir: string, cn: string) {
-  const cert = join(dir, `${cn}.crt`);
-  const key = join(dir, `${cn}.key`);
-  const output = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-sha256",
-      "-noenc",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-CA",
-      pki.caCert,
-      "-CAkey",
-      pki.caKey,
-      "-subj",
-      `/CN=${cn}`,
-      "-days",
-      "1",
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-      "-addext",
-      "keyUsage=critical,digitalSignature",
-      "-addext",
-      "extendedKeyUsage=clientAuth",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!output.success) throw new Error(new TextDecoder().decode(output.stderr));
-  return { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) };
 }
 
 Deno.test("gateway answers every hostile input as documented and keeps serving sensors", async (t) => {
@@ -85,30 +35,27 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
   await using gateway = await startGateway(pki, dir, {
     args: ["--idle-timeout", "1.5", "--metrics-port", "0"],
   });
-  const metricsLine = await gateway.waitForLine(/metrics on http:\/\/127\.0\.0\.1:(\d+)/);
-  const metricsPort = Number(/:(\d+)\/metrics/.exec(metricsLine)![1]);
+  const metrics = await metricsPort(gateway);
   const port = gateway.port;
-  let seq = 0;
-
   /** A well-behaved sensor 3 gets its reading ACKed. */
-  const assertServing = async () => {
-    const conn = await connectSensor(port, pki, 3);
-    try {
-      const s = ++seq;
-      await conn.write(encodeReading(testReading(3, s)));
-      const { frames } = await readFrames(conn, (f) => hasAck(f, s), 3_000);
-      assert.ok(hasAck(frames, s), "a good sensor is still served");
-    } finally {
-      closeQuietly(conn);
-    }
+  const assertServing = servedCheck(port, pki, 3);
+  /** `attempt` rejects (the handshake fails), the gateway counts it, and sensor 3 is served. */
+  const assertHandshakeFails = async (attempt: () => Promise<void>) => {
+    const before = await gatewayMetric(metrics, "tls_rejected");
+    await assert.rejects(attempt);
+    await waitUntil(
+      async () => (await gatewayMetric(metrics, "tls_rejected")) > before,
+      3_000,
+      "tls_rejected",
+    );
+    await assertServing();
   };
 
   try {
     await t.step("a sensor with a plant certificate gets an ACK", assertServing);
 
     await t.step("no client certificate: the handshake fails", async () => {
-      const before = await metric(metricsPort, "tls_rejected");
-      await assert.rejects(async () => {
+      await assertHandshakeFails(async () => {
         const conn = await Deno.connectTls({
           hostname: "127.0.0.1",
           port,
@@ -124,17 +71,10 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
           closeQuietly(conn);
         }
       });
-      await waitUntil(
-        async () => (await metric(metricsPort, "tls_rejected")) > before,
-        3_000,
-        "tls_rejected",
-      );
-      await assertServing();
     });
 
     await t.step("a certificate from another CA: the handshake fails", async () => {
-      const before = await metric(metricsPort, "tls_rejected");
-      await assert.rejects(async () => {
+      await assertHandshakeFails(async () => {
         const conn = await connectSensor(port, pki, 1, {
           cert: await Deno.readTextFile(otherPki.sensorCert(1)),
           key: await Deno.readTextFile(otherPki.sensorKey(1)),
@@ -147,12 +87,6 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
           closeQuietly(conn);
         }
       });
-      await waitUntil(
-        async () => (await metric(metricsPort, "tls_rejected")) > before,
-        3_000,
-        "tls_rejected",
-      );
-      await assertServing();
     });
 
     await t.step("plaintext frames: never read as frames, connection closed", async () => {
@@ -176,7 +110,7 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
 
     await t.step("a plant certificate whose CN is not sensor-<id>: ERROR 2", async () => {
       for (const cn of ["sensor-007", "gateway"]) {
-        const { cert, key } = await makeCert(pki, dir, cn);
+        const { cert, key } = await clientCert(dir, cn, pki);
         const conn = await connectSensor(port, pki, 7, { cert, key });
         try {
           const { frames, closed } = await readFrames(conn, () => false, 3_000);
@@ -206,7 +140,7 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
 
     await t.step("a corrupt CRC: dropped, and no ACK goes past it on that connection", async () => {
       const conn = await connectSensor(port, pki, 1);
-      const before = await metric(metricsPort, "crc_failures");
+      const before = await gatewayMetric(metrics, "crc_failures");
       try {
         await conn.write(encodeReadings([testReading(1, 101)]));
         await conn.write(corrupt(encodeReading(testReading(1, 102))));
@@ -217,7 +151,7 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
         const later = await readFrames(conn, () => false, 500);
         assert.equal(later.closed, false, "the connection stays open");
         assert.deepEqual(later.frames, []);
-        assert.equal(await metric(metricsPort, "crc_failures"), before + 1);
+        assert.equal(await gatewayMetric(metrics, "crc_failures"), before + 1);
       } finally {
         closeQuietly(conn);
       }
@@ -236,7 +170,7 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
       const conn = await connectSensor(port, pki, 1);
       try {
         const bad = Array.from({ length: 10 }, (_, i) => corrupt(encodeReading(testReading(1, i))));
-        await conn.write(concat(bad));
+        await conn.write(concatBytes(bad));
         const { frames, closed } = await readFrames(conn, () => false, 3_000);
         assert.equal(errorCode(frames), ERROR_CODES.corrupt);
         assert.ok(closed);
@@ -353,13 +287,3 @@ Deno.test("gateway answers every hostile input as documented and keeps serving s
     assert.equal(status.code, 0, gateway.output());
   }
 });
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
-}

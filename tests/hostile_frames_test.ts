@@ -29,6 +29,7 @@ import {
 } from "../protocol/mod.ts";
 import {
   closeQuietly,
+  concatBytes,
   connectSensor,
   encodeReadings,
   readFrames,
@@ -103,16 +104,6 @@ function reseal(frame: Uint8Array): Uint8Array {
   return frame;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
-}
-
 interface Case {
   readonly kind: string;
   readonly name: string;
@@ -147,7 +138,7 @@ function hostileCases(random: () => number): Case[] {
         cases.push({
           kind: "every byte mutated",
           name: `byte ${position} ${how}${sealed ? ", CRC resealed" : ""}`,
-          bytes: concat(frames),
+          bytes: concatBytes(frames),
         });
       }
     }
@@ -173,7 +164,7 @@ function hostileCases(random: () => number): Case[] {
       cases.push({
         kind: "every length",
         name: `type 0x${type.toString(16)} length ${length}`,
-        bytes: concat([...readings(1).map(encodeReading), sealedFrame(type, payload, length)]),
+        bytes: concatBytes([...readings(1).map(encodeReading), sealedFrame(type, payload, length)]),
       });
     }
   }
@@ -184,7 +175,7 @@ function hostileCases(random: () => number): Case[] {
     cases.push({
       kind: "truncated",
       name: `second frame cut after ${cut} bytes`,
-      bytes: concat([first!, second!.subarray(0, cut)]),
+      bytes: concatBytes([first!, second!.subarray(0, cut)]),
     });
   }
 
@@ -193,7 +184,7 @@ function hostileCases(random: () => number): Case[] {
   cases.push({
     kind: "oversized",
     name: "1024-byte unknown frames between readings",
-    bytes: concat([biggest, ...readings(1).map(encodeReading), biggest, biggest]),
+    bytes: concatBytes([biggest, ...readings(1).map(encodeReading), biggest, biggest]),
   });
   cases.push({
     kind: "oversized",
@@ -203,7 +194,7 @@ function hostileCases(random: () => number): Case[] {
   cases.push({
     kind: "oversized",
     name: "header claiming 65535 bytes, then 64 KB of them",
-    bytes: concat([
+    bytes: concatBytes([
       new Uint8Array([0x53, 0x44, 0x01, 0x7f, 0xff, 0xff]),
       randomBytes(random, 65_536),
     ]),
@@ -224,7 +215,7 @@ function hostileCases(random: () => number): Case[] {
   cases.push({
     kind: "byte by byte",
     name: "a CRC failure one byte at a time",
-    bytes: concat([good!, bad!, after!]),
+    bytes: concatBytes([good!, bad!, after!]),
     slowMs: 1,
   });
   return cases;

@@ -15,150 +15,21 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { encodeReading, ERROR_CODES, type Frame } from "../protocol/mod.ts";
+import { encodeReading, ERROR_CODES } from "../protocol/mod.ts";
 import {
   closeQuietly,
   connectSensor,
   encodeReadings,
+  errorCode,
   hasAck,
   readFrames,
+  servedCheck,
   startGateway,
   testReading,
   waitUntil,
 } from "./_link.ts";
-import { testPki } from "./_pki.ts";
+import { clientCert, datedCert, type Identity, openssl, testPki } from "./_pki.ts";
 import { gatewayMetric, metricsPort } from "./_faults.ts";
-
-async function openssl(args: readonly string[], cwd?: string): Promise<Deno.CommandOutput> {
-  return await new Deno.Command("openssl", {
-    args: [...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    ...(cwd ? { cwd } : {}),
-  }).output();
-}
-
-async function mustOpenssl(args: readonly string[], cwd?: string): Promise<void> {
-  const output = await openssl(args, cwd);
-  if (!output.success) {
-    throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-}
-
-const CLIENT_EXTENSIONS = [
-  "-addext",
-  "basicConstraints=critical,CA:FALSE",
-  "-addext",
-  "keyUsage=critical,digitalSignature",
-  "-addext",
-  "extendedKeyUsage=clientAuth",
-];
-
-interface Identity {
-  readonly cert: string;
-  readonly key: string;
-}
-
-/** A self-signed certificate that claims to be sensor 1. */
-async function selfSigned(dir: string): Promise<Identity> {
-  const cert = join(dir, "self.crt");
-  const key = join(dir, "self.key");
-  await mustOpenssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-noenc",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-subj",
-    "/CN=sensor-1",
-    "-days",
-    "1",
-    ...CLIENT_EXTENSIONS,
-  ]);
-  return { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) };
-}
-
-/**
- * A sensor-1 certificate signed by the plant CA but valid only from `start`
- * to `end` (`YYYYMMDDHHMMSSZ`): OpenSSL 3.0's `x509 -req` cannot backdate,
- * `openssl ca` can.
- */
-async function datedCert(
-  pki: { caCert: string; caKey: string },
-  dir: string,
-  name: string,
-  start: string,
-  end: string,
-): Promise<Identity> {
-  const ca = join(dir, `ca-${name}`);
-  await Deno.mkdir(ca);
-  await Deno.writeTextFile(join(ca, "index.txt"), "");
-  await Deno.writeTextFile(join(ca, "serial"), "1000\n");
-  await Deno.writeTextFile(
-    join(ca, "ca.cnf"),
-    [
-      "[ca]",
-      "default_ca = plant",
-      "[plant]",
-      `database = ${join(ca, "index.txt")}`,
-      `new_certs_dir = ${ca}`,
-      `serial = ${join(ca, "serial")}`,
-      "default_md = sha256",
-      "policy = any",
-      "copy_extensions = copy",
-      "[any]",
-      "commonName = supplied",
-      "",
-    ].join("\n"),
-  );
-  const key = join(ca, "sensor.key");
-  const csr = join(ca, "sensor.csr");
-  const cert = join(ca, "sensor.crt");
-  await mustOpenssl([
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-noenc",
-    "-keyout",
-    key,
-    "-out",
-    csr,
-    "-subj",
-    "/CN=sensor-1",
-    ...CLIENT_EXTENSIONS,
-  ]);
-  await mustOpenssl([
-    "ca",
-    "-batch",
-    "-notext",
-    "-config",
-    join(ca, "ca.cnf"),
-    "-cert",
-    pki.caCert,
-    "-keyfile",
-    pki.caKey,
-    "-in",
-    csr,
-    "-out",
-    cert,
-    "-startdate",
-    start,
-    "-enddate",
-    end,
-  ]);
-  return { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) };
-}
 
 /** Connects with `identity` and tries to get one reading ACKed; true if the gateway ever ACKs. */
 async function tryReading(port: number, caCert: string, identity?: Identity): Promise<boolean> {
@@ -181,10 +52,6 @@ async function tryReading(port: number, caCert: string, identity?: Identity): Pr
   }
 }
 
-function errorOf(frames: readonly Frame[]): Frame | undefined {
-  return frames.find((f) => f.type === "error");
-}
-
 Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS below 1.2 and plaintext, logging why", async (t) => {
   const pki = await testPki(3);
   const otherPki = await testPki(1);
@@ -193,18 +60,7 @@ Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS bel
   await using gateway = await startGateway(pki, dir, { args: ["--metrics-port", "0"] });
   const metrics = await metricsPort(gateway);
   const port = gateway.port;
-  let goodSeq = 0;
-  const assertServing = async () => {
-    const conn = await connectSensor(port, pki, 3);
-    try {
-      const seq = ++goodSeq;
-      await conn.write(encodeReading(testReading(3, seq)));
-      const { frames } = await readFrames(conn, (f) => hasAck(f, seq), 3_000);
-      assert.ok(hasAck(frames, seq), "a plant sensor is still served");
-    } finally {
-      closeQuietly(conn);
-    }
-  };
+  const assertServing = servedCheck(port, pki, 3);
   /** The log lines that appeared while `action` ran (and up to 3 s after, for `pattern`). */
   const loggedDuring = async (action: () => Promise<void>, pattern: RegExp) => {
     const before = gateway.lines().length;
@@ -240,7 +96,7 @@ Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS bel
 
     await t.step("a self-signed certificate claiming to be sensor 1", async () => {
       await assertRefused(
-        await selfSigned(dir),
+        await clientCert(dir, "sensor-1"),
         /reason="self-signed certificate \\"CN=sensor-1\\""/,
       );
     });
@@ -256,12 +112,18 @@ Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS bel
     });
 
     await t.step("a plant certificate that expired", async () => {
-      const expired = await datedCert(pki, dir, "expired", "20200101000000Z", "20200201000000Z");
+      const expired = await datedCert(pki, dir, "expired", {
+        start: "20200101000000Z",
+        end: "20200201000000Z",
+      });
       await assertRefused(expired, /reason=.*CN=sensor-1.* expired on 2020-02-01T00:00:00\.000Z/);
     });
 
     await t.step("a plant certificate not yet valid", async () => {
-      const future = await datedCert(pki, dir, "future", "20990101000000Z", "20990201000000Z");
+      const future = await datedCert(pki, dir, "future", {
+        start: "20990101000000Z",
+        end: "20990201000000Z",
+      });
       await assertRefused(
         future,
         /reason=.*CN=sensor-1.* not valid before 2099-01-01T00:00:00\.000Z/,
@@ -374,8 +236,7 @@ Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS bel
           try {
             await conn.write(encodeReadings([testReading(2, 1)]));
             const { frames, closed } = await readFrames(conn, () => false, 3_000);
-            const error = errorOf(frames);
-            assert.equal(error?.type === "error" && error.code, ERROR_CODES.identity);
+            assert.equal(errorCode(frames), ERROR_CODES.identity);
             assert.ok(closed);
             assert.ok(!frames.some((f) => f.type === "ack"), "nothing of sensor 2's is ACKed");
           } finally {

@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, startProgram } from "./_process.ts";
-import { type TestPki, testPki } from "./_pki.ts";
+import { runCerts, type TestPki, testPki } from "./_pki.ts";
 import {
   closeQuietly,
   connectSensor,
@@ -102,13 +102,13 @@ function allowFlags(
   return flags;
 }
 
-/** Runs `deno run --no-prompt <flags> <program>.ts <args>` to its end (at most 20 s). */
-async function runWith(
+/** Spawns `deno run --no-prompt <flags> <program>.ts <args>` (not `-P`: exactly `flags`). */
+function spawnWith(
   program: ProgramName,
   flags: readonly string[],
   args: readonly string[],
-): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", ...flags, `${program}.ts`, ...args],
     cwd: ROOT,
     stdin: "null",
@@ -116,6 +116,15 @@ async function runWith(
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
+}
+
+/** Runs `deno run --no-prompt <flags> <program>.ts <args>` to its end (at most 20 s). */
+async function runWith(
+  program: ProgramName,
+  flags: readonly string[],
+  args: readonly string[],
+): Promise<{ code: number; output: string }> {
+  const child = spawnWith(program, flags, args);
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   try {
     const { code, stdout, stderr } = await child.output();
@@ -150,14 +159,7 @@ async function startsWith(
   args: readonly string[],
   ready: RegExp,
 ): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...flags, `${program}.ts`, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  const child = spawnWith(program, flags, args);
   let output = "";
   const decoder = new TextDecoder();
   const reading = Promise.all([child.stdout, child.stderr].map(async (stream) => {
@@ -467,23 +469,7 @@ Deno.test("the ingest token never appears in any program's output, logs or error
     await delay(200);
     // The certs task's own output, making a new token.
     const certsDir = join(dir, "certs");
-    const certs = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-P=certs",
-        `--allow-read=${certsDir}`,
-        `--allow-write=${certsDir}`,
-        "certs.ts",
-        "--out",
-        certsDir,
-        "--sensors",
-        "1",
-        "--debug",
-      ],
-      cwd: ROOT,
-      stdin: "null",
-      env: { NO_COLOR: "1" },
-    }).output();
+    const certs = await runCerts(certsDir, ["--sensors", "1", "--debug"]);
     const newToken = (await Deno.readTextFile(join(certsDir, "ingest.token"))).trim();
 
     const outputs: Record<string, string> = {
