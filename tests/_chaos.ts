@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import { parseSummary, sensorFlags, startGateway, startSensors, startServer } from "./_link.ts";
+import { parseSummary, startGateway, startSensors, startServer } from "./_link.ts";
 import type { RunningProgram } from "./_process.ts";
 import { testPki } from "./_pki.ts";
 import {
@@ -120,17 +120,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       });
     };
     const since = Date.now();
-    sensors = await startSensors(
-      pki,
-      gatewayPort,
-      sensorFlags({
-        sensors: sensorCount,
-        interval,
-        count,
-        seed: options.seed,
-        ackTimeout: 1,
-      }),
-    );
+    sensors = await startSensors(pki, gatewayPort, {
+      sensors: sensorCount,
+      interval,
+      count,
+      seed: options.seed,
+      ackTimeout: 1,
+    });
 
     const ends = since + options.seconds * 1000;
     while (Date.now() < ends - 500) {

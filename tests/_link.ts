@@ -176,8 +176,8 @@ export function startGateway(
   ], { allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`] });
 }
 
-/** sensor.ts's flags for a run, in the order given: `{ count: 400, ackTimeout: 1 }` → `--count 400 --ack-timeout 1`. */
-export function sensorFlags(run: {
+/** sensor.ts's flags, each given one as `--kebab-case value` in this order (`ackTimeout: 1` → `--ack-timeout 1`). */
+export interface SensorFlags {
   readonly sensors?: number;
   readonly interval?: number;
   readonly count?: number;
@@ -186,18 +186,13 @@ export function sensorFlags(run: {
   readonly buffer?: number;
   readonly window?: number;
   readonly statsInterval?: number;
-}): string[] {
-  return Object.entries(run).flatMap(([name, value]) => [
-    `--${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`,
-    String(value),
-  ]);
 }
 
-/** Starts sensor.ts against the gateway on `port`; resolves once its first line is out. */
+/** Starts sensor.ts against the gateway on `port` with `flags`; resolves once its first line is out. */
 export function startSensors(
   pki: TestPki,
   port: number,
-  args: readonly string[],
+  flags: SensorFlags,
 ): Promise<RunningProgram> {
   return startProgram("sensor.ts", [
     "--gateway",
@@ -206,7 +201,10 @@ export function startSensors(
     pki.dir,
     "--stats-interval",
     "0",
-    ...args,
+    ...Object.entries(flags).flatMap(([name, value]) => [
+      `--${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`,
+      String(value),
+    ]),
   ], { allow: [`--allow-read=${pki.dir}`], waitFor: /sending to/ });
 }
 

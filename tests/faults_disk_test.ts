@@ -17,7 +17,6 @@ import { join } from "node:path";
 import {
   fetchAllReadings,
   finishedSummary,
-  sensorFlags,
   startGateway,
   startSensors,
   startServer,
@@ -66,11 +65,12 @@ Deno.test({
       });
       const metrics = await metricsPort(gateway);
       const since = Date.now();
-      await using sensors = await startSensors(
-        pki,
-        gateway.port,
-        sensorFlags({ sensors: 2, interval: 0.002, count, seed }),
-      );
+      await using sensors = await startSensors(pki, gateway.port, {
+        sensors: 2,
+        interval: 0.002,
+        count,
+        seed,
+      });
       await waitUntil(
         async () => (await gatewayMetric(metrics, "commit_failures")) >= 2,
         15_000,

@@ -19,14 +19,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  finishedSummary,
-  sensorFlags,
-  startGateway,
-  startSensors,
-  startServer,
-  waitUntil,
-} from "./_link.ts";
+import { finishedSummary, startGateway, startSensors, startServer, waitUntil } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import {
   assertNothingLost,
@@ -55,11 +48,13 @@ Deno.test(`SIGKILL of the gateway at random moments, again and again: every ACKe
     try {
       const since = Date.now();
       const count = 2_500;
-      await using sensors = await startSensors(
-        pki,
-        port,
-        sensorFlags({ sensors: 3, interval: 0.002, count, seed: SEED, ackTimeout: 1 }),
-      );
+      await using sensors = await startSensors(pki, port, {
+        sensors: 3,
+        interval: 0.002,
+        count,
+        seed: SEED,
+        ackTimeout: 1,
+      });
       for (let kill = 0; kill < 5; kill++) {
         const after = randomInt(random, 200, 1_200);
         await delay(after);
@@ -109,11 +104,12 @@ Deno.test(`SIGKILL of the server during batched writes: spool drains, nothing lo
     const metrics = await metricsPort(gateway);
     const since = Date.now();
     const count = 4_000;
-    await using sensors = await startSensors(
-      pki,
-      gateway.port,
-      sensorFlags({ sensors: 3, interval: 0.002, count, seed: SEED }),
-    );
+    await using sensors = await startSensors(pki, gateway.port, {
+      sensors: 3,
+      interval: 0.002,
+      count,
+      seed: SEED,
+    });
     for (let kill = 0; kill < 4; kill++) {
       // Let a backlog build up (server down or slow), then kill it while it
       // swallows that backlog in 10,000-reading requests.
@@ -184,11 +180,12 @@ Deno.test("sensor.ts survives handshakes cut off by a dying gateway and delivers
     }
   })().catch(() => {}); // ends when the listener closes
   try {
-    await using sensors = await startSensors(
-      pki,
-      port,
-      sensorFlags({ sensors: 2, count: 20, interval: 0.01, seed: 7 }),
-    );
+    await using sensors = await startSensors(pki, port, {
+      sensors: 2,
+      count: 20,
+      interval: 0.01,
+      seed: 7,
+    });
     let exited = false;
     sensors.status.then(() => (exited = true));
     await waitUntil(() => cutOff >= 4 || exited, 15_000, "handshakes cut off");

@@ -19,7 +19,6 @@ import assert from "node:assert/strict";
 import {
   finishedSummary,
   parseSummary,
-  sensorFlags,
   startGateway,
   startSensors,
   startServer,
@@ -50,11 +49,13 @@ Deno.test("server unreachable: spool held at --spool-max, sensors refused with E
     });
     const metrics = await metricsPort(gateway);
     const since = Date.now();
-    await using sensors = await startSensors(
-      pki,
-      gateway.port,
-      sensorFlags({ sensors: 3, interval: 0.002, count, seed, statsInterval: 1 }),
-    );
+    await using sensors = await startSensors(pki, gateway.port, {
+      sensors: 3,
+      interval: 0.002,
+      count,
+      seed,
+      statsInterval: 1,
+    });
 
     // The bound is reached, and sensors are refused.
     await waitUntil(

@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import {
   fetchAllReadings,
   finishedSummary,
-  sensorFlags,
   startGateway,
   startSensors,
   startServer,
@@ -34,11 +33,12 @@ Deno.test("readings from several sensors reach the server's API exactly once wit
       server: `http://127.0.0.1:${server.port}`,
     });
     const since = Date.now();
-    await using sensors = await startSensors(
-      pki,
-      gateway.port,
-      sensorFlags({ sensors: 3, interval: 0.005, count: 400, seed: 21 }),
-    );
+    await using sensors = await startSensors(pki, gateway.port, {
+      sensors: 3,
+      interval: 0.005,
+      count: 400,
+      seed: 21,
+    });
     assert.equal((await finishedSummary(sensors)).acknowledged, 1200);
     const run = { sensors: [1, 2, 3], count: 400, seed: 21, since, until: Date.now() };
     assertNothingLost(await settle(server.port, run, 10_000), "1200 readings on the server");
@@ -58,11 +58,13 @@ Deno.test("SIGKILL of the gateway mid-stream loses nothing and duplicates nothin
     const port = gateway.port;
     try {
       const since = Date.now();
-      await using sensors = await startSensors(
-        pki,
-        port,
-        sensorFlags({ sensors: 2, interval: 0.002, count: 2000, seed: 22, ackTimeout: 1 }),
-      );
+      await using sensors = await startSensors(pki, port, {
+        sensors: 2,
+        interval: 0.002,
+        count: 2000,
+        seed: 22,
+        ackTimeout: 1,
+      });
       await delay(1_500);
       await gateway.stop("SIGKILL");
       await delay(500);
@@ -92,11 +94,12 @@ Deno.test("with the server stopped the spool grows, loses nothing, and drains wh
       });
       const metrics = await metricsPort(gateway);
       const since = Date.now();
-      await using sensors = await startSensors(
-        pki,
-        gateway.port,
-        sensorFlags({ sensors: 3, interval: 0.01, count: 300, seed: 23 }),
-      );
+      await using sensors = await startSensors(pki, gateway.port, {
+        sensors: 3,
+        interval: 0.01,
+        count: 300,
+        seed: 23,
+      });
       await waitUntil(
         async () => (await gatewayMetric(metrics, "forwarded")) > 0,
         5_000,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { finishedSummary, parseSummary, sensorFlags, startGateway, startSensors } from "./_link.ts";
+import { finishedSummary, parseSummary, startGateway, startSensors } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { assertNothingLost, delay, freePort, tallyReadings } from "./_faults.ts";
 import { spooledReadings } from "./_spool.ts";
@@ -16,11 +16,12 @@ Deno.test("sensor.ts readings from several sensors reach the spool once, with ex
   try {
     await using gateway = await startGateway(pki, dir);
     const since = Date.now();
-    await using sensors = await startSensors(
-      pki,
-      gateway.port,
-      sensorFlags({ sensors: 3, interval: 0.005, count: 300, seed: 11 }),
-    );
+    await using sensors = await startSensors(pki, gateway.port, {
+      sensors: 3,
+      interval: 0.005,
+      count: 300,
+      seed: 11,
+    });
     const status = await sensors.status;
     const until = Date.now();
     assert.equal(status.code, 0, sensors.output());
@@ -46,11 +47,13 @@ Deno.test("sensor.ts resends after the gateway is killed with SIGKILL and restar
     let gateway = await startGateway(pki, dir);
     const port = gateway.port;
     const since = Date.now();
-    await using sensors = await startSensors(
-      pki,
-      port,
-      sensorFlags({ sensors: 2, interval: 0.002, count: 1500, seed: 12, ackTimeout: 1 }),
-    );
+    await using sensors = await startSensors(pki, port, {
+      sensors: 2,
+      interval: 0.002,
+      count: 1500,
+      seed: 12,
+      ackTimeout: 1,
+    });
     try {
       await delay(1_000);
       await gateway.stop("SIGKILL");
@@ -80,11 +83,7 @@ Deno.test("sensor.ts keeps retrying while no gateway listens and delivers once o
   const dir = await Deno.makeTempDir({ prefix: "vigia-link-late-" });
   const port = freePort();
   try {
-    await using sensors = await startSensors(
-      pki,
-      port,
-      sensorFlags({ interval: 0.01, count: 50, seed: 13 }),
-    );
+    await using sensors = await startSensors(pki, port, { interval: 0.01, count: 50, seed: 13 });
     await delay(1_500);
     await using gateway = await startGateway(pki, dir, { port });
     const summary = await finishedSummary(sensors);

@@ -13,7 +13,7 @@ import {
   type Reading,
 } from "../protocol/mod.ts";
 import { describeConnectFailure } from "../sensor/link.ts";
-import { closeQuietly, finishedSummary, parseSummary, sensorFlags, startSensors } from "./_link.ts";
+import { closeQuietly, finishedSummary, parseSummary, startSensors } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { delay, freePort } from "./_faults.ts";
 
@@ -85,11 +85,12 @@ Deno.test("sensor.ts reconnects after its ACK timeout and resends from the oldes
     }
   });
   try {
-    await using sensor = await startSensors(
-      pki,
-      peer.port,
-      sensorFlags({ interval: 0.01, count: 20, ackTimeout: 0.5, seed: 1 }),
-    );
+    await using sensor = await startSensors(pki, peer.port, {
+      interval: 0.01,
+      count: 20,
+      ackTimeout: 0.5,
+      seed: 1,
+    });
     const summary = await finishedSummary(sensor);
     assert.equal(summary.acknowledged, 20);
     assert.ok(summary.ack_timeouts! >= 1);
@@ -115,11 +116,7 @@ Deno.test("sensor.ts keeps its readings through ERROR 4 and delivers them on a l
     }
   });
   try {
-    await using sensor = await startSensors(
-      pki,
-      peer.port,
-      sensorFlags({ interval: 0.01, count: 10, seed: 2 }),
-    );
+    await using sensor = await startSensors(pki, peer.port, { interval: 0.01, count: 10, seed: 2 });
     const summary = await finishedSummary(sensor);
     assert.equal(summary.acknowledged, 10);
     assert.match(sensor.output(), /errors=4:1/);
@@ -132,11 +129,13 @@ Deno.test("sensor.ts keeps its readings through ERROR 4 and delivers them on a l
 Deno.test("sensor.ts drops and counts its oldest readings when its buffer fills during an outage", async () => {
   const pki = await testPki(3);
   const port = freePort();
-  await using sensor = await startSensors(
-    pki,
-    port,
-    sensorFlags({ interval: 0.01, count: 30, buffer: 10, window: 5, seed: 3 }),
-  );
+  await using sensor = await startSensors(pki, port, {
+    interval: 0.01,
+    count: 30,
+    buffer: 10,
+    window: 5,
+    seed: 3,
+  });
   await delay(1_000); // all 30 measured, 20 dropped
   const received: number[] = [];
   const peer = await scriptedGateway(async (conn, _index, readings) => {
@@ -163,11 +162,7 @@ Deno.test("sensor.ts prints its summary and exits 0 on SIGTERM", async () => {
     }
   });
   try {
-    await using sensor = await startSensors(
-      pki,
-      peer.port,
-      sensorFlags({ interval: 0.01, sensors: 2 }),
-    );
+    await using sensor = await startSensors(pki, peer.port, { interval: 0.01, sensors: 2 });
     await sensor.waitForLine(/connected sensor=2/);
     await delay(300);
     const status = await sensor.stop("SIGTERM");
