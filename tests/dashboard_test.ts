@@ -17,7 +17,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { type RunningProgram, startProgram } from "./_process.ts";
+import type { RunningProgram } from "./_process.ts";
+import { startServer } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "./_browser.ts";
 
@@ -116,19 +117,7 @@ Deno.test({
     await assertChromium();
     const pki = await testPki();
     const dir = await Deno.makeTempDir({ prefix: "vigia-dashboard-" });
-    const db = join(dir, "vigia.db");
-    const allow = [`--allow-read=${dir},${pki.token}`, `--allow-write=${dir}`];
-    const serverArgs = (port: number) => [
-      "--port",
-      String(port),
-      "--db",
-      db,
-      "--token-file",
-      pki.token,
-    ];
-    let server: RunningProgram | undefined = await startProgram("server.ts", serverArgs(0), {
-      allow,
-    });
+    let server: RunningProgram | undefined = await startServer(pki, dir, { db: "vigia.db" });
     const port = server.port;
     const baseUrl = `http://127.0.0.1:${port}`;
     let browser: Browser | undefined;
@@ -211,7 +200,7 @@ Deno.test({
       server = undefined;
       await page.waitForSelector("#status[data-state=reconnecting]", { timeout: STEP_MS });
       gapRequests.length = 0;
-      server = await startProgram("server.ts", serverArgs(port), { allow });
+      server = await startServer(pki, dir, { port, db: "vigia.db" });
       await store(baseUrl, pki.tokenValue, [1, 2, 3, 4].map((id) => reading(id, 30, Date.now())));
       await page.waitForSelector("#status[data-state=live]", { timeout: STEP_MS });
       await waitForPoints(page, 68);

@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { type RunningProgram, startProgram } from "./_process.ts";
+import type { RunningProgram } from "./_process.ts";
 import { testPki } from "./_pki.ts";
+import { startServer } from "./_link.ts";
 import { ApiClient } from "../query/api.ts";
 import { follow, readAfter } from "../query/poller.ts";
 import type { AlarmEvent } from "../query/alarms.ts";
@@ -25,15 +25,6 @@ function reading(id: number, seq: number, temperature = 21.5, at = T0 + seq * 10
   };
 }
 
-async function startServer(dir: string, port = 0, db = "readings.db"): Promise<RunningProgram> {
-  const pki = await testPki(2);
-  return await startProgram(
-    "server.ts",
-    ["--port", String(port), "--db", join(dir, db), "--token-file", pki.token],
-    { allow: [`--allow-read=${dir},${pki.token}`, `--allow-write=${dir}`] },
-  );
-}
-
 async function post(server: RunningProgram, readings: ReturnType<typeof reading>[]) {
   const { tokenValue } = await testPki(2);
   const response = await fetch(`http://127.0.0.1:${server.port}/api/data`, {
@@ -42,6 +33,14 @@ async function post(server: RunningProgram, readings: ReturnType<typeof reading>
     body: JSON.stringify(readings),
   });
   assert.equal(response.status, 200, await response.text());
+}
+
+/** server.ts on a database in `dir`, with the test PKI's ingest token. */
+async function startServerIn(
+  dir: string,
+  options: { port?: number; db?: string } = {},
+): Promise<RunningProgram> {
+  return await startServer(await testPki(2), dir, options);
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 10_000) {
@@ -78,7 +77,7 @@ function startFollowing(server: RunningProgram, pageSize: number) {
 Deno.test("readAfter() pages through a backlog in storage order, each reading once", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-query-" });
   try {
-    await using server = await startServer(dir);
+    await using server = await startServerIn(dir);
     const client = new ApiClient(new URL(`http://127.0.0.1:${server.port}`));
     const signal = AbortSignal.timeout(20_000);
     const start = await client.head(signal);
@@ -116,7 +115,7 @@ Deno.test("readAfter() pages through a backlog in storage order, each reading on
 Deno.test("follow() judges a backlog of several pages once, in order", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-query-" });
   try {
-    await using server = await startServer(dir);
+    await using server = await startServerIn(dir);
     await using following = startFollowing(server, 10);
     await until(() => following.logLines.some((l) => l.includes("following")), "following");
     // 35 readings in one go, 3.5 pages: an excursion from seq 5 to seq 30.
@@ -145,7 +144,7 @@ Deno.test("follow() judges a backlog of several pages once, in order", async () 
 Deno.test("follow() resumes from the new head when the server's store was replaced", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-query-" });
   try {
-    const first = await startServer(dir, 0, "first.db");
+    const first = await startServerIn(dir, { db: "first.db" });
     const port = first.port;
     await using following = startFollowing(first, 10);
     try {
@@ -155,7 +154,7 @@ Deno.test("follow() resumes from the new head when the server's store was replac
     } finally {
       await first.stop();
     }
-    await using second = await startServer(dir, port, "second.db");
+    await using second = await startServerIn(dir, { port, db: "second.db" });
     await post(second, [reading(1, 6), reading(1, 7)]);
     await until(() => following.logLines.some((l) => /reachable again/.test(l)), "reconnection");
     const polls = following.logLines.length;

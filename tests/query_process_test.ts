@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type RunningProgram, startProgram } from "./_process.ts";
 import { type TestPki, testPki } from "./_pki.ts";
+import { startServer } from "./_link.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 10, 21, 10);
 const FAST = ["--interval", "0.2", "--debug"];
@@ -47,13 +48,13 @@ class TestServer implements AsyncDisposable {
   static async start(thresholds?: unknown): Promise<TestServer> {
     const pki = await testPki(2);
     const dir = await Deno.makeTempDir({ prefix: "vigia-query-" });
-    const args = ["--db", join(dir, "readings.db"), "--token-file", pki.token];
+    const args: string[] = [];
     if (thresholds !== undefined) {
       const file = join(dir, "server-thresholds.json");
       await Deno.writeTextFile(file, JSON.stringify(thresholds));
       args.push("--thresholds", file);
     }
-    const server = await startServer(dir, pki.token, args, 0);
+    const server = await startServer(pki, dir, { args });
     return new TestServer(server, dir, pki, args);
   }
 
@@ -64,7 +65,10 @@ class TestServer implements AsyncDisposable {
   /** Stops the server and starts it again on the same port and database. */
   async restart(): Promise<void> {
     await this.stop();
-    this.server = await startServer(this.dir, this.#pki.token, this.#args, this.server.port);
+    this.server = await startServer(this.#pki, this.dir, {
+      port: this.server.port,
+      args: this.#args,
+    });
   }
 
   async stop(): Promise<void> {
@@ -92,17 +96,6 @@ class TestServer implements AsyncDisposable {
     await this.server[Symbol.asyncDispose]();
     await Deno.remove(this.dir, { recursive: true });
   }
-}
-
-function startServer(
-  dir: string,
-  tokenFile: string,
-  args: string[],
-  port: number,
-): Promise<RunningProgram> {
-  return startProgram("server.ts", ["--port", String(port), ...args], {
-    allow: [`--allow-read=${dir},${tokenFile}`, `--allow-write=${dir}`],
-  });
 }
 
 function startQuery(server: TestServer, args: string[]): Promise<RunningProgram> {
