@@ -7,14 +7,11 @@
 import assert from "node:assert/strict";
 import { Forwarder } from "../gateway/forwarder.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import { openSpool, type Spool } from "../gateway/spool.ts";
+import { openSpool } from "../gateway/spool.ts";
 import { createLogger } from "../lib/log.ts";
-import {
-  encodeReadingPayload,
-  parseReadingJson,
-  type Reading,
-  READING_PAYLOAD_SIZE,
-} from "../protocol/mod.ts";
+import { parseReadingJson, type Reading } from "../protocol/mod.ts";
+import { waitUntil } from "./_link.ts";
+import { commitReadings } from "./_spool.ts";
 
 function reading(seq: number): Reading {
   return {
@@ -25,20 +22,6 @@ function reading(seq: number): Reading {
     pressure: 101325,
     humidity: 4510,
   };
-}
-
-function commit(spool: Spool, readings: readonly Reading[]): void {
-  const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
-  readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
-  spool.commit(bytes, readings.length);
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 interface Held {
@@ -78,11 +61,11 @@ Deno.test("Forwarder keeps two requests in flight, each with its own rows", asyn
   const peer = startHoldingPeer();
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commit(spool, [reading(1), reading(2)]);
-    commit(spool, [reading(3), reading(4)]);
-    commit(spool, [reading(5), reading(6)]);
+    commitReadings(spool, [reading(1), reading(2)]);
+    commitReadings(spool, [reading(3), reading(4)]);
+    commitReadings(spool, [reading(5), reading(6)]);
     forwarder.notify();
-    await waitFor(() => peer.held.length === 2);
+    await waitUntil(() => peer.held.length === 2, 10_000, "two requests held");
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(peer.held.length, 2, "no third request while two are unanswered");
     const [first, second] = peer.held as [Held, Held];
@@ -90,14 +73,14 @@ Deno.test("Forwarder keeps two requests in flight, each with its own rows", asyn
 
     // The second answered first: only its rows go.
     second.answer(stored(2));
-    await waitFor(() => peer.held.length === 3);
+    await waitUntil(() => peer.held.length === 3, 10_000, "a third request held");
     assert.equal(spool.depth, 4);
     const third = peer.held[2]!;
     const all = [...first.seqs, ...second.seqs, ...third.seqs].sort((a, b) => a - b);
     assert.deepEqual(all, [1, 2, 3, 4, 5, 6], "every row in exactly one request");
     first.answer(stored(2));
     third.answer(stored(2));
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.equal(metrics.values.forwarded, 6);
     assert.equal(metrics.values.forward_requests, 3);
   } finally {
@@ -113,17 +96,17 @@ Deno.test("Forwarder retries only the failed request's rows, and the other's are
   const peer = startHoldingPeer();
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commit(spool, [reading(1), reading(2)]);
-    commit(spool, [reading(3), reading(4)]);
+    commitReadings(spool, [reading(1), reading(2)]);
+    commitReadings(spool, [reading(3), reading(4)]);
     forwarder.notify();
-    await waitFor(() => peer.held.length === 2);
+    await waitUntil(() => peer.held.length === 2, 10_000, "two requests held");
     const [first, second] = peer.held as [Held, Held];
     first.answer(Response.json({ error: "busy" }, { status: 500 }));
     second.answer(stored(2));
-    await waitFor(() => peer.held.length === 3);
+    await waitUntil(() => peer.held.length === 3, 10_000, "a third request held");
     assert.deepEqual(peer.held[2]!.seqs, first.seqs, "the failed rows, and only those, again");
     peer.held[2]!.answer(stored(2));
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(peer.held.length, 3);
     assert.equal(metrics.values.forwarded, 4);
@@ -152,9 +135,9 @@ Deno.test("Forwarder probes a failing server with one request at a time", async 
   });
   const { spool, forwarder, running } = setup(new URL(`http://127.0.0.1:${server.addr.port}`));
   try {
-    for (let seq = 1; seq <= 10; seq += 2) commit(spool, [reading(seq), reading(seq + 1)]);
+    for (let seq = 1; seq <= 10; seq += 2) commitReadings(spool, [reading(seq), reading(seq + 1)]);
     forwarder.notify();
-    await waitFor(() => requests >= 10);
+    await waitUntil(() => requests >= 10, 10_000, "ten requests");
     assert.equal(mostAfterFirstFailures, 1);
     assert.equal(spool.depth, 10, "nothing deleted without a 2xx");
   } finally {

@@ -6,14 +6,11 @@
 import assert from "node:assert/strict";
 import { Forwarder } from "../gateway/forwarder.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import {
-  encodeReadingPayload,
-  parseReadingJson,
-  type Reading,
-  READING_PAYLOAD_SIZE,
-} from "../protocol/mod.ts";
-import { openSpool, type Spool } from "../gateway/spool.ts";
+import { parseReadingJson, type Reading } from "../protocol/mod.ts";
+import { openSpool } from "../gateway/spool.ts";
 import { createLogger } from "../lib/log.ts";
+import { waitUntil } from "./_link.ts";
+import { commitReadings } from "./_spool.ts";
 
 function reading(sensorId: number, seq: number): Reading {
   return {
@@ -24,12 +21,6 @@ function reading(sensorId: number, seq: number): Reading {
     pressure: 101325 - seq,
     humidity: 4510,
   };
-}
-
-function commit(spool: Spool, readings: readonly Reading[]): void {
-  const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
-  readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
-  spool.commit(bytes, readings.length);
 }
 
 type Answer = (body: unknown[], attempt: number) => Response | Promise<Response>;
@@ -68,22 +59,14 @@ function setup(url: URL) {
   return { spool, metrics, forwarder, running, lines };
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 Deno.test("Forwarder posts spooled readings as JSON with the token and deletes them after 2xx", async () => {
   const peer = startPeer(stored);
   const { spool, metrics, forwarder, running, lines } = setup(peer.url);
   try {
     const readings = [reading(1, 1), reading(1, 2), reading(2, 1)];
-    commit(spool, readings);
+    commitReadings(spool, readings);
     forwarder.notify();
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.equal(peer.requests.length, 1);
     const request = peer.requests[0]!;
     assert.equal(request.auth, "Bearer secret-token");
@@ -104,9 +87,9 @@ Deno.test("Forwarder sends an out-of-ISO-range timestamp as epoch milliseconds",
   const { spool, forwarder, running } = setup(peer.url);
   try {
     const far = { ...reading(1, 1), timestamp: 300_000_000_000_000 };
-    commit(spool, [far]);
+    commitReadings(spool, [far]);
     forwarder.notify();
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     const body = peer.requests[0]!.body[0] as Record<string, unknown>;
     assert.equal(body.timestamp, 300_000_000_000_000);
     assert.deepEqual(parseReadingJson(body), far);
@@ -126,10 +109,10 @@ Deno.test("Forwarder keeps readings through 503 and honours Retry-After", async 
   );
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commit(spool, [reading(1, 1), reading(1, 2)]);
+    commitReadings(spool, [reading(1, 1), reading(1, 2)]);
     const started = Date.now();
     forwarder.notify();
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.ok(Date.now() - started >= 900, "waited for Retry-After: 1");
     assert.equal(peer.requests.length, 2);
     assert.deepEqual(peer.requests[1]!.body, peer.requests[0]!.body);
@@ -151,9 +134,9 @@ Deno.test("Forwarder retries 429, 500 and 401 with backoff and never drops", asy
   );
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commit(spool, [reading(3, 1)]);
+    commitReadings(spool, [reading(3, 1)]);
     forwarder.notify();
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.equal(peer.requests.length, 4);
     assert.equal(metrics.values.forward_retries, 3);
     assert.equal(metrics.values.forwarded, 1);
@@ -173,18 +156,22 @@ Deno.test("Forwarder holds the backlog while the server is down and drains it af
   const { spool, metrics, forwarder, running } = setup(new URL(`http://127.0.0.1:${port}`));
   let server: Deno.HttpServer | undefined;
   try {
-    commit(spool, [reading(1, 1), reading(1, 2)]);
+    commitReadings(spool, [reading(1, 1), reading(1, 2)]);
     forwarder.notify();
-    await waitFor(() => metrics.values.forward_retries >= 2);
+    await waitUntil(
+      () => metrics.values.forward_retries >= 2,
+      10_000,
+      "metrics.values.forward_retries >= 2",
+    );
     assert.equal(spool.depth, 2);
-    commit(spool, [reading(1, 3)]);
+    commitReadings(spool, [reading(1, 3)]);
     const received: unknown[] = [];
     server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
       const body = await req.json() as unknown[];
       received.push(...body);
       return stored(body);
     });
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.deepEqual(
       received.map(parseReadingJson).map((r) => r.seq).sort(),
       [1, 2, 3],
@@ -206,9 +193,9 @@ Deno.test("Forwarder moves a reading refused with 400 and an index aside, and st
   });
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commit(spool, [reading(1, 1), reading(1, 2), reading(1, 3)]);
+    commitReadings(spool, [reading(1, 1), reading(1, 2), reading(1, 3)]);
     forwarder.notify();
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.deepEqual(
       peer.requests.at(-1)!.body.map((r) => (r as { seq: number }).seq),
       [1, 3],
@@ -234,11 +221,14 @@ Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger
   try {
     // 3 rows of 10,000: more than one request's worth.
     for (let row = 0; row < 3; row++) {
-      commit(spool, Array.from({ length: 10_000 }, (_, i) => reading(1, row * 10_000 + i + 1)));
+      commitReadings(
+        spool,
+        Array.from({ length: 10_000 }, (_, i) => reading(1, row * 10_000 + i + 1)),
+      );
     }
     forwarder.notify();
     release();
-    await waitFor(() => spool.depth === 0);
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     const firstSeqs = peer.requests.map((r) => (r.body[0] as { seq: number }).seq);
     assert.deepEqual(firstSeqs, [1, 20_001, 10_001]);
   } finally {
@@ -258,9 +248,9 @@ Deno.test("Forwarder.stop() aborts a hung request after the grace period and kee
   });
   const { spool, forwarder, running } = setup(peer.url);
   try {
-    commit(spool, [reading(1, 1)]);
+    commitReadings(spool, [reading(1, 1)]);
     forwarder.notify();
-    await waitFor(() => peer.requests.length === 1);
+    await waitUntil(() => peer.requests.length === 1, 10_000, "the request");
     const started = Date.now();
     forwarder.stop(200);
     await running;

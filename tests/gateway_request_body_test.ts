@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
-import {
-  encodeReadingPayload,
-  parseReadingJson,
-  type Reading,
-  READING_PAYLOAD_SIZE,
-  readingToObject,
-} from "../protocol/mod.ts";
+import { parseReadingJson, type Reading, readingToObject } from "../protocol/mod.ts";
 import { MAX_BODY_BYTES, writeBatchesJson } from "../gateway/request_body.ts";
 import type { SpooledBatch } from "../gateway/spool.ts";
 import { randomInt, seededRandom } from "./_random.ts";
+import { packReadings } from "./_spool.ts";
 
 function batch(id: number, readings: readonly Reading[]): SpooledBatch {
-  const payload = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
-  readings.forEach((r, i) => encodeReadingPayload(payload, i * READING_PAYLOAD_SIZE, r));
-  return { id, readings: readings.length, payload };
+  return { id, readings: readings.length, payload: packReadings(readings) };
 }
 
 function bodyOf(batches: readonly SpooledBatch[]): string {

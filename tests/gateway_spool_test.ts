@@ -8,6 +8,7 @@ import {
   READING_PAYLOAD_SIZE,
 } from "../protocol/mod.ts";
 import { MAX_BATCH_READINGS, openSpool } from "../gateway/spool.ts";
+import { packReadings, unpackReadings } from "./_spool.ts";
 
 function reading(seq: number, overrides: Partial<Reading> = {}): Reading {
   return {
@@ -19,21 +20,6 @@ function reading(seq: number, overrides: Partial<Reading> = {}): Reading {
     humidity: -544,
     ...overrides,
   };
-}
-
-function pack(readings: readonly Reading[]): Uint8Array {
-  const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
-  readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
-  return bytes;
-}
-
-function unpackAll(payload: Uint8Array): Reading[] {
-  const readings: Reading[] = [];
-  for (let offset = 0; offset < payload.length; offset += READING_PAYLOAD_SIZE) {
-    const { type: _frameType, ...reading } = decodeReadingPayload(payload, offset);
-    readings.push(reading);
-  }
-  return readings;
 }
 
 Deno.test("encodeReadingPayload() round-trips the extremes of every wire field", () => {
@@ -71,8 +57,8 @@ Deno.test("Spool.commit() survives closing and reopening the file, in order", as
     const first = [reading(1), reading(2), reading(3)];
     const second = [reading(4)];
     const spool = openSpool(path, { maxReadings: 100 });
-    spool.commit(pack(first), 3);
-    spool.commit(pack(second), 1);
+    spool.commit(packReadings(first), 3);
+    spool.commit(packReadings(second), 1);
     assert.equal(spool.depth, 4);
     spool.close();
 
@@ -81,7 +67,7 @@ Deno.test("Spool.commit() survives closing and reopening the file, in order", as
       assert.equal(reopened.depth, 4);
       assert.equal(reopened.batches, 2);
       const batches = reopened.take("oldest", 10_000);
-      assert.deepEqual(batches.flatMap((b) => unpackAll(b.payload)), [...first, ...second]);
+      assert.deepEqual(batches.flatMap((b) => unpackReadings(b.payload)), [...first, ...second]);
       const db = new DatabaseSync(path);
       assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
       db.close();
@@ -98,12 +84,12 @@ Deno.test("Spool.commit() splits a large batch into rows a request can carry", (
   try {
     const count = MAX_BATCH_READINGS * 2 + 5;
     const readings = Array.from({ length: count }, (_, i) => reading(i + 1));
-    spool.commit(pack(readings), count);
+    spool.commit(packReadings(readings), count);
     assert.equal(spool.batches, 3);
     const taken = spool.take("oldest", MAX_BATCH_READINGS);
     assert.equal(taken.length, 1);
     assert.equal(taken[0]!.readings, MAX_BATCH_READINGS);
-    assert.deepEqual(unpackAll(taken[0]!.payload)[0], readings[0]);
+    assert.deepEqual(unpackReadings(taken[0]!.payload)[0], readings[0]);
   } finally {
     spool.close();
   }
@@ -113,12 +99,12 @@ Deno.test("Spool.take() reads whole rows from either end within the reading limi
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
     for (let row = 0; row < 5; row++) {
-      spool.commit(pack([reading(row * 2 + 1), reading(row * 2 + 2)]), 2);
+      spool.commit(packReadings([reading(row * 2 + 1), reading(row * 2 + 2)]), 2);
     }
     const oldest = spool.take("oldest", 5);
-    assert.deepEqual(oldest.map((b) => unpackAll(b.payload)[0]!.seq), [1, 3]);
+    assert.deepEqual(oldest.map((b) => unpackReadings(b.payload)[0]!.seq), [1, 3]);
     const newest = spool.take("newest", 4);
-    assert.deepEqual(newest.map((b) => unpackAll(b.payload)[0]!.seq), [9, 7]);
+    assert.deepEqual(newest.map((b) => unpackReadings(b.payload)[0]!.seq), [9, 7]);
     // At least one row even when it alone exceeds the limit.
     assert.equal(spool.take("oldest", 1).length, 1);
   } finally {
@@ -129,13 +115,16 @@ Deno.test("Spool.take() reads whole rows from either end within the reading limi
 Deno.test("Spool.remove() deletes only the given rows and updates the depth", () => {
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
-    spool.commit(pack([reading(1)]), 1);
-    spool.commit(pack([reading(2), reading(3)]), 2);
+    spool.commit(packReadings([reading(1)]), 1);
+    spool.commit(packReadings([reading(2), reading(3)]), 2);
     const [first] = spool.take("oldest", 1);
     spool.remove([first!]);
     spool.remove([first!]); // twice: nothing more goes
     assert.equal(spool.depth, 2);
-    assert.deepEqual(unpackAll(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [2, 3]);
+    assert.deepEqual(unpackReadings(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [
+      2,
+      3,
+    ]);
   } finally {
     spool.close();
   }
@@ -144,7 +133,7 @@ Deno.test("Spool.remove() deletes only the given rows and updates the depth", ()
 Deno.test("Spool.hasRoom() refuses readings past --spool-max", () => {
   const spool = openSpool(":memory:", { maxReadings: 3 });
   try {
-    spool.commit(pack([reading(1), reading(2)]), 2);
+    spool.commit(packReadings([reading(1), reading(2)]), 2);
     assert.equal(spool.hasRoom(1), true);
     assert.equal(spool.hasRoom(2), false);
   } finally {
@@ -155,12 +144,15 @@ Deno.test("Spool.hasRoom() refuses readings past --spool-max", () => {
 Deno.test("Spool.reject() moves one reading aside and keeps the rest of its row", () => {
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
-    spool.commit(pack([reading(1), reading(2), reading(3)]), 3);
+    spool.commit(packReadings([reading(1), reading(2), reading(3)]), 3);
     const [row] = spool.take("oldest", 10);
     const rest = spool.reject(row!, 1, "timestamp: bad");
-    assert.deepEqual(unpackAll(rest!.payload).map((r) => r.seq), [1, 3]);
+    assert.deepEqual(unpackReadings(rest!.payload).map((r) => r.seq), [1, 3]);
     assert.equal(spool.depth, 2);
-    assert.deepEqual(unpackAll(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [1, 3]);
+    assert.deepEqual(unpackReadings(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [
+      1,
+      3,
+    ]);
   } finally {
     spool.close();
   }
