@@ -21,19 +21,11 @@ import type { RunningProgram } from "./_process.ts";
 import { startServer } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "./_browser.ts";
+import { type ApiReading, postReadings } from "./_api.ts";
 
 /** The longest any single step may take. */
 const STEP_MS = 15_000;
 const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
-
-interface ApiReading {
-  id: number;
-  seq: number;
-  timestamp: number;
-  temperature: number;
-  pressure: number;
-  humidity: number;
-}
 
 function reading(id: number, seq: number, timestamp: number, changes = {}): ApiReading {
   return {
@@ -48,10 +40,7 @@ function reading(id: number, seq: number, timestamp: number, changes = {}): ApiR
 }
 
 async function store(baseUrl: string, token: string, readings: ApiReading[]): Promise<void> {
-  const response = await fetch(`${baseUrl}/api/data`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: JSON.stringify(readings),
+  const response = await postReadings(baseUrl, token, readings, {
     signal: AbortSignal.timeout(STEP_MS),
   });
   const body = await response.text();

@@ -36,6 +36,7 @@ import {
   TINY_DISK_UNAVAILABLE,
   tinyDisk,
 } from "./_faults.ts";
+import { type ApiReading, postReadings } from "./_api.ts";
 
 if (TINY_DISK_UNAVAILABLE) {
   await Deno.stderr.write(
@@ -111,15 +112,6 @@ Deno.test({
   },
 });
 
-interface ApiReading {
-  id: number;
-  seq: number;
-  timestamp: number;
-  temperature: number;
-  pressure: number;
-  humidity: number;
-}
-
 function batch(first: number, size: number): ApiReading[] {
   return Array.from({ length: size }, (_, i) => ({
     id: 1 + (i % 4),
@@ -140,16 +132,8 @@ Deno.test({
     await using disk = await tinyDisk(1024);
     const freeSpace = await disk.fill(300 * 1024);
     await using server = await startServer(pki, disk.dir);
-    const url = `http://127.0.0.1:${server.port}/api/data`;
     const post = (readings: ApiReading[]) =>
-      fetch(url, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${pki.tokenValue}`,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify(readings),
-      });
+      postReadings(`http://127.0.0.1:${server.port}`, pki.tokenValue, readings);
     const accepted: ApiReading[] = [];
     let refused: ApiReading[] | undefined;
     let refusal: Response | undefined;

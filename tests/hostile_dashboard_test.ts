@@ -21,6 +21,7 @@ import { startServer } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { ROOT } from "./_process.ts";
 import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "./_browser.ts";
+import { postReadings } from "./_api.ts";
 
 const STEP_MS = 15_000;
 /** Markup that would run if it were ever parsed as HTML. */
@@ -81,14 +82,7 @@ Deno.test({
           humidity: 40,
         }))
       );
-      const stored = await fetch(`${base}/api/data`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${pki.tokenValue}`,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify(readings),
-      });
+      const stored = await postReadings(base, pki.tokenValue, readings);
       assert.equal(stored.status, 200, await stored.text());
 
       const chromium = await loadChromium();

@@ -18,6 +18,7 @@ import assert from "node:assert/strict";
 import { fetchAllReadings, startServer } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { ROOT } from "./_process.ts";
+import { apiReading } from "./_api.ts";
 
 /** What must never appear in an answer. */
 const STACK = /\n\s+at |file:\/\/|\.ts:\d+|\bstack\b/;
@@ -118,18 +119,6 @@ async function* walkFiles(dir: string): AsyncGenerator<string> {
   }
 }
 
-function reading(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    id: 7,
-    seq: 1,
-    timestamp: "2026-11-24T10:00:00.000Z",
-    temperature: 21.5,
-    pressure: 1013.25,
-    humidity: 45.1,
-    ...overrides,
-  };
-}
-
 /** Strings that look like attacks on whatever might parse them. */
 const INJECTIONS = [
   "' OR '1'='1",
@@ -180,7 +169,7 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
     send(`${base}/api/data`, { method: "POST", headers, body });
   try {
     // Something stored first, to prove nothing below touches it.
-    const seeded = Array.from({ length: 50 }, (_, i) => reading({ seq: i + 1 }));
+    const seeded = Array.from({ length: 50 }, (_, i) => apiReading({ seq: i + 1 }));
     assert.equal((await post(JSON.stringify(seeded))).status, 200);
 
     await t.step("tokens: missing, wrong, near misses, elsewhere → 401", async () => {
@@ -198,13 +187,13 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
         { "content-type": "application/json", cookie: `token=${token}` },
       ];
       for (const headers of cases) {
-        assertError(await post(JSON.stringify(reading()), headers), 401, "token", token);
+        assertError(await post(JSON.stringify(apiReading()), headers), 401, "token", token);
         count("token");
       }
       const inQuery = await send(`${base}/api/data?token=${token}&access_token=${token}`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify(reading()),
+        body: JSON.stringify(apiReading()),
       });
       assertError(inQuery, 401, "token in the query string", token);
       count("token");
@@ -224,7 +213,7 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
         ]
       ) {
         assertError(
-          await post(JSON.stringify(reading()), { ...auth, "content-type": type }),
+          await post(JSON.stringify(apiReading()), { ...auth, "content-type": type }),
           415,
           `content type ${JSON.stringify(type)}`,
           token,
@@ -241,22 +230,22 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
         "nul",
         "{'id': 7}",
         '{"id": 7,}',
-        JSON.stringify(reading()).replace("21.5", "NaN"),
-        JSON.stringify(reading()).replace("21.5", "Infinity"),
-        JSON.stringify(reading()).replace("21.5", "-Infinity"),
-        JSON.stringify(reading()).replace("21.5", "1e999"),
-        JSON.stringify(reading()).replace('"id":7', '"id":1e999'),
-        JSON.stringify(reading()).replace("21.5", "0x10"),
-        JSON.stringify(reading()).replace("21.5", "+1"),
-        JSON.stringify(reading()).replace("21.5", ".5"),
-        JSON.stringify(reading()).replace("21.5", "01"),
+        JSON.stringify(apiReading()).replace("21.5", "NaN"),
+        JSON.stringify(apiReading()).replace("21.5", "Infinity"),
+        JSON.stringify(apiReading()).replace("21.5", "-Infinity"),
+        JSON.stringify(apiReading()).replace("21.5", "1e999"),
+        JSON.stringify(apiReading()).replace('"id":7', '"id":1e999'),
+        JSON.stringify(apiReading()).replace("21.5", "0x10"),
+        JSON.stringify(apiReading()).replace("21.5", "+1"),
+        JSON.stringify(apiReading()).replace("21.5", ".5"),
+        JSON.stringify(apiReading()).replace("21.5", "01"),
         "42",
         "null",
         "true",
         '"reading"',
         "[[]]",
         "[null]",
-        '{"__proto__": ' + JSON.stringify(reading()) + "}",
+        '{"__proto__": ' + JSON.stringify(apiReading()) + "}",
         '{"constructor": {"prototype": {"id": 7}}}',
       ];
       const fields: [string, unknown][] = [
@@ -288,9 +277,9 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
         ["humidity", { valueOf: 1 }],
       ];
       for (const [field, value] of fields) {
-        bodies.push(JSON.stringify([reading({ seq: 1000 }), reading({ [field]: value })]));
+        bodies.push(JSON.stringify([apiReading({ seq: 1000 }), apiReading({ [field]: value })]));
       }
-      const missing = reading();
+      const missing = apiReading();
       delete missing.humidity;
       bodies.push(JSON.stringify(missing));
       for (const body of bodies) {
@@ -307,9 +296,9 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
       count("bad body");
       // The boundaries themselves are fine.
       const edges = await post(JSON.stringify([
-        reading({ seq: 2000, temperature: 21_474_836.47, pressure: -21_474_836.48 }),
-        reading({ seq: 2001, id: 4_294_967_295, timestamp: 8.64e15 }),
-        reading({ seq: 2002, id: 0, timestamp: -8.64e15 }),
+        apiReading({ seq: 2000, temperature: 21_474_836.47, pressure: -21_474_836.48 }),
+        apiReading({ seq: 2001, id: 4_294_967_295, timestamp: 8.64e15 }),
+        apiReading({ seq: 2002, id: 0, timestamp: -8.64e15 }),
       ]));
       assert.equal(edges.status, 200, edges.body);
     });
@@ -329,7 +318,7 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
       assertError(await post(stream), 413, "8 MiB streamed without Content-Length", token);
       count("huge body");
       const batch = JSON.stringify(
-        Array.from({ length: 10_001 }, (_, i) => reading({ seq: 10_000 + i })),
+        Array.from({ length: 10_001 }, (_, i) => apiReading({ seq: 10_000 + i })),
       );
       assertError(await post(batch), 413, "10,001 readings", token);
       count("huge body");
@@ -491,7 +480,7 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
         ["no token", () => post("{}", { "content-type": "application/json" }), 401],
         ["bad json", () => post("{"), 400],
         ["missing", () => send(`${base}/nope`), 404],
-        ["write", () => post(JSON.stringify(reading({ seq: 5000 }))), 200],
+        ["write", () => post(JSON.stringify(apiReading({ seq: 5000 }))), 200],
       ];
       const total = 3_000;
       let next = 0;

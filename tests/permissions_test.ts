@@ -29,6 +29,7 @@ import {
   waitUntil,
 } from "./_link.ts";
 import { delay, freePort, gatewayMetric, metricsPort } from "./_faults.ts";
+import { postReadings } from "./_api.ts";
 
 type Kind = "read" | "write" | "net" | "run" | "env" | "sys" | "ffi" | "import";
 type PermissionSet = Partial<Record<Kind, true | string[]>>;
@@ -456,11 +457,7 @@ Deno.test("the ingest token never appears in any program's output, logs or error
     ], { waitFor: null });
     await query.status;
     // Answers: a wrong token's 401 and the metrics pages.
-    const refused = await fetch(`http://127.0.0.1:${serverPort}/api/data`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${wrongToken}`, "content-type": "application/json" },
-      body: "[]",
-    });
+    const refused = await postReadings(`http://127.0.0.1:${serverPort}`, wrongToken, []);
     const answers = [
       await refused.text(),
       await (await fetch(`http://127.0.0.1:${serverPort}/metrics`)).text(),

@@ -11,6 +11,7 @@ import { ApiClient } from "../query/api.ts";
 import { follow, readAfter } from "../query/poller.ts";
 import type { AlarmEvent } from "../query/alarms.ts";
 import { createLogger } from "../lib/log.ts";
+import { postReadings } from "./_api.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
 
@@ -27,11 +28,7 @@ function reading(id: number, seq: number, temperature = 21.5, at = T0 + seq * 10
 
 async function post(server: RunningProgram, readings: ReturnType<typeof reading>[]) {
   const { tokenValue } = await testPki(2);
-  const response = await fetch(`http://127.0.0.1:${server.port}/api/data`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${tokenValue}`, "content-type": "application/json" },
-    body: JSON.stringify(readings),
-  });
+  const response = await postReadings(`http://127.0.0.1:${server.port}`, tokenValue, readings);
   assert.equal(response.status, 200, await response.text());
 }
 

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { type RunningProgram, startProgram } from "./_process.ts";
 import { type TestPki, testPki } from "./_pki.ts";
 import { startServer } from "./_link.ts";
+import { postReadings } from "./_api.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 10, 21, 10);
 const FAST = ["--interval", "0.2", "--debug"];
@@ -78,14 +79,7 @@ class TestServer implements AsyncDisposable {
 
   /** Stores readings; returns the server's cursor after them. */
   async post(...readings: ReturnType<typeof reading>[]): Promise<number> {
-    const response = await fetch(`${this.url}/api/data`, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${this.#pki.tokenValue}`,
-        "content-type": "application/json",
-      },
-      body: JSON.stringify(readings),
-    });
+    const response = await postReadings(this.url, this.#pki.tokenValue, readings);
     assert.equal(response.status, 200, await response.text());
     const head = await fetch(`${this.url}/api/readings?limit=1`);
     await head.body?.cancel();

@@ -12,31 +12,11 @@ import { DEFAULT_THRESHOLDS, parseThresholds } from "../lib/thresholds.ts";
 import { createHandler, type HandlerOptions } from "../server/handler.ts";
 import { openStore, type Store } from "../server/store.ts";
 import { seededRandom } from "./_random.ts";
+import { type ApiReading, apiReading } from "./_api.ts";
 
 const TOKEN = "test-token-0123456789";
 const BASE = "http://127.0.0.1";
 const T0 = Date.parse("2026-11-24T10:00:00.000Z");
-
-interface ApiReading {
-  id: number;
-  seq: number;
-  timestamp: string | number;
-  temperature: number;
-  pressure: number;
-  humidity: number;
-}
-
-function reading(overrides: Partial<ApiReading> = {}): ApiReading {
-  return {
-    id: 7,
-    seq: 1,
-    timestamp: "2026-11-24T10:00:00.000Z",
-    temperature: 21.5,
-    pressure: 1013.25,
-    humidity: 45.1,
-    ...overrides,
-  };
-}
 
 async function setup(options: Partial<HandlerOptions> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "vigia-server-api-" });
@@ -89,7 +69,7 @@ function storedCount(store: Store): number {
 
 Deno.test("POST /api/data stores one reading and GET /api/readings returns it byte for byte", async () => {
   await using api = await setup();
-  const response = await api.post(reading());
+  const response = await api.post(apiReading());
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), { stored: 1, duplicates: 0 });
   const text = await (await api.request("/api/readings")).text();
@@ -101,31 +81,31 @@ Deno.test("POST /api/data stores one reading and GET /api/readings returns it by
 
 Deno.test("POST /api/data stores a batch and counts a repeated batch as duplicates", async () => {
   await using api = await setup();
-  const batch = Array.from({ length: 50 }, (_, i) => reading({ id: i % 5, seq: i }));
+  const batch = Array.from({ length: 50 }, (_, i) => apiReading({ id: i % 5, seq: i }));
   assert.deepEqual(await (await api.post(batch)).json(), { stored: 50, duplicates: 0 });
   assert.deepEqual(await (await api.post(batch)).json(), { stored: 0, duplicates: 50 });
-  const mixed = [...batch.slice(0, 10), reading({ id: 99, seq: 1 })];
+  const mixed = [...batch.slice(0, 10), apiReading({ id: 99, seq: 1 })];
   assert.deepEqual(await (await api.post(mixed)).json(), { stored: 1, duplicates: 10 });
   assert.equal(storedCount(api.store), 51);
 });
 
 Deno.test("POST /api/data counts a reading repeated inside one batch once", async () => {
   await using api = await setup();
-  const response = await api.post([reading(), reading(), reading({ seq: 2 })]);
+  const response = await api.post([apiReading(), apiReading(), apiReading({ seq: 2 })]);
   assert.deepEqual(await response.json(), { stored: 2, duplicates: 1 });
 });
 
 Deno.test("POST /api/data treats (id, seq, timestamp) as the identity, not the values", async () => {
   await using api = await setup();
-  await api.post(reading());
+  await api.post(apiReading());
   // Same identity, other values: a retransmission, not a new reading.
-  assert.deepEqual(await (await api.post(reading({ temperature: 30 }))).json(), {
+  assert.deepEqual(await (await api.post(apiReading({ temperature: 30 }))).json(), {
     stored: 0,
     duplicates: 1,
   });
   // Same id and seq at another time (a sensor that restarted its counter): new.
   assert.deepEqual(
-    await (await api.post(reading({ timestamp: "2026-11-24T10:00:01.000Z" }))).json(),
+    await (await api.post(apiReading({ timestamp: "2026-11-24T10:00:01.000Z" }))).json(),
     { stored: 1, duplicates: 0 },
   );
 });
@@ -133,8 +113,8 @@ Deno.test("POST /api/data treats (id, seq, timestamp) as the identity, not the v
 Deno.test("POST /api/data accepts epoch milliseconds and zone offsets, answers ISO UTC", async () => {
   await using api = await setup();
   await api.post([
-    reading({ seq: 1, timestamp: T0 + 1 }),
-    reading({ seq: 2, timestamp: "2026-11-24T11:00:00.002+01:00" }),
+    apiReading({ seq: 1, timestamp: T0 + 1 }),
+    apiReading({ seq: 2, timestamp: "2026-11-24T11:00:00.002+01:00" }),
   ]);
   const { body } = await api.getJson("/api/readings");
   assert.deepEqual(body.map((r: ApiReading) => r.timestamp), [
@@ -150,7 +130,7 @@ Deno.test("POST /api/data keeps values exact in hundredths", async () => {
     { temperature: 0.1, pressure: 1013.25, humidity: 0.3 },
     { temperature: 21474836.47, pressure: -21474836.48, humidity: 33.33 },
   ];
-  await api.post(values.map((v, seq) => reading({ seq, ...v })));
+  await api.post(values.map((v, seq) => apiReading({ seq, ...v })));
   const { body } = await api.getJson("/api/readings");
   for (const r of body) {
     const { temperature, pressure, humidity } = r;
@@ -176,14 +156,14 @@ Deno.test("POST /api/data answers 401 without the right bearer token", async () 
     const response = await api.request("/api/data", {
       method: "POST",
       headers,
-      body: JSON.stringify(reading()),
+      body: JSON.stringify(apiReading()),
     });
     await assertError(response, 401, /token/);
     assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer/);
   }
   assert.equal(storedCount(api.store), 0);
   // The scheme is case-insensitive (RFC 9110).
-  assert.equal((await api.post(reading(), { authorization: `bearer ${TOKEN}` })).status, 200);
+  assert.equal((await api.post(apiReading(), { authorization: `bearer ${TOKEN}` })).status, 200);
 });
 
 Deno.test("POST /api/data answers 415 unless the body is declared JSON", async () => {
@@ -197,7 +177,7 @@ Deno.test("POST /api/data answers 415 unless the body is declared JSON", async (
       "application/json; charset=latin1",
     ]
   ) {
-    await assertError(await api.post(reading(), { "content-type": type }), 415, /Content-Type/);
+    await assertError(await api.post(apiReading(), { "content-type": type }), 415, /Content-Type/);
   }
   for (
     const type of [
@@ -207,7 +187,7 @@ Deno.test("POST /api/data answers 415 unless the body is declared JSON", async (
     ]
   ) {
     assert.equal(
-      (await api.post(reading({ seq: type.length }), { "content-type": type })).status,
+      (await api.post(apiReading({ seq: type.length }), { "content-type": type })).status,
       200,
     );
   }
@@ -215,7 +195,7 @@ Deno.test("POST /api/data answers 415 unless the body is declared JSON", async (
 
 Deno.test("POST /api/data answers 400 for a body that is not JSON", async () => {
   await using api = await setup();
-  const bom = "\ufeff" + JSON.stringify(reading()); // RFC 8259: no byte order mark
+  const bom = "\ufeff" + JSON.stringify(apiReading()); // RFC 8259: no byte order mark
   for (
     const body of ["", "{", "[1,", "nul", "{'id': 1}", new Uint8Array([0xff, 0xfe, 0x7b]), bom]
   ) {
@@ -227,39 +207,39 @@ Deno.test("POST /api/data answers 400 for a body that is not JSON", async () => 
 Deno.test("POST /api/data rejects the whole batch for one invalid reading, naming its index", async () => {
   await using api = await setup();
   const cases: [unknown, RegExp][] = [
-    [{ ...reading(), id: undefined }, /^id: /],
-    [reading({ id: -1 }), /^id: /],
-    [reading({ id: 4294967296 }), /^id: /],
-    [reading({ id: 1.5 }), /^id: /],
-    [{ ...reading(), id: "7" }, /^id: /],
-    [reading({ seq: 2 ** 32 }), /^seq: /],
-    [{ ...reading(), seq: null }, /^seq: /],
-    [reading({ timestamp: "yesterday" }), /^timestamp: /],
-    [reading({ timestamp: "2026-11-24T10:00:00" }), /^timestamp: /],
-    [reading({ timestamp: 1.5 }), /^timestamp: /],
-    [{ ...reading(), timestamp: undefined }, /^timestamp: /],
-    [{ ...reading(), temperature: "hot" }, /^temperature: expected a finite number, got "hot"/],
-    [{ ...reading(), pressure: null }, /^pressure: /],
-    [{ ...reading(), humidity: undefined }, /^humidity: /],
-    [reading({ temperature: 1e300 }), /^temperature: /],
+    [{ ...apiReading(), id: undefined }, /^id: /],
+    [apiReading({ id: -1 }), /^id: /],
+    [apiReading({ id: 4294967296 }), /^id: /],
+    [apiReading({ id: 1.5 }), /^id: /],
+    [{ ...apiReading(), id: "7" }, /^id: /],
+    [apiReading({ seq: 2 ** 32 }), /^seq: /],
+    [{ ...apiReading(), seq: null }, /^seq: /],
+    [apiReading({ timestamp: "yesterday" }), /^timestamp: /],
+    [apiReading({ timestamp: "2026-11-24T10:00:00" }), /^timestamp: /],
+    [apiReading({ timestamp: 1.5 }), /^timestamp: /],
+    [{ ...apiReading(), timestamp: undefined }, /^timestamp: /],
+    [{ ...apiReading(), temperature: "hot" }, /^temperature: expected a finite number, got "hot"/],
+    [{ ...apiReading(), pressure: null }, /^pressure: /],
+    [{ ...apiReading(), humidity: undefined }, /^humidity: /],
+    [apiReading({ temperature: 1e300 }), /^temperature: /],
     [null, /^reading: /],
     [42, /^reading: /],
-    [[reading()], /^reading: /],
+    [[apiReading()], /^reading: /],
   ];
   for (const [bad, pattern] of cases) {
     const batch = [
-      reading({ seq: 1 }),
-      reading({ seq: 2 }),
-      reading({ seq: 3 }),
+      apiReading({ seq: 1 }),
+      apiReading({ seq: 2 }),
+      apiReading({ seq: 3 }),
       bad,
-      reading({ seq: 5 }),
+      apiReading({ seq: 5 }),
     ];
     const error = await assertError(await api.post(batch), 400, pattern);
     assert.equal(error.index, 3, `index for ${JSON.stringify(bad)}`);
   }
   assert.equal(storedCount(api.store), 0, "nothing of a rejected batch is stored");
   // A single object that is invalid: index 0.
-  const single = await assertError(await api.post({ ...reading(), id: "x" }), 400, /^id: /);
+  const single = await assertError(await api.post({ ...apiReading(), id: "x" }), 400, /^id: /);
   assert.equal(single.index, 0);
   for (const body of ["42", "null", '"reading"', "true"]) {
     assert.equal((await assertError(await api.post(body), 400, /^reading: /)).index, 0);
@@ -268,7 +248,7 @@ Deno.test("POST /api/data rejects the whole batch for one invalid reading, namin
 
 Deno.test("POST /api/data takes 10,000 readings in a batch and answers 413 for 10,001", async () => {
   await using api = await setup();
-  const batch = Array.from({ length: 10_001 }, (_, seq) => reading({ seq }));
+  const batch = Array.from({ length: 10_001 }, (_, seq) => apiReading({ seq }));
   await assertError(await api.post(batch), 413, /10001 readings, at most 10000/);
   assert.equal(storedCount(api.store), 0);
   assert.deepEqual(await (await api.post(batch.slice(0, 10_000))).json(), {
@@ -299,7 +279,7 @@ Deno.test("POST /api/data answers 413 for a body over 4 MiB, with or without Con
   assert.ok(sent < 5 * 1024 * 1024, `stopped reading after ${sent} bytes`);
   // A lying Content-Length over the limit is refused before reading.
   await assertError(
-    await api.post(JSON.stringify(reading()), { "content-length": String(5 * 1024 * 1024) }),
+    await api.post(JSON.stringify(apiReading()), { "content-length": String(5 * 1024 * 1024) }),
     413,
   );
 });
@@ -327,9 +307,9 @@ Deno.test("POST /api/data stores an empty batch as nothing", async () => {
 Deno.test("POST /api/data answers 503 once the server is shutting down", async () => {
   const controller = new AbortController();
   await using api = await setup({ signal: controller.signal });
-  assert.equal((await api.post(reading())).status, 200);
+  assert.equal((await api.post(apiReading())).status, 200);
   controller.abort();
-  await assertError(await api.post(reading({ seq: 2 })), 503, /shutting down/);
+  await assertError(await api.post(apiReading({ seq: 2 })), 503, /shutting down/);
   const health = await api.request("/healthz");
   assert.equal(health.status, 503);
 });
@@ -338,7 +318,7 @@ Deno.test("Concurrent POST /api/data requests are each answered with their own c
   await using api = await setup();
   const batches = Array.from(
     { length: 8 },
-    (_, b) => Array.from({ length: 100 }, (_, i) => reading({ id: b, seq: i })),
+    (_, b) => Array.from({ length: 100 }, (_, i) => apiReading({ id: b, seq: i })),
   );
   const repeated = [...batches, batches[0]!];
   const results = await Promise.all(repeated.map(async (batch) => (await api.post(batch)).json()));
@@ -356,18 +336,18 @@ async function seed(api: Awaited<ReturnType<typeof setup>>) {
   // late reading with an old timestamp last.
   const batch: ApiReading[] = [];
   for (let seq = 1; seq <= 5; seq++) {
-    for (const id of [1, 2, 3]) batch.push(reading({ id, seq, timestamp: T0 + seq * 1000 }));
+    for (const id of [1, 2, 3]) batch.push(apiReading({ id, seq, timestamp: T0 + seq * 1000 }));
   }
   await api.post(batch);
-  await api.post(reading({ id: 3, seq: 0, timestamp: T0 - 60_000 }));
+  await api.post(apiReading({ id: 3, seq: 0, timestamp: T0 - 60_000 }));
 }
 
 Deno.test("GET /api/readings answers newest first, ties by highest seq", async () => {
   await using api = await setup();
   await api.post([
-    reading({ id: 1, seq: 5, timestamp: T0 }),
-    reading({ id: 2, seq: 9, timestamp: T0 }),
-    reading({ id: 3, seq: 1, timestamp: T0 + 1 }),
+    apiReading({ id: 1, seq: 5, timestamp: T0 }),
+    apiReading({ id: 2, seq: 9, timestamp: T0 }),
+    apiReading({ id: 3, seq: 1, timestamp: T0 + 1 }),
   ]);
   const { body } = await api.getJson("/api/readings");
   assert.deepEqual(body.map((r: ApiReading) => `${r.id}:${r.seq}`), ["3:1", "2:9", "1:5"]);
@@ -442,7 +422,7 @@ Deno.test("GET /api/readings?after= walks every reading once in storage order, l
   assert.equal(seen.at(-1), "3:0", "the late reading comes last: it was stored last");
   // Caught up: the same cursor gives nothing until something new is stored.
   assert.deepEqual(await (await api.request(`/api/readings?after=${cursor}`)).json(), []);
-  await api.post(reading({ id: 9, seq: 1, timestamp: T0 - 1e9 }));
+  await api.post(apiReading({ id: 9, seq: 1, timestamp: T0 - 1e9 }));
   const next = await (await api.request(`/api/readings?after=${cursor}`)).json();
   assert.deepEqual(next.map((r: ApiReading) => r.id), [9]);
 });
@@ -472,7 +452,7 @@ Deno.test("GET /api/sensors lists each sensor with counts, first/last seen and l
   await using api = await setup();
   assert.deepEqual((await api.getJson("/api/sensors")).body, []);
   await seed(api);
-  await api.post(reading({ id: 1, seq: 1, timestamp: T0 + 1000 })); // a duplicate
+  await api.post(apiReading({ id: 1, seq: 1, timestamp: T0 + 1000 })); // a duplicate
   const { body } = await api.getJson("/api/sensors");
   assert.deepEqual(body.map((s: { id: number }) => s.id), [1, 2, 3]);
   assert.deepEqual(body[2], {
@@ -480,7 +460,7 @@ Deno.test("GET /api/sensors lists each sensor with counts, first/last seen and l
     readings: 6,
     first_seen: new Date(T0 - 60_000).toISOString(),
     last_seen: new Date(T0 + 5000).toISOString(),
-    last: { ...reading({ id: 3, seq: 5, timestamp: new Date(T0 + 5000).toISOString() }) },
+    last: { ...apiReading({ id: 3, seq: 5, timestamp: new Date(T0 + 5000).toISOString() }) },
   });
   assert.equal(body[0].readings, 5);
 });
@@ -493,7 +473,7 @@ Deno.test("GET /api/series answers min/avg/max per bucket equal to a brute-force
   const batch: ApiReading[] = [];
   for (let i = 0; i < 4000; i++) {
     const timestamp = start + Math.floor(random() * 3 * 3_600_000);
-    batch.push(reading({
+    batch.push(apiReading({
       id: 1 + (i % 2),
       seq: i,
       timestamp,
@@ -573,7 +553,7 @@ function bruteForceSeries(
 
 Deno.test("GET /api/series defaults to the last hour in round buckets", async () => {
   await using api = await setup();
-  await api.post(reading({ timestamp: T0 - 30_000 }));
+  await api.post(apiReading({ timestamp: T0 - 30_000 }));
   const { body } = await api.getJson("/api/series");
   assert.equal(body.until, new Date(T0).toISOString());
   assert.equal(body.since, new Date(T0 - 3_600_000).toISOString());
@@ -647,8 +627,8 @@ Deno.test("GET /healthz answers 503 once the writer can no longer write, though 
 
 Deno.test("GET /metrics exposes request, reading and database counters", async () => {
   await using api = await setup();
-  await api.post([reading(), reading()]);
-  await api.post(reading(), { authorization: "Bearer nope" });
+  await api.post([apiReading(), apiReading()]);
+  await api.post(apiReading(), { authorization: "Bearer nope" });
   await api.request("/api/readings");
   await api.request("/nowhere/../../etc/passwd");
   const response = await api.request("/metrics");

@@ -12,6 +12,7 @@ import { CLOSE_TOO_SLOW, LiveHub } from "../server/live.ts";
 import { Metrics } from "../server/metrics.ts";
 import { openStore } from "../server/store.ts";
 import { GroupWriter } from "../server/writer.ts";
+import { postReadings } from "./_api.ts";
 
 const TOKEN = "live-token";
 const T0 = Date.parse("2026-11-24T10:00:00.000Z");
@@ -33,11 +34,7 @@ async function startServer(liveOptions: ConstructorParameters<typeof LiveHub>[1]
   }, handler);
   const port = await listening;
   const post = async (readings: unknown[]) => {
-    const response = await fetch(`http://127.0.0.1:${port}/api/data`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify(readings),
-    });
+    const response = await postReadings(`http://127.0.0.1:${port}`, TOKEN, readings);
     assert.equal(response.status, 200);
     return await response.json();
   };

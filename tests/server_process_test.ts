@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openStore } from "../server/store.ts";
 import { startProgram } from "./_process.ts";
+import { postReadings } from "./_api.ts";
 
 const TOKEN = "process-test-token";
 
@@ -62,11 +63,7 @@ Deno.test("server.ts stores over HTTP, pushes live, stops on SIGTERM and keeps i
         socket.onopen = resolve;
         socket.onerror = reject;
       });
-      const response = await fetch(`${base}/api/data`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify(batch(0, 30)),
-      });
+      const response = await postReadings(base, TOKEN, batch(0, 30));
       assert.deepEqual(await response.json(), { stored: 30, duplicates: 0 });
       assert.equal((await pushed).readings.length, 30);
       const readings = await (await fetch(`${base}/api/readings?limit=5`)).json();
