@@ -73,6 +73,19 @@ Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS bel
     return gateway.lines().slice(before).find((line) => pattern.test(line))!;
   };
   let refusals = 0;
+  /** `openssl s_client` to the gateway over `version` with sensor 1's plant certificate. */
+  const sClient = (version: string) => [
+    "s_client",
+    "-connect",
+    `127.0.0.1:${port}`,
+    `-${version}`,
+    "-CAfile",
+    pki.caCert,
+    "-cert",
+    pki.sensorCert(1),
+    "-key",
+    pki.sensorKey(1),
+  ];
   /** Presents `identity`: never ACKed, one WARN line with a reason matching `why`. */
   const assertRefused = async (identity: Identity | undefined, why: RegExp) => {
     const line = await loggedDuring(async () => {
@@ -160,21 +173,8 @@ Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS bel
       await t.step(`openssl s_client -${version}: no handshake`, async () => {
         let output: Deno.CommandOutput | undefined;
         const line = await loggedDuring(async () => {
-          output = await openssl([
-            "s_client",
-            "-connect",
-            `127.0.0.1:${port}`,
-            `-${version}`,
-            // OpenSSL 3 refuses TLS < 1.2 itself at the default security level.
-            "-cipher",
-            "DEFAULT@SECLEVEL=0",
-            "-CAfile",
-            pki.caCert,
-            "-cert",
-            pki.sensorCert(1),
-            "-key",
-            pki.sensorKey(1),
-          ]);
+          // OpenSSL 3 refuses TLS < 1.2 itself at the default security level.
+          output = await openssl([...sClient(version), "-cipher", "DEFAULT@SECLEVEL=0"]);
         }, /WARN rejected TLS connection/);
         const text = new TextDecoder().decode(output!.stdout) +
           new TextDecoder().decode(output!.stderr);
@@ -192,19 +192,7 @@ Deno.test("gateway refuses every certificate but a valid plant sensor's, TLS bel
       async () => {
         for (const version of ["tls1_2", "tls1_3"]) {
           const output = await new Deno.Command("openssl", {
-            args: [
-              "s_client",
-              "-connect",
-              `127.0.0.1:${port}`,
-              `-${version}`,
-              "-CAfile",
-              pki.caCert,
-              "-cert",
-              pki.sensorCert(1),
-              "-key",
-              pki.sensorKey(1),
-              "-quiet",
-            ],
+            args: [...sClient(version), "-quiet"],
             stdin: "piped",
             stdout: "piped",
             stderr: "piped",
