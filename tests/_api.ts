@@ -1,10 +1,12 @@
 /**
  * The server's HTTP API as the tests feed it: a reading in the shape
- * `POST /api/data` takes (docs/http-api.md), one valid example of it, and
- * the authenticated POST itself.
+ * `POST /api/data` takes (docs/http-api.md), one valid example of it, the
+ * authenticated POST itself, and a value read from a `/metrics` page.
  *
  * @module
  */
+
+import assert from "node:assert/strict";
 
 /** A reading as `POST /api/data` takes it: `timestamp` ISO 8601 or epoch ms, values in units. */
 export interface ApiReading {
@@ -48,4 +50,11 @@ export function postReadings(
     body: JSON.stringify(readings),
     ...options,
   });
+}
+
+/** The value of the sample `name` (labels included, e.g. `x_bucket{le="50"}`) in a Prometheus text page. */
+export function metricValue(text: string, name: string): number {
+  const match = new RegExp(`^${name.replace(/[{}".+]/g, "\\$&")} (\\S+)$`, "m").exec(text);
+  assert.ok(match, `no ${name} in:\n${text}`);
+  return Number(match[1]);
 }

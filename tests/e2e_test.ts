@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { startChild } from "../lib/child.ts";
 import { QUANTITIES, type Quantity, type ReadingJson } from "../protocol/mod.ts";
 import { createSimulator } from "../sensor/simulator.ts";
+import { metricValue } from "./_api.ts";
 
 const SENSORS = 3;
 const COUNT = 300;
@@ -199,10 +200,4 @@ function expectedAlertLines(readings: readonly ApiReading[], ranges: Ranges): st
     }
   }
   return lines;
-}
-
-function metricValue(text: string, name: string): number {
-  const match = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
-  assert.ok(match, `metric ${name} missing`);
-  return Number(match[1]);
 }
