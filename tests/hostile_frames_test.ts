@@ -33,6 +33,7 @@ import {
   connectSensor,
   encodeReadings,
   readFrames,
+  servedCheck,
   startGateway,
   testReading,
   waitUntil,
@@ -493,14 +494,7 @@ Deno.test("gateway closes many silent connections at the idle timeout and holds 
     assert.ok((await gatewayMetric(metrics, "idle_timeouts")) >= limit / 2);
 
     // And the door is open again.
-    const later = await connectSensor(gateway.port, pki, 3);
-    try {
-      await later.write(encodeReading(testReading(3, 1)));
-      const { frames } = await readFrames(later, (f) => f.some((x) => x.type === "ack"), 3_000);
-      assert.ok(frames.some((f) => f.type === "ack" && f.seq === 1));
-    } finally {
-      closeQuietly(later);
-    }
+    await servedCheck(gateway.port, pki, 3)();
   } finally {
     for (const { conn } of silent) closeQuietly(conn);
     const status = await gateway.stop("SIGTERM");

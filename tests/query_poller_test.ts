@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { RunningProgram } from "./_process.ts";
 import { testPki } from "./_pki.ts";
-import { startServer } from "./_link.ts";
+import { startServer, waitUntil } from "./_link.ts";
 import { ApiClient } from "../query/api.ts";
 import { follow, readAfter } from "../query/poller.ts";
 import type { AlarmEvent } from "../query/alarms.ts";
@@ -38,14 +38,6 @@ async function startServerIn(
   options: { port?: number; db?: string } = {},
 ): Promise<RunningProgram> {
   return await startServer(await testPki(2), dir, options);
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Runs `follow()` in-process with small pages, collecting events and log lines. */
@@ -114,16 +106,21 @@ Deno.test("follow() judges a backlog of several pages once, in order", async () 
   try {
     await using server = await startServerIn(dir);
     await using following = startFollowing(server, 10);
-    await until(() => following.logLines.some((l) => l.includes("following")), "following");
+    await waitUntil(
+      () => following.logLines.some((l) => l.includes("following")),
+      10_000,
+      "following",
+    );
     // 35 readings in one go, 3.5 pages: an excursion from seq 5 to seq 30.
     const readings = Array.from(
       { length: 35 },
       (_, i) => reading(7, i + 1, i >= 4 && i < 30 ? 90 : 20),
     );
     await post(server, readings);
-    await until(() => following.events.length >= 2, "two events");
-    await until(
+    await waitUntil(() => following.events.length >= 2, 10_000, "two events");
+    await waitUntil(
       () => following.logLines.filter((l) => /polled readings=0/.test(l)).length >= 3,
+      10_000,
       "idle polls",
     );
     assert.deepEqual(
@@ -145,23 +142,36 @@ Deno.test("follow() resumes from the new head when the server's store was replac
     const port = first.port;
     await using following = startFollowing(first, 10);
     try {
-      await until(() => following.logLines.some((l) => l.includes("following")), "following");
+      await waitUntil(
+        () => following.logLines.some((l) => l.includes("following")),
+        10_000,
+        "following",
+      );
       await post(first, Array.from({ length: 5 }, (_, i) => reading(1, i + 1)));
-      await until(() => following.logLines.some((l) => /polled readings=5/.test(l)), "a poll");
+      await waitUntil(
+        () => following.logLines.some((l) => /polled readings=5/.test(l)),
+        10_000,
+        "a poll",
+      );
     } finally {
       await first.stop();
     }
     await using second = await startServerIn(dir, { port, db: "second.db" });
     await post(second, [reading(1, 6), reading(1, 7)]);
-    await until(() => following.logLines.some((l) => /reachable again/.test(l)), "reconnection");
+    await waitUntil(
+      () => following.logLines.some((l) => /reachable again/.test(l)),
+      10_000,
+      "reconnection",
+    );
     const polls = following.logLines.length;
-    await until(
+    await waitUntil(
       () => following.logLines.slice(polls).some((l) => /polled readings=0/.test(l)),
+      10_000,
       "an idle poll of the new store",
     );
     // Stored at cursor 3 of the new database, below the old cursor 5.
     await post(second, [reading(1, 8, 100)]);
-    await until(() => following.events.length > 0, "the alert");
+    await waitUntil(() => following.events.length > 0, 10_000, "the alert");
     assert.deepEqual(following.events.map((e) => `${e.type} ${"seq" in e ? e.seq : ""}`), [
       "alert 8",
     ]);
