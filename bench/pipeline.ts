@@ -62,6 +62,8 @@ const WARMUP = positive("warmup", flags.warmup, 0);
 const IDLE = positive("idle", flags.idle, 0);
 const PROFILE = typeof flags.profile === "string" ? flags.profile : undefined;
 const MODES = ["rate", "max"] as const satisfies readonly Mode[];
+/** CPU seconds of other processes in a window past which a run is flagged. */
+const FOREIGN_CPU_WARNING_S = 1;
 
 interface Scale {
   readonly sensors: number;
@@ -206,6 +208,7 @@ function summarize(
     gateway_cpu_s: cpu("gateway").toFixed(2),
     server_cpu_s: cpu("server").toFixed(2),
     window_s: m((r) => r.windowSeconds).toFixed(1),
+    foreign_cpu_s: m((r) => r.foreignCpuSeconds).toFixed(1),
     connections_held: held,
     lost,
     duplicated,
@@ -291,6 +294,13 @@ async function main(): Promise<number> {
         results.push(result);
         console.log(`  ${label(scale)} run ${run}/${runs}: ${describeRun(result)}`);
         for (const problem of result.problems) console.log(`    problem: ${problem}`);
+        if (result.foreignCpuSeconds > FOREIGN_CPU_WARNING_S) {
+          console.log(
+            `    warning: other processes used ${
+              result.foreignCpuSeconds.toFixed(1)
+            } CPU-s during the window; ` + "figures of a busy machine are low",
+          );
+        }
         await Deno.remove(runDir, { recursive: true });
       }
       const summary = summarize(scale, results);

@@ -25,7 +25,7 @@ import {
   tallyDatabase,
   windowQuantile,
 } from "./pipeline_tally.ts";
-import { type ProcessStats, processStats } from "./process_stats.ts";
+import { type ProcessStats, sampleCosts } from "./process_stats.ts";
 
 /** How the sensors send. */
 export type Mode = "rate" | "max" | "idle";
@@ -83,6 +83,11 @@ export interface RunResult {
   readonly connectSeconds: number | undefined;
   /** Everything that went wrong besides loss (errors, refusals, exits). */
   readonly problems: readonly string[];
+  /**
+   * CPU seconds used in the window by processes outside the pipeline and
+   * this benchmark (another job on the machine skews every figure).
+   */
+  readonly foreignCpuSeconds: number;
 }
 
 interface Sample {
@@ -90,6 +95,9 @@ interface Sample {
   readonly server: MetricSamples;
   readonly gateway: MetricSamples;
   readonly stats: readonly (ProcessStats | undefined)[];
+  /** CPU seconds of this benchmark process itself. */
+  readonly benchCpuSeconds: number;
+  readonly machineBusySeconds: number;
 }
 
 const START_TIMEOUT_MS = 120_000;
@@ -155,17 +163,24 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     const pids = [server.pid, gateway.pid, ...sensorProcesses.map((p) => p.pid)];
     const lastStats = new Map<number, ProcessStats>();
     const sample = async (): Promise<Sample> => {
-      const [serverMetrics, gatewayMetrics, current] = await Promise.all([
+      const [serverMetrics, gatewayMetrics, costs] = await Promise.all([
         fetchMetrics(serverMetricsUrl),
         fetchMetrics(gatewayMetricsUrl),
-        processStats(pids),
+        sampleCosts([...pids, Deno.pid]),
       ]);
       const stats = pids.map((pid, i) => {
-        const now = current[i];
+        const now = costs.processes[i];
         if (now !== undefined) lastStats.set(pid, now);
         return now ?? lastStats.get(pid);
       });
-      return { at: performance.now(), server: serverMetrics, gateway: gatewayMetrics, stats };
+      return {
+        at: performance.now(),
+        server: serverMetrics,
+        gateway: gatewayMetrics,
+        stats,
+        benchCpuSeconds: costs.processes.at(-1)?.cpuSeconds ?? 0,
+        machineBusySeconds: costs.machineBusySeconds,
+      };
     };
     const gatewayValue = (s: Sample, name: string) =>
       s.gateway.get(`vigia_gateway_${name}_total`) ?? s.gateway.get(`vigia_gateway_${name}`) ?? 0;
@@ -291,6 +306,15 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       totals,
       tally,
       connectionsHeld: Math.min(...window.map((s) => gatewayValue(s, "connections_active"))),
+      foreignCpuSeconds: Math.max(
+        0,
+        last.machineBusySeconds - first.machineBusySeconds -
+          (last.benchCpuSeconds - first.benchCpuSeconds) -
+          sum(
+            pids.map((_, i) => i),
+            (i) => (last.stats[i]?.cpuSeconds ?? 0) - (first.stats[i]?.cpuSeconds ?? 0),
+          ),
+      ),
       connectSeconds,
       problems,
     };

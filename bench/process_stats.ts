@@ -1,7 +1,8 @@
 /**
  * What a process costs, read from Linux's `/proc` without touching the
  * process: CPU seconds (user + system), resident memory now and at its peak
- * (`VmHWM`); and this machine's CPU model and open-file limits.
+ * (`VmHWM`); the CPU the whole machine used (to tell whether anything else
+ * ran during a measurement); this machine's CPU model and open-file limits.
  *
  * Deno allows reading `/proc` only with `--allow-all`, so one `sh` reads
  * every file a sample needs (the bench's permission set may run programs).
@@ -31,19 +32,27 @@ async function shell(script: string, args: readonly string[] = []): Promise<stri
   return new TextDecoder().decode(output.stdout);
 }
 
-/**
- * The costs of each process of `pids` so far, in the same order; undefined
- * for one that has exited.
- */
-export async function processStats(
-  pids: readonly number[],
-): Promise<(ProcessStats | undefined)[]> {
+/** One sample of what the machine and some of its processes have used. */
+export interface CostSample {
+  /** Per pid, in the order asked; undefined for one that has exited. */
+  readonly processes: (ProcessStats | undefined)[];
+  /** CPU seconds every process of the machine has used since boot (all cores). */
+  readonly machineBusySeconds: number;
+}
+
+/** The costs of each process of `pids` so far, and of the whole machine. */
+export async function sampleCosts(pids: readonly number[]): Promise<CostSample> {
   const text = await shell(
-    `for p in "$@"; do echo "${SEPARATOR} $p"; cat /proc/$p/stat /proc/$p/status 2>/dev/null; done`,
+    `head -n 1 /proc/stat; for p in "$@"; do echo "${SEPARATOR} $p"; ` +
+      `cat /proc/$p/stat /proc/$p/status 2>/dev/null; done`,
     pids.map(String),
   );
+  const [machine = "", ...parts] = text.split(`${SEPARATOR} `);
+  // cpu user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+  const ticks = machine.trim().split(/\s+/).slice(1).map(Number);
+  const busy = ticks.reduce((sum, n) => sum + n, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
   const byPid = new Map<number, ProcessStats>();
-  for (const part of text.split(`${SEPARATOR} `).slice(1)) {
+  for (const part of parts) {
     const newline = part.indexOf("\n");
     const pid = Number(part.slice(0, newline));
     const body = part.slice(newline + 1);
@@ -51,14 +60,17 @@ export async function processStats(
     if (close === -1) continue;
     // The command name (field 2) may hold spaces: count fields after its ")".
     const fields = body.slice(close + 2, body.indexOf("\n", close)).split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+    const used = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
     byPid.set(pid, {
-      cpuSeconds: ticks / CLOCK_TICKS,
+      cpuSeconds: used / CLOCK_TICKS,
       rssBytes: statusKib(body, "VmRSS") * 1024,
       peakRssBytes: statusKib(body, "VmHWM") * 1024,
     });
   }
-  return pids.map((pid) => byPid.get(pid));
+  return {
+    processes: pids.map((pid) => byPid.get(pid)),
+    machineBusySeconds: busy / CLOCK_TICKS,
+  };
 }
 
 function statusKib(status: string, field: string): number {
