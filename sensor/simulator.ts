@@ -82,10 +82,20 @@ const STUCK_READINGS: readonly [number, number] = [5, 20];
 export function createSimulator(options: SimulatorOptions): Simulator {
   const random = seededRandom((options.seed ^ Math.imul(options.sensorId + 1, 0x9e3779b1)) >>> 0);
   const excursionRate = options.excursionRate ?? 0.02;
+  // Box–Muller gives two independent normals per pair of uniforms: the sine
+  // one is kept for the next call (the simulator is a load generator's hot
+  // loop, six normals per reading). 1 - u keeps the logarithm finite.
+  let spare: number | undefined;
   const gaussian = () => {
-    // Box–Muller; 1 - u keeps the logarithm finite.
-    const u = 1 - random();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+    if (spare !== undefined) {
+      const value = spare;
+      spare = undefined;
+      return value;
+    }
+    const radius = Math.sqrt(-2 * Math.log(1 - random()));
+    const angle = 2 * Math.PI * random();
+    spare = radius * Math.sin(angle);
+    return radius * Math.cos(angle);
   };
   const between = ([low, high]: readonly [number, number]) => low + random() * (high - low);
   const state = NAMES.map((name) => {
