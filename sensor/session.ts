@@ -64,7 +64,6 @@ const MAX_FRAMES_PER_WRITE = 4_096;
 const INITIAL_FRAMES_PER_WRITE = 16;
 /** After a stop signal, how long the readings in flight may wait for their ACK. */
 const DRAIN_MS = 2_000;
-const WATCHDOG_MS = 250;
 
 interface SessionState {
   open: boolean;
@@ -72,6 +71,8 @@ interface SessionState {
   lastProgressAt: number;
   /** Write chunks in flight: [seq of the chunk's last reading, readings, send time]. */
   chunks: [number, number, number][];
+  /** Readings went out: make sure the ACK-timeout check is due. */
+  armWatchdog: () => void;
 }
 
 /**
@@ -87,11 +88,33 @@ export async function serveConnection(
 ): Promise<{ progress: boolean }> {
   const { counters, log, verbose } = options;
   host.queue.rewind();
+  // One timer, due when the ACK timeout would pass without progress, and
+  // armed only while readings are in flight: thousands of idle connections
+  // cost no wake-ups.
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const check = () => {
+    watchdog = undefined;
+    if (!state.open || host.queue.inFlight === 0) return; // re-armed by the next send
+    const waited = performance.now() - state.lastProgressAt;
+    if (waited <= options.ackTimeoutMs) {
+      watchdog = setTimeout(check, options.ackTimeoutMs - waited + 1);
+      return;
+    }
+    counters.ackTimeouts++;
+    log[verbose ? "warn" : "debug"]("no ACK progress; reconnecting to resend", {
+      sensor: host.sensorId,
+      in_flight: host.queue.inFlight,
+    });
+    close();
+  };
   const state: SessionState = {
     open: true,
     progress: false,
     lastProgressAt: performance.now(),
     chunks: [],
+    armWatchdog: () => {
+      watchdog ??= setTimeout(check, options.ackTimeoutMs + 1);
+    },
   };
   const close = () => {
     if (!state.open) return;
@@ -101,18 +124,6 @@ export async function serveConnection(
     } catch { /* already closed */ }
     host.wake();
   };
-  const watchdog = setInterval(() => {
-    if (
-      host.queue.inFlight > 0 && performance.now() - state.lastProgressAt > options.ackTimeoutMs
-    ) {
-      counters.ackTimeouts++;
-      log[verbose ? "warn" : "debug"]("no ACK progress; reconnecting to resend", {
-        sensor: host.sensorId,
-        in_flight: host.queue.inFlight,
-      });
-      close();
-    }
-  }, WATCHDOG_MS);
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
   const onAbort = () => {
     host.wake();
@@ -125,7 +136,7 @@ export async function serveConnection(
       writeLoop(conn, host, options, state, close, signal),
     ]);
   } finally {
-    clearInterval(watchdog);
+    clearTimeout(watchdog);
     clearTimeout(drainTimer);
     signal.removeEventListener("abort", onAbort);
     close();
@@ -222,6 +233,7 @@ async function writeLoop(
         else counters.sent++;
       });
       state.chunks.push([lastSeq, n, performance.now()]);
+      state.armWatchdog();
       await writeAll(conn, buffer.subarray(0, offset));
     }
   } catch (error) {
