@@ -18,7 +18,7 @@
  * and one line per scale a script can parse:
  *
  * ```
- * BENCH pipeline scale=100xmax sensors=100 mode=max stored_per_s=105000 p50_ms=180 ... lost=0 duplicated=0 runs=3
+ * BENCH pipeline scale=100xmax sensors=100 mode=max received_per_s=178025 stored_per_s=177563 p50_ms=3766.0 ... lost=0 duplicated=0 problems=0 runs=3
  * ```
  *
  * Scales: 10, 100 and 1,000 sensors, each at a plant rate (`rate`: 1
@@ -40,7 +40,14 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT } from "../lib/child.ts";
-import { IDLE_INTERVAL_S, type Mode, runPipeline, type RunResult } from "./pipeline_run.ts";
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  IDLE_INTERVAL_S,
+  type Mode,
+  runPipeline,
+  type RunResult,
+  SENSORS_PER_PROCESS,
+} from "./pipeline_run.ts";
 import { cpuModel, openFileLimits } from "./process_stats.ts";
 
 const { values: flags } = parseArgs({
@@ -84,7 +91,7 @@ function parseScales(text: unknown): Scale[] {
   for (const part of String(text).split(",").filter(Boolean)) {
     const match = /^(\d+)(?:x(rate|max|idle))?$/.exec(part.trim());
     if (!match) {
-      console.error(`pipeline: --scales expects e.g. 10,100x1max, got ${JSON.stringify(part)}`);
+      console.error(`pipeline: --scales expects e.g. 10,100xmax, got ${JSON.stringify(part)}`);
       Deno.exit(2);
     }
     const sensors = positive("scales", match[1]);
@@ -229,35 +236,28 @@ function machineLine(cpu: string | undefined, totalBytes: number): string {
 
 /** Runs every scale; returns the exit code. */
 async function main(): Promise<number> {
-  const scales = parseScales(flags.scales);
+  let scales = parseScales(flags.scales);
   if (IDLE > 0) scales.push({ sensors: IDLE, mode: "idle" });
+
+  // Each connection is a file descriptor at both ends. Deno raises its soft
+  // limit to the hard one at start, so the hard limit is what counts.
+  const limits = await openFileLimits();
+  const fits = (sensors: number) => limits === undefined || sensors + 1_024 <= limits.soft;
+  let failed = false;
+  for (const scale of scales.filter((s) => !fits(s.sensors))) {
+    console.error(
+      `pipeline: skipping ${label(scale)}: ${scale.sensors} connections need ${
+        scale.sensors + 1_024
+      } open files, the limit is ${limits?.soft} (raise it with \`ulimit -n\`, as root if ` +
+        "the hard limit is lower, or pass a smaller --idle)",
+    );
+    failed = true;
+  }
+  scales = scales.filter((s) => fits(s.sensors));
+  if (scales.length === 0) return 1;
   const largest = Math.max(...scales.map((s) => s.sensors));
 
-  // Each connection is a file descriptor at both ends; children inherit our limit.
-  const limits = await openFileLimits();
-  const needed = largest + 1_024;
-  if (limits !== undefined && limits.soft < needed) {
-    if (limits.hard < needed || Deno.env.get("VIGIA_BENCH_RAISED") !== undefined) {
-      console.error(
-        `pipeline: ${largest} connections need ${needed} open files; the hard limit is ` +
-          `${limits.hard} (raise it, or run with a smaller --idle)`,
-      );
-      Deno.exit(1);
-    }
-    // Raise the soft limit through a shell (Deno has no setrlimit) and run again under it.
-    const status = await new Deno.Command("sh", {
-      args: ["-c", `ulimit -n ${needed} && exec "$0" "$@"`, Deno.execPath(), "run", "-P=bench", ...[
-        new URL(import.meta.url).pathname,
-        ...Deno.args,
-      ]],
-      env: { VIGIA_BENCH_RAISED: "1" },
-      stdin: "null",
-    }).spawn().status;
-    return status.code;
-  }
-
   const dir = await Deno.makeTempDir({ prefix: "vigia-bench-pipeline-" });
-  let failed = false;
   try {
     const cpu = await cpuModel();
     const memory = Deno.systemMemoryInfo();
@@ -268,7 +268,9 @@ async function main(): Promise<number> {
     console.log(
       `  settings: --runs ${RUNS} --scales ${flags.scales} --seconds ${SECONDS} ` +
         `--warmup ${WARMUP} --idle ${IDLE}${PROFILE ? ` --profile ${PROFILE}` : ""}; ` +
-        `open files ${limits?.soft ?? "?"}`,
+        `open files ${limits?.soft ?? "?"}; gateway --max-connections ${
+          Math.max(DEFAULT_MAX_CONNECTIONS, largest + 1_000)
+        } (default ${DEFAULT_MAX_CONNECTIONS}); sensor processes of at most ${SENSORS_PER_PROCESS}`,
     );
     const certs = join(dir, "certs");
     const madeIn = await makeCerts(certs, largest);

@@ -103,7 +103,9 @@ interface Sample {
 const START_TIMEOUT_MS = 120_000;
 const DRAIN_TIMEOUT_MS = 180_000;
 /** Sensors per sensor process at most; and at least two processes from 1,000 sensors. */
-const SENSORS_PER_PROCESS = 2_500;
+export const SENSORS_PER_PROCESS = 2_500;
+/** The gateway's own `--max-connections` default; raised for scales near it. */
+export const DEFAULT_MAX_CONNECTIONS = 2_048;
 const FRESHNESS = "vigia_reading_freshness_seconds";
 
 /** Runs the pipeline once and returns its figures; throws if it could not run at all. */
@@ -145,7 +147,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       "0",
       // The default (2,048) is below the idle scale; every mode gets the same gateway.
       "--max-connections",
-      String(Math.max(2_048, options.sensors + 1_000)),
+      String(Math.max(DEFAULT_MAX_CONNECTIONS, options.sensors + 1_000)),
     ], {
       allow: [`--allow-read=${dir},${certs}`, `--allow-write=${dir}`, ...profile("gateway")],
       keepLines: 200,
