@@ -13,7 +13,9 @@
  *   --spool FILE            the spool database (default data/gateway-spool.db)
  *   --certs DIR             ca.crt, gateway.crt, gateway.key, ingest.token (default certs)
  *   --spool-max N           spool bound in readings; when full, new readings get
- *                           ERROR 4 and stay on the sensors (default 1000000)
+ *                           ERROR 4 and stay on the sensors (default 1000000);
+ *                           while the server is draining it, a sensor is first
+ *                           held unread for up to 2 s
  *   --max-connections N     TCP connections at once (default 2048)
  *   --idle-timeout SECONDS  no complete frame for this long: ERROR 5 (default 60)
  *   --flush-ms MS           longest wait for a commit and its ACK (default 50)
@@ -82,7 +84,8 @@ readings durably, ACKs them, and forwards them to the server.
   --spool FILE              spool database (default: data/gateway-spool.db)
   --certs DIR               ca.crt, gateway.crt, gateway.key, ingest.token (default: certs)
   --spool-max N             spool bound in readings; beyond it sensors get ERROR 4
-                            and keep their readings (default: 1000000)
+                            and keep their readings (default: 1000000); while the
+                            server drains it, a sensor is first held up to 2 s
   --max-connections N       simultaneous TCP connections (default: 2048)
   --idle-timeout SECONDS    close a connection with no frame for this long (default: 60)
   --flush-ms MS             commit and ACK interval (default: 50)
@@ -187,12 +190,14 @@ async function serve(
     token: credentials.token,
     metrics,
     log,
+    onRemoved: () => committer.roomFreed(),
   });
   const committer = new Committer(spool, {
     flushMs: config.flushMs,
     metrics,
     log,
     onCommit: forwarder.notify,
+    draining: () => forwarder.draining,
   });
   const listener = await listenForSensors({
     hostname: config.host,
@@ -231,6 +236,7 @@ async function serve(
   // Shutdown, in the order the ACK promise needs: no new peers, make what is
   // in hand durable and ACK it, then let the peers go, then the forwarder.
   listener.stopAccepting();
+  committer.releaseHolds();
   committer.flush();
   await listener.closeSessions(SHUTDOWN_SESSIONS_GRACE_MS);
   committer.flush(); // readings that raced the close: stored, resent anyway, deduped downstream

@@ -50,6 +50,8 @@ export interface ForwarderOptions {
   readonly requestTimeoutMs?: number;
   /** Retry pacing (default 250 ms doubling to 30 s). */
   readonly backoff?: BackoffOptions;
+  /** Called after rows left the spool (room for held senders). */
+  readonly onRemoved?: () => void;
 }
 
 /** What one POST came to. */
@@ -61,6 +63,8 @@ type Outcome =
 const FAILURE_LOG_EVERY_MS = 30_000;
 /** Requests in flight at once while the server answers 2xx. */
 const LANES = 2;
+/** The spool counts as draining while the last 2xx is at most this old. */
+const DRAINING_FRESH_MS = 5_000;
 /** Floor under a `Retry-After: 0`, so a confused server cannot make us spin. */
 const MIN_RETRY_MS = 100;
 /** Ceiling on a `Retry-After`, so a bogus one cannot park the forwarder for hours. */
@@ -83,6 +87,8 @@ export class Forwarder {
   /** When the current run of failures began; undefined while the server answers. */
   #failingSince: number | undefined;
   #lastFailureLog = 0;
+  /** When the server last answered 2xx (performance.now()); -Infinity before the first. */
+  #lastStoredAt = -Infinity;
 
   constructor(spool: Spool, options: ForwarderOptions) {
     this.#spool = spool;
@@ -90,6 +96,12 @@ export class Forwarder {
     this.#url = new URL("api/data", options.server.href.replace(/\/?$/, "/")).href;
     this.#maxReadings = Math.min(options.maxReadings ?? MAX_BATCH_READINGS, MAX_BATCH_READINGS);
     this.#backoff = options.backoff ?? { baseMs: 250, maxMs: 30_000 };
+  }
+
+  /** Whether the server is taking rows now: it answered 2xx lately and is not failing. */
+  get draining(): boolean {
+    return this.#failingSince === undefined &&
+      performance.now() - this.#lastStoredAt <= DRAINING_FRESH_MS;
   }
 
   /** New batches were committed: wake up if idle. */
@@ -149,6 +161,7 @@ export class Forwarder {
         metrics.values.forward_duplicates += outcome.duplicates;
         metrics.values.spool_depth = this.#spool.depth;
         metrics.values.spool_batches = this.#spool.batches;
+        this.#lastStoredAt = performance.now();
         if (this.#failingSince !== undefined) {
           log.info("server reachable again", {
             outage_s: Math.round((Date.now() - this.#failingSince) / 1000),
@@ -157,6 +170,7 @@ export class Forwarder {
           this.#failingSince = undefined;
         }
         attempt = 0;
+        this.#options.onRemoved?.();
         continue;
       }
       if (outcome.kind === "invalid" && this.#reject(batches, outcome.index, outcome.error)) {

@@ -38,6 +38,10 @@ export const GATEWAY_METRICS = {
   unknown_frames: ["counter", "Well-formed frames of a type a sensor should not send, ignored"],
   idle_timeouts: ["counter", "Connections closed for idleness (ERROR 5)"],
   overload_refusals: ["counter", "Connections refused because the spool is full (ERROR 4)"],
+  room_holds: [
+    "counter",
+    "Times a connection was held (not read) because the spool was full while the server drained it",
+  ],
   slow_readers: ["counter", "Connections closed because the peer does not read its ACKs"],
   acks: ["counter", "ACK frames sent"],
   commits: ["counter", "Spool transactions committed"],

@@ -18,6 +18,11 @@
  * arrived intact before the fault are committed and ACKed first, then the
  * ERROR frame goes out and the socket closes (within one flush interval).
  *
+ * A chunk that would overflow a full spool the server is draining is held
+ * unread, the socket paused, until the forwarder frees room (at most 2 s,
+ * see `Committer.hold`); only then, or when the spool is not draining, do
+ * readings past the bound get ERROR 4.
+ *
  * @module
  */
 
@@ -30,8 +35,9 @@ import {
   type ErrorCode,
   FrameDecoder,
   FrameError,
+  READING_FRAME_SIZE,
 } from "../protocol/mod.ts";
-import type { CommitParty, Committer } from "./committer.ts";
+import type { CommitParty, Committer, RoomWaiter } from "./committer.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
 /** Corrupt frames in a row that end a connection (ERROR 3), per protocol-v1. */
@@ -53,7 +59,7 @@ export interface SessionOptions {
 const CLOSE_GRACE_MS = 2_000;
 
 /** The gateway side of one authenticated sensor connection. */
-export class SensorSession implements CommitParty {
+export class SensorSession implements CommitParty, RoomWaiter {
   /** The sensor id the client certificate authorises. */
   readonly sensorId: number;
   /** `address:port` of the peer, for logs. */
@@ -69,6 +75,8 @@ export class SensorSession implements CommitParty {
   #ackFrozen = false;
   #pending = 0;
   #paused = false;
+  /** Bytes received but not yet read, while the full spool drains (see `Committer.hold`). */
+  #held: Uint8Array | undefined;
   #corruptInARow = 0;
   #closing: { code: ErrorCode; reason: string } | undefined;
   #closed = false;
@@ -106,6 +114,45 @@ export class SensorSession implements CommitParty {
 
   #onData = (chunk: Uint8Array): void => {
     if (this.#closing || this.#closed) return;
+    if (this.#held !== undefined) {
+      // Arrived before the pause took hold: kept behind the held bytes, in order.
+      const both = new Uint8Array(this.#held.length + chunk.length);
+      both.set(this.#held);
+      both.set(chunk, this.#held.length);
+      this.#held = both;
+      return;
+    }
+    if (!this.#fits(chunk) && this.#options.committer.hold(this)) {
+      this.#held = chunk.slice();
+      this.#socket.pause();
+      return;
+    }
+    this.#receive(chunk);
+  };
+
+  /** Room in the spool (or the hold ran out, `force`): read the held bytes. */
+  release(force: boolean): boolean {
+    const held = this.#held;
+    if (held === undefined || this.#closing || this.#closed) {
+      this.#held = undefined;
+      return true;
+    }
+    if (!force && !this.#fits(held)) return false;
+    this.#held = undefined;
+    this.#receive(held);
+    if (!this.#paused && !this.#closing && !this.#closed && this.#held === undefined) {
+      this.#socket.resume();
+    }
+    return true;
+  }
+
+  /** Whether every reading `chunk` can complete fits under the spool bound. */
+  #fits(chunk: Uint8Array): boolean {
+    const readings = Math.floor((this.#decoder.bufferedBytes + chunk.length) / READING_FRAME_SIZE);
+    return this.#options.committer.hasRoom(readings);
+  }
+
+  #receive(chunk: Uint8Array): void {
     const { committer, metrics } = this.#options;
     const values = metrics.values;
     // One clock read per chunk, not per frame: frames in one chunk arrived together.
@@ -160,7 +207,7 @@ export class SensorSession implements CommitParty {
       this.#paused = true;
       this.#socket.pause();
     }
-  };
+  }
 
   /** The batch with this session's readings is durable: send the cumulative ACK. */
   committed(): void {
@@ -175,7 +222,7 @@ export class SensorSession implements CommitParty {
       this.#sendErrorAndClose();
     } else if (this.#paused) {
       this.#paused = false;
-      this.#socket.resume();
+      if (this.#held === undefined) this.#socket.resume();
     }
   }
 

@@ -1,0 +1,137 @@
+/**
+ * A full spool that the server is draining: the gateway holds a sensor's
+ * bytes unread until the forwarder frees room, instead of refusing it with
+ * ERROR 4 (which would cost a reconnect and a handshake at both ends); a
+ * hold that outlasts its bound ends in ERROR 4 as before. Real gateway
+ * process, real mutual TLS, and an ingest peer that answers when told.
+ */
+import assert from "node:assert/strict";
+import { ERROR_CODES } from "../protocol/mod.ts";
+import {
+  closeQuietly,
+  connectSensor,
+  encodeReadings,
+  errorCode,
+  hasAck,
+  readFrames,
+  startGateway,
+  testReading,
+  waitUntil,
+} from "./_link.ts";
+import { delay, gatewayMetric, metricsPort } from "./_faults.ts";
+import { testPki } from "./_pki.ts";
+
+/** An ingest peer: answers 2xx at once until `hold()`, then only when `release()`d. */
+function startIngestPeer() {
+  let holding = false;
+  let released = Promise.withResolvers<void>();
+  let answered = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const body = await req.json() as unknown[];
+    if (holding) await released.promise;
+    answered++;
+    return Response.json({ stored: body.length, duplicates: 0 });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    get answered() {
+      return answered;
+    },
+    hold: () => {
+      holding = true;
+      released = Promise.withResolvers<void>();
+    },
+    release: () => {
+      holding = false;
+      released.resolve();
+    },
+    close: async () => {
+      released.resolve();
+      await server.shutdown();
+    },
+  };
+}
+
+const readings = (from: number, to: number) =>
+  encodeReadings(Array.from({ length: to - from + 1 }, (_, i) => testReading(1, from + i)));
+
+Deno.test("gateway holds a sensor while its full spool drains, then ACKs without ERROR 4", async () => {
+  const pki = await testPki(3);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-gw-hold-" });
+  const peer = startIngestPeer();
+  try {
+    await using gateway = await startGateway(pki, dir, {
+      server: peer.url,
+      args: ["--spool-max", "100", "--metrics-port", "0"],
+    });
+    const metrics = await metricsPort(gateway);
+    const conn = await connectSensor(gateway.port, pki, 1);
+    try {
+      // A first 2xx: the server is taking rows.
+      await conn.write(readings(1, 10));
+      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 10))).frames, 10));
+      await waitUntil(() => peer.answered === 1, 5_000, "the first 2xx");
+      peer.hold();
+      await conn.write(readings(11, 100)); // committed, posted, not yet answered
+      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 100))).frames, 100));
+      await conn.write(readings(101, 120)); // 20 more than the spool has room for
+      const released = delay(500).then(() => {
+        peer.release();
+        return performance.now();
+      });
+      const { frames } = await readFrames(conn, (f) => f.length > 0);
+      const answeredAt = performance.now();
+      // Held: nothing at all (no ERROR 4) until the server took rows, then the ACK.
+      assert.deepEqual(frames, [{ type: "ack", sensorId: 1, seq: 120 }]);
+      assert.ok(answeredAt >= await released, "ACKed only after the spool drained");
+      assert.equal(await gatewayMetric(metrics, "room_holds"), 1);
+      assert.equal(await gatewayMetric(metrics, "overload_refusals"), 0);
+    } finally {
+      closeQuietly(conn);
+    }
+    assert.equal((await gateway.stop()).code, 0);
+  } finally {
+    await peer.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("gateway refuses a held sensor with ERROR 4 when the spool does not drain in time", async () => {
+  const pki = await testPki(3);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-gw-hold-" });
+  const peer = startIngestPeer();
+  try {
+    await using gateway = await startGateway(pki, dir, {
+      server: peer.url,
+      args: ["--spool-max", "100", "--metrics-port", "0"],
+    });
+    const metrics = await metricsPort(gateway);
+    const conn = await connectSensor(gateway.port, pki, 1);
+    try {
+      await conn.write(readings(1, 10));
+      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 10))).frames, 10));
+      await waitUntil(() => peer.answered === 1, 5_000, "the first 2xx");
+      peer.hold();
+      await conn.write(readings(11, 95));
+      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 95))).frames, 95));
+      const sent = Date.now();
+      await conn.write(readings(96, 120));
+      const { frames } = await readFrames(conn, (f) => errorCode(f) !== undefined, 8_000);
+      const waited = Date.now() - sent;
+      // What fits (96..110: rows 1..10 left the spool with the first 2xx) is
+      // stored and ACKed before the refusal; the rest stays on the sensor.
+      assert.ok(hasAck(frames, 110), JSON.stringify(frames));
+      assert.equal(errorCode(frames), ERROR_CODES.overloaded);
+      assert.ok(waited >= 1_500, `held ${waited} ms before the refusal`);
+      assert.equal(await gatewayMetric(metrics, "room_holds"), 1);
+      assert.equal(await gatewayMetric(metrics, "overload_refusals"), 1);
+    } finally {
+      closeQuietly(conn);
+    }
+    peer.release();
+    assert.equal((await gateway.stop()).code, 0);
+  } finally {
+    await peer.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
