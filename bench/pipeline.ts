@@ -147,7 +147,8 @@ function describeRun(r: RunResult): string {
       r.cost.gateway.cpuSeconds.toFixed(1)
     }/${r.cost.server.cpuSeconds.toFixed(1)} s, acked ${thousands(r.totals.acknowledged)} ` +
     `stored ${thousands(r.tally.distinct)} lost ${r.tally.lost} duplicated ${r.tally.duplicated}` +
-    (r.totals.refused > 0 ? `, ${r.totals.refused} ERROR 4 (spool full) refusals` : "");
+    (r.totals.refused > 0 ? `, ${r.totals.refused} ERROR 4 (spool full) refusals` : "") +
+    (r.serverDuplicates > 0 ? `, ${thousands(r.serverDuplicates)} resent to the server` : "");
   return r.mode === "idle"
     ? `${base}, held ${r.connectionsHeld} connections (all up after ${
       r.connectSeconds?.toFixed(1)
@@ -205,6 +206,8 @@ function summarize(
     mode: scale.mode,
     received_per_s: Math.round(received),
     stored_per_s: Math.round(stored),
+    stored_per_s_min: Math.round(Math.min(...results.map((r) => r.storedPerSecond))),
+    stored_per_s_max: Math.round(Math.max(...results.map((r) => r.storedPerSecond))),
     p50_ms: p50 === undefined ? "na" : p50.toFixed(1),
     p99_ms: p99 === undefined ? "na" : p99.toFixed(1),
     max_ms: max === undefined ? "na" : max.toFixed(1),
@@ -216,6 +219,7 @@ function summarize(
     server_cpu_s: cpu("server").toFixed(2),
     window_s: m((r) => r.windowSeconds).toFixed(1),
     foreign_cpu_s: m((r) => r.foreignCpuSeconds).toFixed(1),
+    stolen_cpu_s: m((r) => r.stolenCpuSeconds).toFixed(1),
     connections_held: held,
     lost,
     duplicated,
@@ -301,6 +305,13 @@ async function main(): Promise<number> {
             `    warning: other processes used ${
               result.foreignCpuSeconds.toFixed(1)
             } CPU-s during the window; ` + "figures of a busy machine are low",
+          );
+        }
+        if (result.stolenCpuSeconds > FOREIGN_CPU_WARNING_S) {
+          console.log(
+            `    warning: the hypervisor took ${
+              result.stolenCpuSeconds.toFixed(1)
+            } CPU-s for other machines during the window; figures are low`,
           );
         }
         await Deno.remove(runDir, { recursive: true });

@@ -68,6 +68,8 @@ export interface RunResult {
   readonly receivedPerSecond: number;
   /** Readings per second newly stored by the server in the window. */
   readonly storedPerSecond: number;
+  /** Readings the server received again in the window (resent after a lost answer), not stored. */
+  readonly serverDuplicates: number;
   /** Sensor timestamp to durably stored, in ms (undefined: nothing stored in the window). */
   readonly latencyMs: {
     readonly p50: number | undefined;
@@ -88,6 +90,8 @@ export interface RunResult {
    * this benchmark (another job on the machine skews every figure).
    */
   readonly foreignCpuSeconds: number;
+  /** CPU seconds the hypervisor took for other machines during the window. */
+  readonly stolenCpuSeconds: number;
 }
 
 interface Sample {
@@ -98,6 +102,7 @@ interface Sample {
   /** CPU seconds of this benchmark process itself. */
   readonly benchCpuSeconds: number;
   readonly machineBusySeconds: number;
+  readonly machineStealSeconds: number;
 }
 
 const START_TIMEOUT_MS = 120_000;
@@ -182,6 +187,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         stats,
         benchCpuSeconds: costs.processes.at(-1)?.cpuSeconds ?? 0,
         machineBusySeconds: costs.machineBusySeconds,
+        machineStealSeconds: costs.machineStealSeconds,
       };
     };
     const gatewayValue = (s: Sample, name: string) =>
@@ -288,6 +294,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     const after = histogramBuckets(last.server, FRESHNESS);
     const ms = (seconds: number | undefined) => seconds === undefined ? undefined : seconds * 1000;
     const stored = (s: Sample) => s.server.get("vigia_readings_stored_total") ?? 0;
+    const duplicates = (s: Sample) => s.server.get("vigia_readings_duplicate_total") ?? 0;
     return {
       sensors: options.sensors,
       mode,
@@ -295,6 +302,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       receivedPerSecond: (gatewayValue(last, "readings") - gatewayValue(first, "readings")) /
         windowSeconds,
       storedPerSecond: (stored(last) - stored(first)) / windowSeconds,
+      serverDuplicates: duplicates(last) - duplicates(first),
       latencyMs: {
         p50: ms(windowQuantile(before, after, 0.5)),
         p99: ms(windowQuantile(before, after, 0.99)),
@@ -308,6 +316,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       totals,
       tally,
       connectionsHeld: Math.min(...window.map((s) => gatewayValue(s, "connections_active"))),
+      stolenCpuSeconds: last.machineStealSeconds - first.machineStealSeconds,
       foreignCpuSeconds: Math.max(
         0,
         last.machineBusySeconds - first.machineBusySeconds -

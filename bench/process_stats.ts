@@ -38,6 +38,8 @@ export interface CostSample {
   readonly processes: (ProcessStats | undefined)[];
   /** CPU seconds every process of the machine has used since boot (all cores). */
   readonly machineBusySeconds: number;
+  /** CPU seconds the hypervisor gave to other virtual machines instead (all cores). */
+  readonly machineStealSeconds: number;
 }
 
 /** The costs of each process of `pids` so far, and of the whole machine. */
@@ -48,9 +50,11 @@ export async function sampleCosts(pids: readonly number[]): Promise<CostSample> 
     pids.map(String),
   );
   const [machine = "", ...parts] = text.split(`${SEPARATOR} `);
-  // cpu user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
-  const ticks = machine.trim().split(/\s+/).slice(1).map(Number);
-  const busy = ticks.reduce((sum, n) => sum + n, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is
+  // already in user and nice); steal is time the hypervisor gave to other machines.
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = machine.trim()
+    .split(/\s+/).slice(1).map(Number);
+  const busy = user + nice + system + irq + softirq;
   const byPid = new Map<number, ProcessStats>();
   for (const part of parts) {
     const newline = part.indexOf("\n");
@@ -70,6 +74,7 @@ export async function sampleCosts(pids: readonly number[]): Promise<CostSample> 
   return {
     processes: pids.map((pid) => byPid.get(pid)),
     machineBusySeconds: busy / CLOCK_TICKS,
+    machineStealSeconds: steal / CLOCK_TICKS,
   };
 }
 
