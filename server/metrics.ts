@@ -58,10 +58,16 @@ const FRESHNESS_BUCKETS = [
   2,
   3,
   5,
+  7.5,
   10,
+  15,
+  20,
   30,
+  45,
   60,
+  120,
   300,
+  900,
   3600,
 ] as const;
 /** Seconds the freshness maximum looks back. */
