@@ -14,9 +14,7 @@
  * Exits 1 if any run lost, duplicated or altered a reading, left a database
  * failing `integrity_check`, or did not finish.
  *
- * Usage: deno run -P=bench bench/chaos.ts [--minutes 3] [--run-seconds 45]
- *          [--seed N] [--sensors 4] [--interval 0.005] [--spool-max 2000]
- *          [--outage-min 2] [--outage-max 6] [--verbose]
+ * Flags: see {@linkcode USAGE}.
  *
  * Long outages (`--outage-min 60 --outage-max 120`) want a slower
  * `--interval` (0.05), so the sensors' own buffers (10,000 readings each)
@@ -27,6 +25,14 @@
 
 import { parseArgs } from "node:util";
 import { type ChaosResult, FAULT_KINDS, formatChaos, runChaos } from "../tests/_chaos.ts";
+import { exitIfHelpAsked } from "./usage.ts";
+
+export const USAGE = `
+Usage: deno run -P=bench bench/chaos.ts [--minutes 3] [--run-seconds 45]
+         [--seed N] [--sensors 4] [--interval 0.005] [--spool-max 2000]
+         [--outage-min 2] [--outage-max 6] [--verbose]
+`;
+exitIfHelpAsked(USAGE);
 
 const { values: flags } = parseArgs({
   args: Deno.args,

@@ -12,6 +12,9 @@
  */
 
 import { FRAMES_PER_MIB } from "./codec_bench.ts";
+import { exitIfHelpAsked } from "./usage.ts";
+
+exitIfHelpAsked("Usage: deno task bench codec   (no flags: three runs, the median printed)");
 
 const RUNS = 3;
 

@@ -5,7 +5,7 @@
  * and heap of a page following a busy live feed. Prints figures; asserts
  * nothing about speed (a slow machine is not a bug).
  *
- * Usage: deno task bench dashboard --  [--sensors N] [--live-seconds S] [--runs R]
+ * Flags: see {@linkcode USAGE}.
  *
  * @module
  */
@@ -16,6 +16,16 @@ import type { CDPSession, Page } from "playwright-core";
 import { ROOT, startProgram } from "../tests/_process.ts";
 import { testPki } from "../tests/_pki.ts";
 import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "../tests/_browser.ts";
+import { exitIfHelpAsked } from "./usage.ts";
+
+export const USAGE = `
+Usage: deno task bench dashboard -- [--sensors 30] [--live-seconds 60] [--runs 3]
+
+  --sensors N        sensors in the 15 min and 24 h windows
+  --live-seconds S   how long the page follows a busy live feed
+  --runs N           runs per figure; the median is printed
+`;
+exitIfHelpAsked(USAGE);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -24,6 +34,7 @@ const { values } = parseArgs({
     "live-seconds": { type: "string", default: "60" },
     runs: { type: "string", default: "3" },
   },
+  strict: false, // `deno task bench -- ...` passes every benchmark's flags
 });
 const SENSORS = Number(values.sensors);
 const LIVE_SECONDS = Number(values["live-seconds"]);

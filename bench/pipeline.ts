@@ -26,13 +26,7 @@
  * connections (`idle`: one reading per sensor every 20 s) held by one
  * gateway (run once; its certificates take about a minute to make).
  *
- * Usage: deno run -P=bench bench/pipeline.ts [--runs 3] [--scales LIST]
- *          [--seconds 10] [--warmup 5] [--idle 10000] [--profile DIR]
- *
- *   --scales LIST   comma-separated `SENSORSxMODE` (`10xrate,100xmax`) or bare
- *                   sensor counts (both modes); default 10,100,1000
- *   --idle N        connections of the idle scale, 0 to skip (default 10000)
- *   --profile DIR   write V8 CPU profiles of every process under DIR
+ * Flags: see {@linkcode USAGE}.
  *
  * @module
  */
@@ -49,6 +43,21 @@ import {
   SENSORS_PER_PROCESS,
 } from "./pipeline_run.ts";
 import { cpuModel, openFileLimits } from "./process_stats.ts";
+import { exitIfHelpAsked } from "./usage.ts";
+
+export const USAGE = `
+Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
+         [--warmup 5] [--idle 10000] [--profile DIR]
+
+  --runs N        runs per scale; the median is printed (default 3)
+  --scales LIST   comma-separated SENSORSxMODE (10xrate,100xmax) or bare
+                  sensor counts (both modes); default 10,100,1000
+  --seconds S     steady window measured per run (default 10)
+  --warmup S      seconds before the window starts (default 5)
+  --idle N        connections of the idle scale, 0 to skip (default 10000)
+  --profile DIR   write V8 CPU profiles of every process under DIR
+`;
+exitIfHelpAsked(USAGE);
 
 const { values: flags } = parseArgs({
   args: Deno.args,

@@ -2,13 +2,12 @@
  * `deno task bench`: runs every benchmark as its own process, one after the
  * other so they do not compete for the two cores, and prints their figures.
  *
- * Usage: deno task bench [NAME ...]   (names: codec, server, pipeline, dashboard; default all)
- *
- * Extra flags after `--` go to every selected benchmark
- * (`deno task bench pipeline -- --runs 1`).
+ * Flags: see {@linkcode USAGE}.
  *
  * @module
  */
+
+import { exitIfHelpAsked } from "./usage.ts";
 
 const BENCHMARKS = {
   codec: "bench/codec.ts",
@@ -22,9 +21,23 @@ function isBenchmarkName(name: string): name is BenchmarkName {
   return Object.hasOwn(BENCHMARKS, name);
 }
 
+export const USAGE = `
+Usage: deno task bench [NAME ...] [-- FLAGS]
+
+Runs the named benchmarks one after the other (default: all, about 15 minutes):
+  codec       frames/s through the protocol codec
+  server      POST /api/data readings/s and GET latencies on a large store
+  pipeline    sensors -> TLS -> gateway -> HTTP -> SQLite, 10 to 10,000 sensors
+  dashboard   first render, heap and redraw cost in Chromium
+
+FLAGS after -- go to every selected benchmark; see each one's own help:
+  deno task bench pipeline -- --help
+`;
+
 const separator = Deno.args.indexOf("--");
 const names = separator === -1 ? Deno.args : Deno.args.slice(0, separator);
 const extra = separator === -1 ? [] : Deno.args.slice(separator + 1);
+exitIfHelpAsked(USAGE, names);
 const unknown = names.filter((name) => !isBenchmarkName(name));
 if (unknown.length > 0) {
   const known = Object.keys(BENCHMARKS).join(", ");
@@ -39,14 +52,8 @@ const selected = names.length > 0
 
 let failed = 0;
 for (const name of selected) {
-  const script = BENCHMARKS[name];
-  try {
-    await Deno.stat(script);
-  } catch {
-    continue; // a benchmark that has not landed yet
-  }
   const status = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P=bench", script, ...extra],
+    args: ["run", "-P=bench", BENCHMARKS[name], ...extra],
     stdin: "null",
   }).spawn().status;
   if (!status.success) failed++;

@@ -19,11 +19,9 @@
  *    `GET /api/readings?limit=100`, `?sensor=ID&limit=100` (p50/p99 over
  *    `--requests` sequential requests) and `/api/series` over the last 24 h.
  *
- * Usage: deno run -P=bench bench/server.ts [--ingest N] [--clients N]
- *          [--rows N] [--requests N] [--runs N]
- *
- * Defaults keep `deno task bench` to a couple of minutes (`--rows 1000000`);
- * the figures in the report use `--rows 10000000`.
+ * Flags: see {@linkcode USAGE}. Defaults keep `deno task bench` to a couple
+ * of minutes (`--rows 1000000`); the figures in the README use
+ * `--rows 10000000`.
  *
  * @module
  */
@@ -33,6 +31,19 @@ import { parseArgs } from "node:util";
 import { type Reading, readingToJson } from "../protocol/mod.ts";
 import { openStore } from "../server/store.ts";
 import { startProgram } from "../tests/_process.ts";
+import { exitIfHelpAsked } from "./usage.ts";
+
+export const USAGE = `
+Usage: deno task bench server -- [--ingest 1000000] [--clients 16]
+         [--rows 1000000] [--requests 2000] [--runs 3]
+
+  --ingest N     readings POSTed per ingestion run
+  --clients N    concurrent POST clients
+  --rows N       readings in the store the read latencies are measured on
+  --requests N   sequential GET requests per latency figure
+  --runs N       runs per figure; the median is printed
+`;
+exitIfHelpAsked(USAGE);
 
 const { values: flags } = parseArgs({
   args: Deno.args,
