@@ -1,0 +1,66 @@
+/**
+ * `deno task bench` as a user runs it: `--help` answers at once instead of
+ * starting a long run, and a tiny pipeline run through real sensor, gateway
+ * and server processes prints a parseable BENCH line with nothing lost or
+ * duplicated. Checks that the benchmark works, not how fast this machine is.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ROOT } from "../lib/child.ts";
+
+async function bench(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-P=bench", "bench/run.ts", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stderr: "inherit",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: output.code, stdout: new TextDecoder().decode(output.stdout) };
+}
+
+/** The `key=value` fields of the BENCH line of one scale. */
+function benchLine(stdout: string, scale: string): Map<string, string> {
+  const line = stdout.split("\n").find((l) => l.startsWith(`BENCH pipeline scale=${scale} `));
+  assert.ok(line, `no BENCH line for ${scale} in:\n${stdout}`);
+  return new Map(line.split(" ").slice(2).map((field) => field.split("=") as [string, string]));
+}
+
+Deno.test("bench --help prints the benchmarks and their flags, and runs nothing", async () => {
+  const all = await bench("--help");
+  assert.equal(all.code, 0);
+  assert.match(all.stdout, /pipeline\s+sensors -> TLS/);
+  const pipeline = await bench("pipeline", "--", "--help");
+  assert.equal(pipeline.code, 0);
+  assert.match(pipeline.stdout, /--scales LIST/);
+  assert.doesNotMatch(pipeline.stdout, /BENCH/);
+});
+
+Deno.test("bench names an unknown benchmark and exits 2", async () => {
+  assert.equal((await bench("nope")).code, 2);
+});
+
+Deno.test("pipeline bench: a small run stores every reading once and prints its BENCH lines", async () => {
+  const { code, stdout } = await bench(
+    "pipeline",
+    "--",
+    ...["--scales", "3xrate,3xmax", "--runs", "1", "--seconds", "2", "--warmup", "1"],
+    ...["--idle", "0"],
+  );
+  assert.equal(code, 0, stdout);
+  for (const scale of ["3xrate", "3xmax"]) {
+    const fields = benchLine(stdout, scale);
+    assert.equal(fields.get("lost"), "0");
+    assert.equal(fields.get("duplicated"), "0");
+    assert.equal(fields.get("problems"), "0");
+    assert.ok(Number(fields.get("stored_per_s")) > 0, `${scale} stored nothing`);
+  }
+  // Saturation must offer more than 3 sensors at 1 reading/s: the modes differ.
+  assert.ok(
+    Number(benchLine(stdout, "3xmax").get("stored_per_s")) >
+      Number(benchLine(stdout, "3xrate").get("stored_per_s")),
+  );
+  assert.match(stdout, /\| sensors \| offered \| stored\/s \|/);
+});
