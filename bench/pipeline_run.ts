@@ -292,7 +292,6 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     });
     const before = histogramBuckets(first.server, FRESHNESS);
     const after = histogramBuckets(last.server, FRESHNESS);
-    const ms = (seconds: number | undefined) => seconds === undefined ? undefined : seconds * 1000;
     const stored = (s: Sample) => s.server.get("vigia_readings_stored_total") ?? 0;
     const duplicates = (s: Sample) => s.server.get("vigia_readings_duplicate_total") ?? 0;
     return {
@@ -303,11 +302,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         windowSeconds,
       storedPerSecond: (stored(last) - stored(first)) / windowSeconds,
       serverDuplicates: duplicates(last) - duplicates(first),
-      latencyMs: {
-        p50: ms(windowQuantile(before, after, 0.5)),
-        p99: ms(windowQuantile(before, after, 0.99)),
-        max: ms(windowMax(window)),
-      },
+      latencyMs: latencies(
+        windowQuantile(before, after, 0.5),
+        windowQuantile(before, after, 0.99),
+        windowMax(window),
+      ),
       cost: {
         server: cost([0]),
         gateway: cost([1]),
@@ -386,6 +385,21 @@ function startSensors(
  * gauge (it covers the last 10 s): the samples whose look-back starts
  * inside the window, or the last one when the window is shorter.
  */
+/**
+ * Quantiles interpolated inside a histogram bucket can land above the
+ * largest value actually seen (a p99 of 69 ms with a max of 66 ms); the true
+ * quantile cannot, so they are capped at the max. Seconds in, ms out.
+ */
+function latencies(
+  p50: number | undefined,
+  p99: number | undefined,
+  max: number | undefined,
+): RunResult["latencyMs"] {
+  const cap = (q: number | undefined) =>
+    q === undefined ? undefined : 1000 * (max === undefined ? q : Math.min(q, max));
+  return { p50: cap(p50), p99: cap(p99), max: max === undefined ? undefined : 1000 * max };
+}
+
 function windowMax(window: readonly Sample[]): number | undefined {
   const start = window[0]!.at;
   const covering = window.filter((s) => s.at - start >= 9_000);
