@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import { type ChaosResult, FAULT_KINDS, formatChaos, runChaos } from "../tests/_chaos.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
-export const USAGE = `
+const USAGE = `
 Usage: deno run -P=bench bench/chaos.ts [--minutes 3] [--run-seconds 45]
          [--seed N] [--sensors 4] [--interval 0.005] [--spool-max 2000]
          [--outage-min 2] [--outage-max 6] [--verbose]

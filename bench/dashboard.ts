@@ -18,7 +18,7 @@ import { testPki } from "../tests/_pki.ts";
 import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "../tests/_browser.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
-export const USAGE = `
+const USAGE = `
 Usage: deno task bench dashboard -- [--sensors 30] [--live-seconds 60] [--runs 3]
 
   --sensors N        sensors in the 15 min and 24 h windows

@@ -45,7 +45,7 @@ import {
 import { cpuModel, openFileLimits } from "./process_stats.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
-export const USAGE = `
+const USAGE = `
 Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
          [--warmup 5] [--idle 10000] [--profile DIR]
 

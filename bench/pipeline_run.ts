@@ -302,11 +302,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         windowSeconds,
       storedPerSecond: (stored(last) - stored(first)) / windowSeconds,
       serverDuplicates: duplicates(last) - duplicates(first),
-      latencyMs: latencies(
-        windowQuantile(before, after, 0.5),
-        windowQuantile(before, after, 0.99),
-        windowMax(window),
-      ),
+      latencyMs: latencyMs(before, after, windowMax(window)),
       cost: {
         server: cost([0]),
         gateway: cost([1]),
@@ -381,25 +377,30 @@ function startSensors(
 }
 
 /**
+ * p50, p99 and max in ms. A quantile interpolated inside a histogram bucket
+ * can land above the largest value actually seen (a p99 of 69 ms with a max
+ * of 66 ms); the true quantile cannot, so it is capped at the max.
+ */
+function latencyMs(
+  before: readonly [number, number][],
+  after: readonly [number, number][],
+  maxSeconds: number | undefined,
+): RunResult["latencyMs"] {
+  const ms = (seconds: number | undefined) => seconds === undefined ? undefined : seconds * 1000;
+  const quantile = (q: number) => {
+    const seconds = windowQuantile(before, after, q);
+    return ms(
+      seconds === undefined || maxSeconds === undefined ? seconds : Math.min(seconds, maxSeconds),
+    );
+  };
+  return { p50: quantile(0.5), p99: quantile(0.99), max: ms(maxSeconds) };
+}
+
+/**
  * The largest freshness of the window from the server's recent-maximum
  * gauge (it covers the last 10 s): the samples whose look-back starts
  * inside the window, or the last one when the window is shorter.
  */
-/**
- * Quantiles interpolated inside a histogram bucket can land above the
- * largest value actually seen (a p99 of 69 ms with a max of 66 ms); the true
- * quantile cannot, so they are capped at the max. Seconds in, ms out.
- */
-function latencies(
-  p50: number | undefined,
-  p99: number | undefined,
-  max: number | undefined,
-): RunResult["latencyMs"] {
-  const cap = (q: number | undefined) =>
-    q === undefined ? undefined : 1000 * (max === undefined ? q : Math.min(q, max));
-  return { p50: cap(p50), p99: cap(p99), max: max === undefined ? undefined : 1000 * max };
-}
-
 function windowMax(window: readonly Sample[]): number | undefined {
   const start = window[0]!.at;
   const covering = window.filter((s) => s.at - start >= 9_000);

@@ -10,10 +10,19 @@
 import { exitIfHelpAsked } from "./usage.ts";
 
 const BENCHMARKS = {
-  codec: "bench/codec.ts",
-  server: "bench/server.ts",
-  pipeline: "bench/pipeline.ts",
-  dashboard: "bench/dashboard.ts",
+  codec: { script: "bench/codec.ts", about: "frames/s through the protocol codec" },
+  server: {
+    script: "bench/server.ts",
+    about: "POST /api/data readings/s and GET latencies on a large store",
+  },
+  pipeline: {
+    script: "bench/pipeline.ts",
+    about: "sensors -> TLS -> gateway -> HTTP -> SQLite, 10 to 10,000 sensors",
+  },
+  dashboard: {
+    script: "bench/dashboard.ts",
+    about: "first render, heap and redraw cost in Chromium",
+  },
 } as const;
 type BenchmarkName = keyof typeof BENCHMARKS;
 
@@ -21,14 +30,11 @@ function isBenchmarkName(name: string): name is BenchmarkName {
   return Object.hasOwn(BENCHMARKS, name);
 }
 
-export const USAGE = `
+const USAGE = `
 Usage: deno task bench [NAME ...] [-- FLAGS]
 
-Runs the named benchmarks one after the other (default: all, about 15 minutes):
-  codec       frames/s through the protocol codec
-  server      POST /api/data readings/s and GET latencies on a large store
-  pipeline    sensors -> TLS -> gateway -> HTTP -> SQLite, 10 to 10,000 sensors
-  dashboard   first render, heap and redraw cost in Chromium
+Runs the named benchmarks one after the other (default: all, about 10 minutes):
+${Object.entries(BENCHMARKS).map(([name, { about }]) => `  ${name.padEnd(11)} ${about}`).join("\n")}
 
 FLAGS after -- go to every selected benchmark; see each one's own help:
   deno task bench pipeline -- --help
@@ -53,7 +59,7 @@ const selected = names.length > 0
 let failed = 0;
 for (const name of selected) {
   const status = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P=bench", BENCHMARKS[name], ...extra],
+    args: ["run", "-P=bench", BENCHMARKS[name].script, ...extra],
     stdin: "null",
   }).spawn().status;
   if (!status.success) failed++;

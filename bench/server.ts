@@ -33,7 +33,7 @@ import { openStore } from "../server/store.ts";
 import { startProgram } from "../tests/_process.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
-export const USAGE = `
+const USAGE = `
 Usage: deno task bench server -- [--ingest 1000000] [--clients 16]
          [--rows 1000000] [--requests 2000] [--runs 3]
 

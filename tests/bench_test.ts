@@ -8,17 +8,13 @@
  */
 
 import assert from "node:assert/strict";
-import { ROOT } from "../lib/child.ts";
+import { startChild } from "../lib/child.ts";
 
+/** Runs `deno task bench ARGS` to its end: exit code and output lines (stdout and stderr). */
 async function bench(...args: string[]): Promise<{ code: number; stdout: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-P=bench", "bench/run.ts", ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stderr: "inherit",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code: output.code, stdout: new TextDecoder().decode(output.stdout) };
+  const child = startChild("bench/run.ts", args, { permissionSet: "bench" });
+  const { code } = await child.status;
+  return { code, stdout: child.lines().join("\n") };
 }
 
 /** The `key=value` fields of the BENCH line of one scale. */
