@@ -168,10 +168,16 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
  * thread, only with less throughput under heavy load.
  */
 function canStartWriterThread(log: Logger): boolean {
-  const modules = fileURLToPath(new URL("./server/", import.meta.url));
-  if (Deno.permissions.querySync({ name: "read", path: modules }).state === "granted") return true;
+  const modules = ["./server/", "./protocol/"].map((dir) =>
+    fileURLToPath(new URL(dir, import.meta.url))
+  );
+  const readable = (path: string) =>
+    Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  if (modules.every(readable)) return true;
   log.warn(
-    `writer thread unavailable without --allow-read=${modules}: committing on the main thread`,
+    `writer thread unavailable without --allow-read=${
+      modules.join(",")
+    }: committing on the main thread`,
   );
   return false;
 }

@@ -9,14 +9,14 @@
 import {
   encodeReadingInto,
   FrameDecoder,
-  type Reading,
+  type MeasuredReading,
   READING_FRAME_SIZE,
 } from "../protocol/mod.ts";
 
 /** READING frames in 1 MiB. */
 export const FRAMES_PER_MIB: number = Math.floor(1024 * 1024 / READING_FRAME_SIZE);
 
-const readings: Reading[] = Array.from({ length: FRAMES_PER_MIB }, (_, i) => ({
+const readings: MeasuredReading[] = Array.from({ length: FRAMES_PER_MIB }, (_, i) => ({
   sensorId: 1 + (i % 100),
   seq: i,
   timestamp: 1_764_000_000_000 + i,

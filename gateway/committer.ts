@@ -12,7 +12,7 @@
  */
 
 import type { Logger } from "../lib/log.ts";
-import { encodeReadingPayload, type Reading, READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
+import { encodeReadingRecord, type Reading, READING_RECORD_SIZE } from "../protocol/mod.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { MAX_BATCH_READINGS, type Spool } from "./spool.ts";
 
@@ -62,7 +62,7 @@ export interface CommitterOptions {
 export class Committer {
   #spool: Spool;
   #options: CommitterOptions;
-  #buffer = new Uint8Array(1024 * READING_PAYLOAD_SIZE);
+  #buffer = new Uint8Array(1024 * READING_RECORD_SIZE);
   #count = 0;
   #parties = new Set<CommitParty>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -132,9 +132,9 @@ export class Committer {
 
   /** Adds a reading to the batch; `party` hears when it is durable. */
   add(reading: Reading, party: CommitParty): void {
-    const offset = this.#count * READING_PAYLOAD_SIZE;
-    if (offset + READING_PAYLOAD_SIZE > this.#buffer.length) this.#grow();
-    encodeReadingPayload(this.#buffer, offset, reading);
+    const offset = this.#count * READING_RECORD_SIZE;
+    if (offset + READING_RECORD_SIZE > this.#buffer.length) this.#grow();
+    encodeReadingRecord(this.#buffer, offset, reading);
     this.#count++;
     this.#parties.add(party);
     if (this.#count === 1) {
@@ -160,7 +160,7 @@ export class Committer {
     this.#parties = new Set();
     const { metrics, log } = this.#options;
     try {
-      this.#spool.commit(this.#buffer.subarray(0, count * READING_PAYLOAD_SIZE), count);
+      this.#spool.commit(this.#buffer.subarray(0, count * READING_RECORD_SIZE), count);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       metrics.values.commit_failures++;
@@ -174,14 +174,14 @@ export class Committer {
     for (const party of parties) party.committed();
     this.#options.onCommit?.();
     // Give the memory back after a burst rather than holding the peak forever.
-    if (this.#buffer.length > 4 * MAX_BATCH_READINGS * READING_PAYLOAD_SIZE) {
-      this.#buffer = new Uint8Array(1024 * READING_PAYLOAD_SIZE);
+    if (this.#buffer.length > 4 * MAX_BATCH_READINGS * READING_RECORD_SIZE) {
+      this.#buffer = new Uint8Array(1024 * READING_RECORD_SIZE);
     }
   };
 
   #grow(): void {
     const bigger = new Uint8Array(this.#buffer.length * 2);
-    bigger.set(this.#buffer.subarray(0, this.#count * READING_PAYLOAD_SIZE));
+    bigger.set(this.#buffer.subarray(0, this.#count * READING_RECORD_SIZE));
     this.#buffer = bigger;
   }
 }

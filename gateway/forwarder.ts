@@ -30,7 +30,7 @@
 import { backoffDelay, type BackoffOptions, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
 import type { GatewayMetrics } from "./metrics.ts";
-import { decodeReadingPayload, READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
+import { decodeReadingRecord, READING_RECORD_SIZE } from "../protocol/mod.ts";
 import { MAX_BODY_BYTES, writeBatchesJson } from "./request_body.ts";
 import { MAX_BATCH_READINGS, type Spool, type SpooledBatch } from "./spool.ts";
 
@@ -274,9 +274,9 @@ export class Forwarder {
     let offset = 0;
     for (const batch of batches) {
       if (Number.isInteger(index) && index >= 0 && index < offset + batch.readings) {
-        const reading = decodeReadingPayload(
+        const reading = decodeReadingRecord(
           batch.payload,
-          (index - offset) * READING_PAYLOAD_SIZE,
+          (index - offset) * READING_RECORD_SIZE,
         );
         this.#spool.reject(batch, index - offset, error);
         metrics.values.forward_rejected++;

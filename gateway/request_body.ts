@@ -5,36 +5,44 @@
  *
  * This is the gateway's hottest loop under load (every reading passes
  * through it once), so it builds no `Reading` objects and no strings: each
- * field is read from the 28-byte record and its digits written in place.
- * The timestamp goes out as integer epoch milliseconds, which the API
- * accepts (http-api-v1) and parses without a date parser; the three values
- * as decimals with at most two digits after the point, the same text
- * `JSON.stringify(hundredths / 100)` gives, so the server's `toHundredths`
- * gets back exactly the integer on the wire.
+ * field is read from the 29-byte record (protocol/record.ts) and its digits
+ * written in place. The timestamp goes out as integer epoch milliseconds,
+ * which the API accepts (docs/http-api.md) and parses without a date parser;
+ * the three values as decimals with at most two digits after the point, the
+ * same text `JSON.stringify(hundredths / 100)` gives, so the server's
+ * `toHundredths` gets back exactly the integer on the wire; a quantity the
+ * record marks absent as `null`.
  *
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeReadingPayload } from "../protocol/mod.ts";
+ * import { encodeReadingRecord } from "../protocol/mod.ts";
  * import { writeBatchesJson } from "./request_body.ts";
  *
- * const payload = new Uint8Array(28);
- * encodeReadingPayload(payload, 0, {
+ * const payload = new Uint8Array(29);
+ * encodeReadingRecord(payload, 0, {
  *   sensorId: 7, seq: 42, timestamp: 1764000000123,
- *   temperature: -5, pressure: 101325, humidity: 4510,
+ *   temperature: -5, pressure: 101325, humidity: null,
  * });
  * const target = new Uint8Array(256);
  * const length = writeBatchesJson([{ id: 1, readings: 1, payload }], target);
  * assert.equal(
  *   new TextDecoder().decode(target.subarray(0, length)),
  *   '[{"id":7,"seq":42,"timestamp":1764000000123,' +
- *     '"temperature":-0.05,"pressure":1013.25,"humidity":45.1}]',
+ *     '"temperature":-0.05,"pressure":1013.25,"humidity":null}]',
  * );
  * ```
  *
  * @module
  */
 
-import { READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
+import { readI32, readU32 } from "../protocol/bytes.ts";
+import {
+  PRESENT_HUMIDITY,
+  PRESENT_PRESSURE,
+  PRESENT_TEMPERATURE,
+  READING_RECORD_SIZE,
+  RECORD_PRESENCE_OFFSET,
+} from "../protocol/mod.ts";
 import type { SpooledBatch } from "./spool.ts";
 
 /** Bytes one request body may take: the server's 4 MiB limit. */
@@ -50,6 +58,7 @@ const TIMESTAMP = ascii(',"timestamp":');
 const TEMPERATURE = ascii(',"temperature":');
 const PRESSURE = ascii(',"pressure":');
 const HUMIDITY = ascii(',"humidity":');
+const NULL = ascii("null");
 const TWO_32 = 0x1_0000_0000;
 const ZERO = 0x30;
 
@@ -64,7 +73,7 @@ export function writeBatchesJson(batches: readonly SpooledBatch[], target: Uint8
   let first = true;
   for (const batch of batches) {
     const bytes = batch.payload;
-    for (let at = 0; at < bytes.length; at += READING_PAYLOAD_SIZE) {
+    for (let at = 0; at < bytes.length; at += READING_RECORD_SIZE) {
       if (offset + MAX_READING_BYTES + 1 > target.length) {
         throw new RangeError(`Cannot build request: more than ${target.length} bytes of JSON`);
       }
@@ -80,12 +89,19 @@ export function writeBatchesJson(batches: readonly SpooledBatch[], target: Uint8
         offset,
         readI32(bytes, at + 8) * TWO_32 + readU32(bytes, at + 12),
       );
+      const presence = bytes[at + RECORD_PRESENCE_OFFSET]!;
       offset = put(target, offset, TEMPERATURE);
-      offset = writeHundredths(target, offset, readI32(bytes, at + 16));
+      offset = presence & PRESENT_TEMPERATURE
+        ? writeHundredths(target, offset, readI32(bytes, at + 16))
+        : put(target, offset, NULL);
       offset = put(target, offset, PRESSURE);
-      offset = writeHundredths(target, offset, readI32(bytes, at + 20));
+      offset = presence & PRESENT_PRESSURE
+        ? writeHundredths(target, offset, readI32(bytes, at + 20))
+        : put(target, offset, NULL);
       offset = put(target, offset, HUMIDITY);
-      offset = writeHundredths(target, offset, readI32(bytes, at + 24));
+      offset = presence & PRESENT_HUMIDITY
+        ? writeHundredths(target, offset, readI32(bytes, at + 24))
+        : put(target, offset, NULL);
       target[offset++] = 0x7d; // }
     }
   }
@@ -132,13 +148,4 @@ function writeHundredths(target: Uint8Array, offset: number, hundredths: number)
     if (last !== 0) target[offset++] = ZERO + last;
   }
   return offset;
-}
-
-function readI32(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
-    bytes[offset + 3]!;
-}
-
-function readU32(bytes: Uint8Array, offset: number): number {
-  return readI32(bytes, offset) >>> 0;
 }

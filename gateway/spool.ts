@@ -7,8 +7,9 @@
  * once the WAL is on disk. That is affordable because the gateway commits a
  * whole flush (every reading of ~50 ms, all connections) in one transaction,
  * so ~20 fsyncs a second whatever the load. One row per batch, the readings
- * packed as 28-byte READING wire payloads (`encodeReadingPayload`: exact, fixed size, and what an operator reading `protocol-v1.md` already knows), keeps SQLite's work
- * per reading close to a memcpy:
+ * packed as 29-byte records (`encodeReadingRecord`: exact, fixed size, the
+ * READING payload of docs/protocol.md plus which quantities are measured),
+ * keeps SQLite's work per reading close to a memcpy:
  *
  * ```sql
  * batches(id INTEGER PRIMARY KEY, readings INTEGER, payload BLOB)  -- oldest first by id
@@ -19,6 +20,7 @@
  * `POST /api/data` may carry, so the forwarder never has to split a row.
  * `rejected` keeps a reading the server refused as invalid (400): kept for
  * an operator, never silently dropped, and out of the way of the rest.
+ * The file's format versions and their migration: {@link ./spool_format.ts}.
  *
  * @module
  */
@@ -26,7 +28,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { READING_PAYLOAD_SIZE } from "../protocol/mod.ts";
+import { READING_RECORD_SIZE } from "../protocol/mod.ts";
+import { prepareSpool } from "./spool_format.ts";
 
 /** The most readings one row (and so one forwarded request) holds: the server's batch limit. */
 export const MAX_BATCH_READINGS = 10_000;
@@ -35,7 +38,7 @@ export const MAX_BATCH_READINGS = 10_000;
 export interface SpooledBatch {
   readonly id: number;
   readonly readings: number;
-  /** `readings` × 28 bytes of packed readings. */
+  /** `readings` × 29 bytes of packed reading records. */
   readonly payload: Uint8Array;
 }
 
@@ -50,11 +53,18 @@ export type SpoolEnd = "oldest" | "newest";
 
 /**
  * Opens (creating if needed) the spool at `path`, with its directory.
- * Throws what SQLite throws for a file that is not a database.
+ * Throws what SQLite throws for a file that is not a database, and
+ * `RangeError` for a spool written by a newer release.
  */
 export function openSpool(path: string, options: SpoolOptions): Spool {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  return new Spool(new DatabaseSync(path), options);
+  const db = new DatabaseSync(path);
+  try {
+    return new Spool(db, options, path);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 }
 
 /** A durable queue of reading batches. Use {@linkcode openSpool}. */
@@ -71,25 +81,10 @@ export class Spool {
   #batches: number;
   #maxReadings: number;
 
-  constructor(db: DatabaseSync, options: SpoolOptions) {
+  constructor(db: DatabaseSync, options: SpoolOptions, location = ":memory:") {
     this.#db = db;
     this.#maxReadings = options.maxReadings;
-    db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
-      PRAGMA journal_size_limit = 67108864;
-      CREATE TABLE IF NOT EXISTS batches (
-        id INTEGER PRIMARY KEY,
-        readings INTEGER NOT NULL,
-        payload BLOB NOT NULL
-      ) STRICT;
-      CREATE TABLE IF NOT EXISTS rejected (
-        id INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        error TEXT NOT NULL,
-        payload BLOB NOT NULL
-      ) STRICT;
-    `);
+    prepareSpool(db, location);
     this.#insert = db.prepare("INSERT INTO batches (readings, payload) VALUES (?, ?)");
     // Rows are chosen without their payloads, so skipping rows in flight reads no blob.
     this.#oldest = db.prepare("SELECT id, readings FROM batches ORDER BY id ASC");
@@ -126,25 +121,25 @@ export class Spool {
 
   /**
    * Durably appends `readings` packed readings (`payload` holds exactly
-   * `readings` × 28 bytes) in one transaction, as rows of at most
+   * `readings` × 29 bytes) in one transaction, as rows of at most
    * {@linkcode MAX_BATCH_READINGS}. When it returns, they survive a crash.
    * The bound is the caller's to check (with {@linkcode hasRoom}) before it
    * accepts readings; a commit never refuses what was already accepted.
    */
   commit(payload: Uint8Array, readings: number): void {
     if (readings === 0) return;
-    if (payload.length !== readings * READING_PAYLOAD_SIZE) {
+    if (payload.length !== readings * READING_RECORD_SIZE) {
       throw new RangeError(
         `Cannot commit batch: ${payload.length} bytes is not ${readings} packed readings`,
       );
     }
-    const rowBytes = MAX_BATCH_READINGS * READING_PAYLOAD_SIZE;
+    const rowBytes = MAX_BATCH_READINGS * READING_RECORD_SIZE;
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       let rows = 0;
       for (let start = 0; start < payload.length; start += rowBytes) {
         const part = payload.subarray(start, Math.min(payload.length, start + rowBytes));
-        this.#insert.run(part.length / READING_PAYLOAD_SIZE, part);
+        this.#insert.run(part.length / READING_RECORD_SIZE, part);
         rows++;
       }
       this.#db.exec("COMMIT");
@@ -206,11 +201,11 @@ export class Spool {
    * Returns the row as it now is (undefined when it held only that reading).
    */
   reject(batch: SpooledBatch, index: number, error: string): SpooledBatch | undefined {
-    const start = index * READING_PAYLOAD_SIZE;
-    const reading = batch.payload.slice(start, start + READING_PAYLOAD_SIZE);
-    const rest = new Uint8Array(batch.payload.length - READING_PAYLOAD_SIZE);
+    const start = index * READING_RECORD_SIZE;
+    const reading = batch.payload.slice(start, start + READING_RECORD_SIZE);
+    const rest = new Uint8Array(batch.payload.length - READING_RECORD_SIZE);
     rest.set(batch.payload.subarray(0, start), 0);
-    rest.set(batch.payload.subarray(start + READING_PAYLOAD_SIZE), start);
+    rest.set(batch.payload.subarray(start + READING_RECORD_SIZE), start);
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       this.#reject.run(new Date().toISOString(), error, reading);

@@ -35,8 +35,9 @@
  * @module
  */
 
+import { readI32, readU32, writeU32 } from "./bytes.ts";
 import { crc16 } from "./crc16.ts";
-import { assertReading, type Reading, TIMESTAMP_LIMIT } from "./reading.ts";
+import { assertReading, type MeasuredReading, TIMESTAMP_LIMIT } from "./reading.ts";
 
 /** The two magic bytes `SD` as one big-endian u16. */
 export const FRAME_MAGIC = 0x5344;
@@ -90,7 +91,7 @@ export function isErrorCode(code: number): code is ErrorCode {
 }
 
 /** A READING frame: one measurement, all fields as on the wire. */
-export interface ReadingFrame extends Reading {
+export interface ReadingFrame extends MeasuredReading {
   readonly type: "reading";
 }
 
@@ -260,7 +261,7 @@ function decodePayload(bytes: Uint8Array, offset: number, typeCode: number, leng
 }
 
 /** Encodes a READING frame (36 bytes). Throws `RangeError` for a field out of range. */
-export function encodeReading(reading: Reading): Uint8Array {
+export function encodeReading(reading: MeasuredReading): Uint8Array {
   const bytes = new Uint8Array(READING_FRAME_SIZE);
   encodeReadingInto(bytes, 0, reading);
   return bytes;
@@ -270,8 +271,15 @@ export function encodeReading(reading: Reading): Uint8Array {
  * Writes a READING frame into `target` at `offset` (36 bytes), so a sender
  * can pack many frames into one buffer and one socket write.
  */
-export function encodeReadingInto(target: Uint8Array, offset: number, reading: Reading): void {
+export function encodeReadingInto(
+  target: Uint8Array,
+  offset: number,
+  reading: MeasuredReading,
+): void {
   assertReading(reading);
+  if (reading.temperature === null || reading.pressure === null || reading.humidity === null) {
+    throw new RangeError("Invalid reading: a READING frame carries all three quantities");
+  }
   const p = writeHeader(target, offset, FRAME_TYPES.reading, READING_PAYLOAD_SIZE);
   encodeReadingPayload(target, p, reading);
   writeCrc(target, offset, p + READING_PAYLOAD_SIZE);
@@ -279,11 +287,16 @@ export function encodeReadingInto(target: Uint8Array, offset: number, reading: R
 
 /**
  * Writes a READING's 28-byte payload — no header, no CRC — at
- * `target[offset]`: the exact, fixed-size form the gateway's spool keeps
- * readings in. Fields are not checked; they come from a decoded frame or
- * from {@linkcode encodeReadingInto}, which checks them.
+ * `target[offset]`. Fields are not checked; they come from a decoded frame
+ * or from {@linkcode encodeReadingInto}, which checks them. (The gateway's
+ * spool keeps readings as records, record.ts: this layout plus which
+ * quantities are measured.)
  */
-export function encodeReadingPayload(target: Uint8Array, offset: number, reading: Reading): void {
+export function encodeReadingPayload(
+  target: Uint8Array,
+  offset: number,
+  reading: MeasuredReading,
+): void {
   writeU32(target, offset, reading.sensorId);
   writeU32(target, offset + 4, reading.seq);
   const high = Math.floor(reading.timestamp / 0x1_0000_0000);
@@ -365,23 +378,6 @@ function writeCrc(target: Uint8Array, frameStart: number, crcOffset: number): vo
   const crc = crc16(target, frameStart, crcOffset);
   target[crcOffset] = crc >> 8;
   target[crcOffset + 1] = crc & 0xff;
-}
-
-/** Writes the low 32 bits of `value` big-endian; signed values land as two's complement. */
-function writeU32(target: Uint8Array, offset: number, value: number): void {
-  target[offset] = value >>> 24;
-  target[offset + 1] = value >>> 16;
-  target[offset + 2] = value >>> 8;
-  target[offset + 3] = value;
-}
-
-function readU32(bytes: Uint8Array, offset: number): number {
-  return readI32(bytes, offset) >>> 0;
-}
-
-function readI32(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
-    bytes[offset + 3]!;
 }
 
 function assertU32(field: string, value: number): void {

@@ -1,10 +1,11 @@
 /**
- * The reading's JSON form in the HTTP API (`http-api-v1`): what the gateway
- * sends, what the server validates and returns.
+ * The reading's JSON form in the HTTP API (docs/http-api.md): what the
+ * gateway sends, what the server validates and returns. A quantity the
+ * sensor does not measure is `null`; at least one is a number.
  *
  * ```json
  * {"id": 7, "seq": 42, "timestamp": "2025-11-24T16:00:00.123Z",
- *  "temperature": 21.5, "pressure": 1013.25, "humidity": 45.1}
+ *  "temperature": 21.5, "pressure": 1013.25, "humidity": null}
  * ```
  *
  * ```ts
@@ -35,22 +36,28 @@ export interface ReadingJson {
   readonly seq: number;
   /** ISO 8601 in UTC with milliseconds. */
   readonly timestamp: string;
-  readonly temperature: number;
-  readonly pressure: number;
-  readonly humidity: number;
+  readonly temperature: number | null;
+  readonly pressure: number | null;
+  readonly humidity: number | null;
 }
 
 /**
  * Serialises a reading as one JSON object, keys in the contract's order.
- * A template rather than `JSON.stringify`: every field is a number or an
- * ISO string, so nothing needs escaping, and batches of thousands stay cheap.
+ * A template rather than `JSON.stringify`: every field is a number, `null`
+ * or an ISO string, so nothing needs escaping, and batches of thousands
+ * stay cheap.
  */
 export function readingToJson(reading: Reading): string {
   return `{"id":${reading.sensorId},"seq":${reading.seq},"timestamp":"${
     new Date(reading.timestamp).toISOString()
-  }","temperature":${fromHundredths(reading.temperature)},"pressure":${
-    fromHundredths(reading.pressure)
-  },"humidity":${fromHundredths(reading.humidity)}}`;
+  }","temperature":${decimal(reading.temperature)},"pressure":${
+    decimal(reading.pressure)
+  },"humidity":${decimal(reading.humidity)}}`;
+}
+
+/** Hundredths as the API's decimal, `null` kept. */
+function decimal(hundredths: number | null): number | null {
+  return hundredths === null ? null : fromHundredths(hundredths);
 }
 
 /** Converts a reading to the plain object `JSON.stringify` writes as {@linkcode readingToJson} does. */
@@ -59,9 +66,9 @@ export function readingToObject(reading: Reading): ReadingJson {
     id: reading.sensorId,
     seq: reading.seq,
     timestamp: new Date(reading.timestamp).toISOString(),
-    temperature: fromHundredths(reading.temperature),
-    pressure: fromHundredths(reading.pressure),
-    humidity: fromHundredths(reading.humidity),
+    temperature: decimal(reading.temperature),
+    pressure: decimal(reading.pressure),
+    humidity: decimal(reading.humidity),
   };
 }
 
@@ -104,8 +111,9 @@ export function parseTimestamp(value: unknown): number {
  * Validates one reading of an API request and converts it to hundredths.
  *
  * Throws `TypeError` or `RangeError` whose message starts with the field
- * name (`temperature: expected a finite number, got "hot"`). Unknown extra
- * fields are ignored, as JSON APIs usually do.
+ * name (`temperature: expected a finite number or null, got "hot"`). A
+ * quantity may be `null` (not measured) but not missing, and at least one
+ * must be a number. Unknown extra fields are ignored, as JSON APIs usually do.
  */
 export function parseReadingJson(value: unknown): Reading {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -122,7 +130,12 @@ export function parseReadingJson(value: unknown): Reading {
   }
   const [temperature, pressure, humidity] = QUANTITIES.map((quantity) =>
     parseHundredths(quantity, record[quantity])
-  ) as [number, number, number];
+  ) as [number | null, number | null, number | null];
+  if (temperature === null && pressure === null && humidity === null) {
+    throw new TypeError(
+      "temperature, pressure, humidity: expected at least one number, got all null",
+    );
+  }
   return { sensorId, seq, timestamp, temperature, pressure, humidity };
 }
 
@@ -136,9 +149,10 @@ function parseU32(field: string, value: unknown): number {
   return value;
 }
 
-function parseHundredths(field: string, value: unknown): number {
+function parseHundredths(field: string, value: unknown): number | null {
+  if (value === null) return null;
   if (typeof value !== "number") {
-    throw new TypeError(`${field}: expected a finite number, got ${typeName(value)}`);
+    throw new TypeError(`${field}: expected a finite number or null, got ${typeName(value)}`);
   }
   try {
     return toHundredths(value);

@@ -1,6 +1,7 @@
 /**
  * A reading as the whole pipeline carries it: the sensor's identity fields
- * and its three measurements in exact integer hundredths, plus the exact
+ * and its three measurements in exact integer hundredths (each may be
+ * absent, `null`, for a source that does not measure it), plus the exact
  * conversion between hundredths and the decimal numbers of the HTTP API.
  *
  * ```ts
@@ -18,6 +19,10 @@
  * One measurement of one sensor. Values are integer hundredths (2150 is
  * 21.50 °C) so no stage ever rounds a float. `(sensorId, seq, timestamp)`
  * identifies the reading: a retransmission repeats all three.
+ *
+ * A quantity is `null` when the sensor does not measure it (a Modbus sensor
+ * mapped to only some registers); at least one is a number. A TLS sensor's
+ * READING always carries all three: see {@linkcode MeasuredReading}.
  */
 export interface Reading {
   /** Sensor id, u32. */
@@ -26,11 +31,18 @@ export interface Reading {
   readonly seq: number;
   /** Unix epoch milliseconds on the sensor's clock. */
   readonly timestamp: number;
-  /** Hundredths of a degree Celsius, i32. */
+  /** Hundredths of a degree Celsius, i32, or null when not measured. */
+  readonly temperature: number | null;
+  /** Hundredths of a hectopascal, i32, or null when not measured. */
+  readonly pressure: number | null;
+  /** Hundredths of a percent relative humidity, i32, or null when not measured. */
+  readonly humidity: number | null;
+}
+
+/** A reading with all three quantities measured: what a READING frame carries. */
+export interface MeasuredReading extends Reading {
   readonly temperature: number;
-  /** Hundredths of a hectopascal, i32. */
   readonly pressure: number;
-  /** Hundredths of a percent relative humidity, i32. */
   readonly humidity: number;
 }
 
@@ -84,14 +96,28 @@ export function fromHundredths(hundredths: number): number {
   return hundredths / 100;
 }
 
-/** Throws `RangeError` naming the first field that does not fit its wire type. */
+/**
+ * Throws `RangeError` naming the first field that does not fit its wire
+ * type, or when no quantity is measured (all three `null`).
+ */
 export function assertReading(reading: Reading): void {
   checkInteger("sensor_id", reading.sensorId, 0, U32_MAX);
   checkInteger("seq", reading.seq, 0, U32_MAX);
   checkInteger("timestamp", reading.timestamp, -TIMESTAMP_LIMIT, TIMESTAMP_LIMIT);
-  checkInteger("temperature", reading.temperature, I32_MIN, I32_MAX);
-  checkInteger("pressure", reading.pressure, I32_MIN, I32_MAX);
-  checkInteger("humidity", reading.humidity, I32_MIN, I32_MAX);
+  for (const quantity of QUANTITIES) {
+    const value = reading[quantity];
+    if (value !== null) checkInteger(quantity, value, I32_MIN, I32_MAX);
+  }
+  if (!isMeasured(reading)) {
+    throw new RangeError(
+      "Invalid reading: at least one of temperature, pressure, humidity must be a number",
+    );
+  }
+}
+
+/** Whether at least one quantity of `reading` is measured (not `null`). */
+export function isMeasured(reading: Reading): boolean {
+  return reading.temperature !== null || reading.pressure !== null || reading.humidity !== null;
 }
 
 function checkInteger(field: string, value: number, min: number, max: number): void {

@@ -14,7 +14,9 @@
  *
  * Anything else keeps the state and says nothing: one line per state
  * change, never one per reading. The limits are inclusive (`v = max` is in
- * range) and compared in exact hundredths, the readings' own unit.
+ * range) and compared in exact hundredths, the readings' own unit. A
+ * quantity the reading does not carry (`null`: not measured) is not judged:
+ * its state stays as it was, so absence neither raises nor clears an alarm.
  *
  * Per sensor a staleness alarm: a sensor that produced no new reading for
  * `staleMs` on the client's clock is `stale` (one `stale` event); its next
@@ -147,11 +149,13 @@ export class AlarmTracker {
     }
     for (const quantity of QUANTITIES) {
       const value = reading[quantity];
+      // Not measured: nothing to judge, and an alarm neither raised nor cleared.
+      if (value === null) continue;
       const before = state.ranges[quantity];
       const after = nextState(before, value, this.#limits[quantity]);
       if (after === before) continue;
       state.ranges[quantity] = after;
-      events.push(this.#rangeEvent(reading, quantity, after));
+      events.push(this.#rangeEvent(reading, quantity, value, after));
     }
     return events;
   }
@@ -189,12 +193,17 @@ export class AlarmTracker {
     return count;
   }
 
-  #rangeEvent(reading: Reading, quantity: Quantity, state: RangeState): AlarmEvent {
+  #rangeEvent(
+    reading: Reading,
+    quantity: Quantity,
+    value: number,
+    state: RangeState,
+  ): AlarmEvent {
     const range = this.#thresholds[quantity];
     const common = {
       sensor: reading.sensorId,
       quantity,
-      value: fromHundredths(reading[quantity]),
+      value: fromHundredths(value),
       unit: range.unit,
       timestamp: reading.timestamp,
       seq: reading.seq,

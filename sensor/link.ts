@@ -22,7 +22,7 @@
 
 import { backoffDelay, type BackoffOptions, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Reading } from "../protocol/mod.ts";
+import type { MeasuredReading } from "../protocol/mod.ts";
 import { ReadingQueue } from "./queue.ts";
 import { serveConnection, type SessionHost } from "./session.ts";
 import type { Simulator } from "./simulator.ts";
@@ -101,7 +101,7 @@ export class SensorLink {
     for (let i = 0; i < count; i++) {
       this.#seq = this.#seq === 0xffff_ffff ? 0 : this.#seq + 1;
       const values = simulator.next();
-      const reading: Reading = {
+      const reading: MeasuredReading = {
         sensorId: this.sensorId,
         seq: this.#seq,
         timestamp,

@@ -15,11 +15,11 @@
  * @module
  */
 
-import type { Reading } from "../protocol/mod.ts";
+import type { MeasuredReading } from "../protocol/mod.ts";
 
 /** Bounded FIFO of unacknowledged readings with a send cursor. */
 export class ReadingQueue {
-  #items: Reading[] = [];
+  #items: MeasuredReading[] = [];
   #head = 0;
   /** Readings from the front sent on the current connection. */
   #inFlight = 0;
@@ -59,7 +59,7 @@ export class ReadingQueue {
    * full the oldest reading is dropped first; returns how many were dropped
    * (0 or 1).
    */
-  push(reading: Reading): number {
+  push(reading: MeasuredReading): number {
     let dropped = 0;
     if (this.full) {
       this.#head++;
@@ -76,7 +76,7 @@ export class ReadingQueue {
    * Marks up to `max` waiting readings as sent and passes each to `visit`
    * with whether it was sent before (a resend). Returns how many.
    */
-  send(max: number, visit: (reading: Reading, resend: boolean) => void): number {
+  send(max: number, visit: (reading: MeasuredReading, resend: boolean) => void): number {
     const count = Math.min(max, this.unsent);
     const start = this.#head + this.#inFlight;
     for (let i = 0; i < count; i++) {

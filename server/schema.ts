@@ -8,7 +8,8 @@
  * - `readings`: one row per reading, keyed by `cursor`, an AUTOINCREMENT
  *   rowid, so the storage order is the B-tree order (appends are cheap) and a
  *   cursor is never reused even after retention deletes the newest rows.
- *   Values are exact integer hundredths, timestamps integer epoch ms.
+ *   Values are exact integer hundredths, NULL for a quantity the sensor
+ *   does not measure (version 4), timestamps integer epoch ms.
  * - `readings_by_sensor` UNIQUE (sensor_id, timestamp, seq): the dedupe key
  *   (a set of columns is unique in any order; this order also serves "newest
  *   N of one sensor" and one sensor's time ranges as a single range scan).
@@ -16,8 +17,9 @@
  *   its implicit trailing rowid makes ties come out in storage order.
  * - `sensors`: per-sensor count and first/last timestamp, so
  *   `/api/sensors` never scans readings.
- * - `rollups`: count/min/max/sum per sensor per bucket at five widths
- *   (10 s, 1 min, 5 min, 30 min, 1 h; version 3), so a chart of a day or a week reads
+ * - `rollups`: the readings' count, and count/min/max/sum of each quantity
+ *   (version 4: min/max NULL when no value), per sensor per bucket at five
+ *   widths (10 s, 1 min, 5 min, 30 min, 1 h; version 3), so a chart of a day or a week reads
  *   thousands of rows, not millions. Keyed time-first: a window is one
  *   range scan and new buckets append.
  * - `meta.summarized_cursor` (version 2): the cursor up to which `sensors`
@@ -104,6 +106,59 @@ const MIGRATIONS: readonly string[] = [
     min(humidity_min), max(humidity_max), sum(humidity_sum)
   FROM rollups WHERE width = 60000 GROUP BY start, sensor_id;
   `).join("") + "DELETE FROM rollups WHERE width = 600000;",
+  // A quantity may be absent (NULL: not measured); at least one is present.
+  // SQLite cannot drop NOT NULL in place: both tables are copied. The
+  // readings' AUTOINCREMENT sequence is carried over, so no cursor is ever
+  // reused. Rollups gain a count per quantity (an average divides by the
+  // values present) and min/max become NULL for a bucket without a value.
+  `
+  CREATE TABLE readings_v4 (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    sensor_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    temperature INTEGER,
+    pressure INTEGER,
+    humidity INTEGER,
+    CHECK (temperature IS NOT NULL OR pressure IS NOT NULL OR humidity IS NOT NULL)
+  ) STRICT;
+  INSERT INTO readings_v4 SELECT cursor, sensor_id, seq, timestamp, temperature, pressure, humidity
+    FROM readings ORDER BY cursor;
+  DELETE FROM sqlite_sequence WHERE name = 'readings_v4';
+  INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'readings_v4', seq FROM sqlite_sequence WHERE name = 'readings';
+  DROP TABLE readings;
+  ALTER TABLE readings_v4 RENAME TO readings;
+  CREATE UNIQUE INDEX readings_by_sensor ON readings (sensor_id, timestamp, seq);
+  CREATE INDEX readings_by_time ON readings (timestamp, seq);
+
+  CREATE TABLE rollups_v4 (
+    width INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    sensor_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    temperature_count INTEGER NOT NULL,
+    temperature_min INTEGER,
+    temperature_max INTEGER,
+    temperature_sum INTEGER NOT NULL,
+    pressure_count INTEGER NOT NULL,
+    pressure_min INTEGER,
+    pressure_max INTEGER,
+    pressure_sum INTEGER NOT NULL,
+    humidity_count INTEGER NOT NULL,
+    humidity_min INTEGER,
+    humidity_max INTEGER,
+    humidity_sum INTEGER NOT NULL,
+    PRIMARY KEY (width, bucket, sensor_id)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO rollups_v4 SELECT width, bucket, sensor_id, count,
+    count, temperature_min, temperature_max, temperature_sum,
+    count, pressure_min, pressure_max, pressure_sum,
+    count, humidity_min, humidity_max, humidity_sum
+  FROM rollups;
+  DROP TABLE rollups;
+  ALTER TABLE rollups_v4 RENAME TO rollups;
+  `,
 ];
 
 /** The schema version this release writes. */
@@ -140,10 +195,11 @@ export const PRAGMAS = `
 `;
 
 /**
- * Brings the database to {@linkcode SCHEMA_VERSION}. Throws `RangeError` for
- * a file written by a newer release.
+ * Brings the database to {@linkcode SCHEMA_VERSION} (or to `target`, for a
+ * test that needs a file as an older release left it). Throws `RangeError`
+ * for a file written by a newer release.
  */
-export function migrate(db: DatabaseSync, location: string): void {
+export function migrate(db: DatabaseSync, location: string, target = SCHEMA_VERSION): void {
   const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
     .user_version;
   if (version > SCHEMA_VERSION) {
@@ -151,11 +207,11 @@ export function migrate(db: DatabaseSync, location: string): void {
       `Cannot open store "${location}": schema version ${version} is newer than this release's ${SCHEMA_VERSION}`,
     );
   }
-  if (version === SCHEMA_VERSION) return;
+  if (version >= target) return;
   db.exec("BEGIN IMMEDIATE");
   try {
-    for (let step = version; step < SCHEMA_VERSION; step++) db.exec(MIGRATIONS[step]!);
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    for (let step = version; step < target; step++) db.exec(MIGRATIONS[step]!);
+    db.exec(`PRAGMA user_version = ${target}`);
     db.exec("COMMIT");
   } catch (error) {
     db.exec("ROLLBACK");

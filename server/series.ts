@@ -146,15 +146,11 @@ function seriesJson(
         addRow(row, rows[next]!);
       }
     }
-    const [id, t, count, tMin, tMax, tSum, pMin, pMax, pSum, hMin, hMax, hSum] = row;
+    const id = row[0];
     points.push(
-      `{"t":"${iso(t)}","count":${count},"temperature":{"min":${tMin / 100},"avg":${
-        Math.round(tSum / count) / 100
-      },"max":${tMax / 100}},"pressure":{"min":${pMin / 100},"avg":${
-        Math.round(pSum / count) / 100
-      },"max":${pMax / 100}},"humidity":{"min":${hMin / 100},"avg":${
-        Math.round(hSum / count) / 100
-      },"max":${hMax / 100}}}`,
+      `{"t":"${iso(row[1])}","count":${row[2]},"temperature":${quantityJson(row, 3)},"pressure":${
+        quantityJson(row, 7)
+      },"humidity":${quantityJson(row, 11)}}`,
     );
     if (next === rows.length || rows[next]![0] !== id) {
       series.push(`{"id":${id},"points":[${points.join(",")}]}`);
@@ -167,12 +163,35 @@ function seriesJson(
   }","bucket":${window.bucket},"series":[${series.join(",")}]}`;
 }
 
+/** Indexes of each quantity's count in a {@linkcode SeriesRow}; min, max and sum follow. */
+const QUANTITY_AT = [3, 7, 11] as const;
+
+/** A quantity's `{"min","avg","max"}` from its count at `at`; all `null` without a value. */
+function quantityJson(row: SeriesRow, at: number): string {
+  const count = row[at] as number;
+  if (count === 0) return NO_VALUE;
+  return `{"min":${(row[at + 1] as number) / 100},"avg":${
+    Math.round((row[at + 3] as number) / count) / 100
+  },"max":${(row[at + 2] as number) / 100}}`;
+}
+
+const NO_VALUE = '{"min":null,"avg":null,"max":null}';
+
 /** Adds `other` (the same sensor and bucket) into `row`. */
 function addRow(row: SeriesRow, other: SeriesRow): void {
   row[2] += other[2];
-  for (const at of [3, 6, 9]) {
-    row[at] = Math.min(row[at]!, other[at]!);
-    row[at + 1] = Math.max(row[at + 1]!, other[at + 1]!);
-    row[at + 2]! += other[at + 2]!;
+  for (const at of QUANTITY_AT) {
+    (row[at] as number) += other[at] as number;
+    row[at + 1] = lesser(row[at + 1] as number | null, other[at + 1] as number | null);
+    row[at + 2] = greater(row[at + 2] as number | null, other[at + 2] as number | null);
+    (row[at + 3] as number) += other[at + 3] as number;
   }
+}
+
+function lesser(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+function greater(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
 }

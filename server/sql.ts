@@ -7,15 +7,14 @@
  */
 
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import type { Reading } from "../protocol/mod.ts";
+import { QUANTITIES, type Reading } from "../protocol/mod.ts";
 import type { Aggregate, SensorDelta } from "./summary.ts";
 
 /**
  * Runs one multi-row `INSERT` in chunks of 500, 50, 5 and 1 rows: one call
  * binds many rows, and the per-call cost is most of what a batch costs
- * through `node:sqlite` (1,000 single-row calls take three times as long;
- * chunks of 500 store 10,000 readings 9% faster than chunks of 100). At 13
- * columns, 500 rows bind 6,500 values, far below SQLite's 32,766.
+ * through `node:sqlite`, so the largest chunk is as large as stays well
+ * within SQLite's 32,766 bound values (500 rows of 16 columns bind 8,000).
  */
 export class MultiRowInsert<T> {
   static readonly #SIZES = [500, 50, 5, 1] as const;
@@ -108,61 +107,68 @@ export function upsertSensors(db: DatabaseSync): MultiRowInsert<[number, SensorD
   );
 }
 
+/** SQL's min or max of a stored and an incoming value, either of which may be NULL. */
+function either(fn: "min" | "max", column: string): string {
+  return `${column} = coalesce(${fn}(${column}, excluded.${column}), ${column}, excluded.${column})`;
+}
+
+/** `Infinity` and `-Infinity` (no value, see `Aggregate`) as SQL NULL. */
+function finiteOrNull(value: number): number | null {
+  return Number.isFinite(value) ? value : null;
+}
+
 /** Adds aggregates to `rollups`, merging with a bucket already there. */
 export function upsertRollups(
   db: DatabaseSync,
 ): MultiRowInsert<{ width: number; bucket: number; sensorId: number; aggregate: Aggregate }> {
   return new MultiRowInsert(
     db,
-    13,
+    16,
     (values) =>
       `INSERT INTO rollups (width, bucket, sensor_id, count,
-         temperature_min, temperature_max, temperature_sum,
-         pressure_min, pressure_max, pressure_sum,
-         humidity_min, humidity_max, humidity_sum) VALUES ${values}
+         temperature_count, temperature_min, temperature_max, temperature_sum,
+         pressure_count, pressure_min, pressure_max, pressure_sum,
+         humidity_count, humidity_min, humidity_max, humidity_sum) VALUES ${values}
        ON CONFLICT (width, bucket, sensor_id) DO UPDATE SET count = count + excluded.count,
-         temperature_min = min(temperature_min, excluded.temperature_min),
-         temperature_max = max(temperature_max, excluded.temperature_max),
-         temperature_sum = temperature_sum + excluded.temperature_sum,
-         pressure_min = min(pressure_min, excluded.pressure_min),
-         pressure_max = max(pressure_max, excluded.pressure_max),
-         pressure_sum = pressure_sum + excluded.pressure_sum,
-         humidity_min = min(humidity_min, excluded.humidity_min),
-         humidity_max = max(humidity_max, excluded.humidity_max),
-         humidity_sum = humidity_sum + excluded.humidity_sum`,
+         ${
+        QUANTITIES.map((q) =>
+          `${q}_count = ${q}_count + excluded.${q}_count, ${either("min", `${q}_min`)}, ${
+            either("max", `${q}_max`)
+          }, ${q}_sum = ${q}_sum + excluded.${q}_sum`
+        ).join(",\n         ")
+      }`,
     (params, at, { width, bucket, sensorId, aggregate: a }) => {
       params[at] = width;
       params[at + 1] = bucket;
       params[at + 2] = sensorId;
       params[at + 3] = a.count;
-      params[at + 4] = a.temperatureMin;
-      params[at + 5] = a.temperatureMax;
-      params[at + 6] = a.temperatureSum;
-      params[at + 7] = a.pressureMin;
-      params[at + 8] = a.pressureMax;
-      params[at + 9] = a.pressureSum;
-      params[at + 10] = a.humidityMin;
-      params[at + 11] = a.humidityMax;
-      params[at + 12] = a.humiditySum;
+      params[at + 4] = a.temperatureCount;
+      params[at + 5] = finiteOrNull(a.temperatureMin);
+      params[at + 6] = finiteOrNull(a.temperatureMax);
+      params[at + 7] = a.temperatureSum;
+      params[at + 8] = a.pressureCount;
+      params[at + 9] = finiteOrNull(a.pressureMin);
+      params[at + 10] = finiteOrNull(a.pressureMax);
+      params[at + 11] = a.pressureSum;
+      params[at + 12] = a.humidityCount;
+      params[at + 13] = finiteOrNull(a.humidityMin);
+      params[at + 14] = finiteOrNull(a.humidityMax);
+      params[at + 15] = a.humiditySum;
     },
   );
 }
 
 const READING_COLUMNS = "sensor_id AS sensorId, seq, timestamp, temperature, pressure, humidity";
 
-const AGGREGATE_OF_READINGS = `count(*) AS count,
-  min(temperature) AS temperatureMin, max(temperature) AS temperatureMax,
-  sum(temperature) AS temperatureSum,
-  min(pressure) AS pressureMin, max(pressure) AS pressureMax, sum(pressure) AS pressureSum,
-  min(humidity) AS humidityMin, max(humidity) AS humidityMax, sum(humidity) AS humiditySum`;
+// Per quantity: count, min, max, sum of the values present (NULLs ignored;
+// min and max NULL when there is none, the sum 0).
+const AGGREGATE_OF_READINGS = `count(*) AS count, ${
+  QUANTITIES.map((q) => `count(${q}), min(${q}), max(${q}), coalesce(sum(${q}), 0)`).join(", ")
+}`;
 
-const AGGREGATE_OF_ROLLUPS = `sum(count) AS count,
-  min(temperature_min) AS temperatureMin, max(temperature_max) AS temperatureMax,
-  sum(temperature_sum) AS temperatureSum,
-  min(pressure_min) AS pressureMin, max(pressure_max) AS pressureMax,
-  sum(pressure_sum) AS pressureSum,
-  min(humidity_min) AS humidityMin, max(humidity_max) AS humidityMax,
-  sum(humidity_sum) AS humiditySum`;
+const AGGREGATE_OF_ROLLUPS = `sum(count) AS count, ${
+  QUANTITIES.map((q) => `sum(${q}_count), min(${q}_min), max(${q}_max), sum(${q}_sum)`).join(", ")
+}`;
 
 /** Start of the `?1`-ms bucket of a column, aligned to the epoch, also below zero. */
 function bucketOf(column: string): string {
@@ -183,8 +189,10 @@ function seriesRollup(sensorFilter: string): string {
 
 // When the bucket is the rollup width, every row is a bucket: no grouping.
 function seriesRollupDirect(sensorFilter: string): string {
-  return `SELECT sensor_id, bucket, count, temperature_min, temperature_max, temperature_sum,
-       pressure_min, pressure_max, pressure_sum, humidity_min, humidity_max, humidity_sum
+  return `SELECT sensor_id, bucket, count,
+       temperature_count, temperature_min, temperature_max, temperature_sum,
+       pressure_count, pressure_min, pressure_max, pressure_sum,
+       humidity_count, humidity_min, humidity_max, humidity_sum
      FROM rollups WHERE width = ?4 AND bucket >= ?2 AND bucket < ?3 ${sensorFilter}`;
 }
 
@@ -262,8 +270,8 @@ const SQL = {
 export type Statements = { readonly [Name in keyof typeof SQL]: StatementSync };
 
 /**
- * Series statements answer rows as arrays (sensor, t, count, then min, max
- * and sum of each quantity): a day of buckets is tens of thousands of rows,
+ * Series statements answer rows as arrays (sensor, t, count, then count,
+ * min, max and sum of each quantity): a day of buckets is tens of thousands of rows,
  * and arrays are much cheaper to build than objects.
  */
 const ARRAY_STATEMENTS: ReadonlySet<string> = new Set(

@@ -80,21 +80,25 @@ export interface SensorInfo {
 
 /**
  * One aggregated row of a series query: a sensor's bucket starting at `t`,
- * its count, then min, max and sum of temperature, pressure and humidity
- * in hundredths.
+ * its count of readings, then count, min, max and sum of temperature,
+ * pressure and humidity in hundredths over the values present (min and max
+ * `null` when the bucket holds none of that quantity).
  */
 export type SeriesRow = [
   sensorId: number,
   t: number,
   count: number,
-  temperatureMin: number,
-  temperatureMax: number,
+  temperatureCount: number,
+  temperatureMin: number | null,
+  temperatureMax: number | null,
   temperatureSum: number,
-  pressureMin: number,
-  pressureMax: number,
+  pressureCount: number,
+  pressureMin: number | null,
+  pressureMax: number | null,
   pressureSum: number,
-  humidityMin: number,
-  humidityMax: number,
+  humidityCount: number,
+  humidityMin: number | null,
+  humidityMax: number | null,
   humiditySum: number,
 ];
 

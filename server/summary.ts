@@ -13,15 +13,22 @@
 import type { Reading } from "../protocol/mod.ts";
 import { ROLLUP_WIDTHS } from "./schema.ts";
 
-/** count, min, max and sum of each quantity, in hundredths. */
+/**
+ * The readings' count, then count, min, max and sum of each quantity in
+ * hundredths, over the values present: a quantity without a value has
+ * count 0, sum 0, min `Infinity` and max `-Infinity` (NULL in SQL).
+ */
 export interface Aggregate {
   count: number;
+  temperatureCount: number;
   temperatureMin: number;
   temperatureMax: number;
   temperatureSum: number;
+  pressureCount: number;
   pressureMin: number;
   pressureMax: number;
   pressureSum: number;
+  humidityCount: number;
   humidityMin: number;
   humidityMax: number;
   humiditySum: number;
@@ -49,45 +56,61 @@ export function bucketStart(timestamp: number, width: number): number {
 
 /** A new aggregate of one reading. */
 export function aggregateOf(reading: Reading): Aggregate {
-  const { temperature: t, pressure: p, humidity: h } = reading;
-  return {
-    count: 1,
-    temperatureMin: t,
-    temperatureMax: t,
-    temperatureSum: t,
-    pressureMin: p,
-    pressureMax: p,
-    pressureSum: p,
-    humidityMin: h,
-    humidityMax: h,
-    humiditySum: h,
+  const into: Aggregate = {
+    count: 0,
+    temperatureCount: 0,
+    temperatureMin: Infinity,
+    temperatureMax: -Infinity,
+    temperatureSum: 0,
+    pressureCount: 0,
+    pressureMin: Infinity,
+    pressureMax: -Infinity,
+    pressureSum: 0,
+    humidityCount: 0,
+    humidityMin: Infinity,
+    humidityMax: -Infinity,
+    humiditySum: 0,
   };
+  addReading(into, reading);
+  return into;
 }
 
-/** Adds one reading to `into`. */
+/** Adds one reading to `into`; an absent quantity adds nothing to its own aggregate. */
 export function addReading(into: Aggregate, reading: Reading): void {
   const { temperature: t, pressure: p, humidity: h } = reading;
   into.count++;
-  if (t < into.temperatureMin) into.temperatureMin = t;
-  if (t > into.temperatureMax) into.temperatureMax = t;
-  into.temperatureSum += t;
-  if (p < into.pressureMin) into.pressureMin = p;
-  if (p > into.pressureMax) into.pressureMax = p;
-  into.pressureSum += p;
-  if (h < into.humidityMin) into.humidityMin = h;
-  if (h > into.humidityMax) into.humidityMax = h;
-  into.humiditySum += h;
+  if (t !== null) {
+    into.temperatureCount++;
+    if (t < into.temperatureMin) into.temperatureMin = t;
+    if (t > into.temperatureMax) into.temperatureMax = t;
+    into.temperatureSum += t;
+  }
+  if (p !== null) {
+    into.pressureCount++;
+    if (p < into.pressureMin) into.pressureMin = p;
+    if (p > into.pressureMax) into.pressureMax = p;
+    into.pressureSum += p;
+  }
+  if (h !== null) {
+    into.humidityCount++;
+    if (h < into.humidityMin) into.humidityMin = h;
+    if (h > into.humidityMax) into.humidityMax = h;
+    into.humiditySum += h;
+  }
 }
 
 /** Adds aggregate `from` to `into`. */
 export function mergeAggregate(into: Aggregate, from: Aggregate): void {
   into.count += from.count;
+  into.temperatureCount += from.temperatureCount;
   into.temperatureMin = Math.min(into.temperatureMin, from.temperatureMin);
   into.temperatureMax = Math.max(into.temperatureMax, from.temperatureMax);
   into.temperatureSum += from.temperatureSum;
+  into.pressureCount += from.pressureCount;
   into.pressureMin = Math.min(into.pressureMin, from.pressureMin);
   into.pressureMax = Math.max(into.pressureMax, from.pressureMax);
   into.pressureSum += from.pressureSum;
+  into.humidityCount += from.humidityCount;
   into.humidityMin = Math.min(into.humidityMin, from.humidityMin);
   into.humidityMax = Math.max(into.humidityMax, from.humidityMax);
   into.humiditySum += from.humiditySum;

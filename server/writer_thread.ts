@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Reading } from "../protocol/mod.ts";
+import { encodeReadingRecords, type Reading } from "../protocol/mod.ts";
 import type { WriteResult } from "./store.ts";
 import { type CommitInfo, commitInfo, type Writer, type WriterOptions } from "./writer.ts";
 
@@ -17,7 +17,7 @@ export type WriterRequest =
     readonly type: "open";
     readonly path: string;
   }
-  | { readonly type: "write"; readonly id: number; readonly packed: Float64Array }
+  | { readonly type: "write"; readonly id: number; readonly records: Uint8Array }
   | {
     readonly type: "delete";
     readonly id: number;
@@ -44,21 +44,6 @@ export type WriterResponse =
   | { readonly type: "failed"; readonly ids: readonly number[]; readonly message: string }
   | { readonly type: "error"; readonly message: string }
   | { readonly type: "closed" };
-
-/** Six numbers per reading, in a buffer the worker receives without a copy. */
-function pack(readings: readonly Reading[]): Float64Array<ArrayBuffer> {
-  const packed = new Float64Array(readings.length * 6);
-  let at = 0;
-  for (const reading of readings) {
-    packed[at++] = reading.sensorId;
-    packed[at++] = reading.seq;
-    packed[at++] = reading.timestamp;
-    packed[at++] = reading.temperature;
-    packed[at++] = reading.pressure;
-    packed[at++] = reading.humidity;
-  }
-  return packed;
-}
 
 /** Commits on a worker thread with its own connection; see the module doc. */
 export class WorkerWriter implements Writer {
@@ -118,8 +103,9 @@ export class WorkerWriter implements Writer {
   }
 
   write(readings: readonly Reading[]): Promise<WriteResult> {
-    const packed = pack(readings);
-    return this.#send((id) => ({ type: "write", id, packed }), [packed.buffer]);
+    // Reading records (protocol/record.ts) in a buffer the worker receives without a copy.
+    const records = encodeReadingRecords(readings);
+    return this.#send((id) => ({ type: "write", id, records }), [records.buffer]);
   }
 
   deleteBefore(cutoff: number, limit: number): Promise<{ deleted: number; done: boolean }> {

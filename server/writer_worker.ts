@@ -11,7 +11,7 @@
  * A group's requests are answered when the fsync that covers its commit
  * has returned. SQLite still fsyncs around its own checkpoints.
  *
- * Messages in: `open`, `write` (readings packed six numbers each), `delete`
+ * Messages in: `open`, `write` (readings as 29-byte records, protocol/record.ts), `delete`
  * (retention), `close`. Messages out: `opened`, `written`, `deleted`,
  * `failed`, `closed`.
  *
@@ -20,7 +20,7 @@
 
 /// <reference lib="deno.worker" />
 
-import type { Reading } from "../protocol/mod.ts";
+import { decodeReadingRecords, type Reading } from "../protocol/mod.ts";
 import { openStore, type Store } from "./store.ts";
 import type { WriterRequest, WriterResponse } from "./writer_thread.ts";
 
@@ -37,21 +37,6 @@ const syncing = new Set<Promise<void>>();
 
 function post(message: WriterResponse): void {
   self.postMessage(message);
-}
-
-function unpack(packed: Float64Array): Reading[] {
-  const readings: Reading[] = new Array(packed.length / 6);
-  for (let i = 0, at = 0; at < packed.length; i++, at += 6) {
-    readings[i] = {
-      sensorId: packed[at]!,
-      seq: packed[at + 1]!,
-      timestamp: packed[at + 2]!,
-      temperature: packed[at + 3]!,
-      pressure: packed[at + 4]!,
-      humidity: packed[at + 5]!,
-    };
-  }
-  return readings;
 }
 
 /** Commits the next group, then answers it once the WAL fsync covering it returns. */
@@ -114,7 +99,7 @@ self.onmessage = async (event: MessageEvent<WriterRequest>) => {
       }
       break;
     case "write":
-      queue.push({ id: message.id, readings: unpack(message.packed) });
+      queue.push({ id: message.id, readings: decodeReadingRecords(message.records) });
       timer ??= setTimeout(flush, 0);
       break;
     case "delete":

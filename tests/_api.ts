@@ -13,9 +13,9 @@ export interface ApiReading {
   id: number;
   seq: number;
   timestamp: string | number;
-  temperature: number;
-  pressure: number;
-  humidity: number;
+  temperature: number | null;
+  pressure: number | null;
+  humidity: number | null;
 }
 
 /**

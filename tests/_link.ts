@@ -14,6 +14,7 @@ import {
   type Frame,
   FrameDecoder,
   FrameError,
+  type MeasuredReading,
   parseReadingJson,
   type Reading,
 } from "../protocol/mod.ts";
@@ -21,7 +22,11 @@ import { type RunningProgram, startProgram } from "./_process.ts";
 import type { TestPki } from "./_pki.ts";
 
 /** A READING for `sensorId` with simple, exact, recognisable values. */
-export function testReading(sensorId: number, seq: number, timestamp = 1_764_000_000_000): Reading {
+export function testReading(
+  sensorId: number,
+  seq: number,
+  timestamp = 1_764_000_000_000,
+): MeasuredReading {
   return {
     sensorId,
     seq,
@@ -44,7 +49,7 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** Frames of many readings back to back, as one write. */
-export function encodeReadings(readings: readonly Reading[]): Uint8Array {
+export function encodeReadings(readings: readonly MeasuredReading[]): Uint8Array {
   return concatBytes(readings.map(encodeReading));
 }
 

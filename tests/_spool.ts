@@ -1,40 +1,18 @@
 /**
- * The gateway's spool payloads for tests: readings packed as the gateway
- * stores them (READING payloads back to back), unpacked again, and read
- * straight from a spool file with a plain SQLite connection.
+ * The gateway's spool for tests: readings committed as the gateway commits
+ * them (reading records back to back, protocol/record.ts), and read straight
+ * from a spool file with a plain SQLite connection.
  *
  * @module
  */
 
 import { DatabaseSync } from "node:sqlite";
-import {
-  decodeReadingPayload,
-  encodeReadingPayload,
-  type Reading,
-  READING_PAYLOAD_SIZE,
-} from "../protocol/mod.ts";
+import { decodeReadingRecords, encodeReadingRecords, type Reading } from "../protocol/mod.ts";
 import type { Spool } from "../gateway/spool.ts";
-
-/** `readings` as one spool payload. */
-export function packReadings(readings: readonly Reading[]): Uint8Array {
-  const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
-  readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
-  return bytes;
-}
 
 /** Commits `readings` to `spool` as one batch. */
 export function commitReadings(spool: Spool, readings: readonly Reading[]): void {
-  spool.commit(packReadings(readings), readings.length);
-}
-
-/** The readings of one spool payload, in order. */
-export function unpackReadings(payload: Uint8Array): Reading[] {
-  const readings: Reading[] = [];
-  for (let offset = 0; offset < payload.length; offset += READING_PAYLOAD_SIZE) {
-    const { type: _frameType, ...reading } = decodeReadingPayload(payload, offset);
-    readings.push(reading);
-  }
-  return readings;
+  spool.commit(encodeReadingRecords(readings), readings.length);
 }
 
 /**
@@ -48,7 +26,7 @@ export function spooledReadings(path: string, options: { readOnly?: boolean } = 
     const rows = db.prepare("SELECT payload FROM batches ORDER BY id").all() as {
       payload: Uint8Array;
     }[];
-    return rows.flatMap(({ payload }) => unpackReadings(payload));
+    return rows.flatMap(({ payload }) => decodeReadingRecords(payload));
   } finally {
     db.close();
   }

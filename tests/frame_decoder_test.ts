@@ -7,13 +7,13 @@ import {
   FrameDecoder,
   FrameError,
   MAX_FRAME_SIZE,
-  type Reading,
+  type MeasuredReading,
 } from "../protocol/mod.ts";
 import { withCrc } from "./_crc_reference.ts";
 import { concatBytes } from "./_link.ts";
 import { randomBytes, randomInt, seededRandom } from "./_random.ts";
 
-const READING: Reading = {
+const READING: MeasuredReading = {
   sensorId: 7,
   seq: 42,
   timestamp: 1764000000123,

@@ -7,7 +7,7 @@ import {
   type Frame,
   FrameError,
   type FrameErrorReason,
-  type Reading,
+  type MeasuredReading,
   TIMESTAMP_LIMIT,
 } from "../protocol/mod.ts";
 import { withCrc } from "./_crc_reference.ts";
@@ -214,7 +214,10 @@ Deno.test("decodeFrame() names both CRCs in the mismatch message", () => {
 });
 
 Deno.test("decodeFrame() rejects a READING whose timestamp no Date can hold, boundary known", () => {
-  const frame = encodeReading({ ...(VECTORS[0]!.frame as Reading), timestamp: TIMESTAMP_LIMIT });
+  const frame = encodeReading({
+    ...(VECTORS[0]!.frame as MeasuredReading),
+    timestamp: TIMESTAMP_LIMIT,
+  });
   frame[14] = 0x7f; // push the timestamp's high word far beyond the limit
   const error = assertFrameError(() => decodeFrame(withCrc(frame.subarray(0, 34))));
   assert.equal(error.reason, "bad-timestamp");
@@ -222,8 +225,8 @@ Deno.test("decodeFrame() rejects a READING whose timestamp no Date can hold, bou
 });
 
 Deno.test("encodeReading() throws RangeError for every field out of its wire range", () => {
-  const good = VECTORS[0]!.frame as Reading;
-  const bad: Partial<Reading>[] = [
+  const good = VECTORS[0]!.frame as MeasuredReading;
+  const bad: Partial<MeasuredReading>[] = [
     { sensorId: -1 },
     { sensorId: 2 ** 32 },
     { seq: 1.5 },
@@ -250,7 +253,7 @@ Deno.test("encodeReading() and decodeFrame() round-trip 10,000 seeded readings a
     humidity: [-(2 ** 31), 0, 10000, 2 ** 31 - 1],
   };
   const pick = (values: number[]) => values[randomInt(random, 0, values.length - 1)]!;
-  const readings: Reading[] = [];
+  const readings: MeasuredReading[] = [];
   for (let i = 0; i < 10_000; i++) {
     const extreme = i % 2 === 0;
     readings.push({

@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
-import { parseReadingJson, type Reading, readingToObject } from "../protocol/mod.ts";
+import {
+  encodeReadingRecords,
+  parseReadingJson,
+  type Reading,
+  readingToObject,
+} from "../protocol/mod.ts";
 import { MAX_BODY_BYTES, writeBatchesJson } from "../gateway/request_body.ts";
 import type { SpooledBatch } from "../gateway/spool.ts";
 import { randomInt, seededRandom } from "./_random.ts";
-import { packReadings } from "./_spool.ts";
 
 function batch(id: number, readings: readonly Reading[]): SpooledBatch {
-  return { id, readings: readings.length, payload: packReadings(readings) };
+  return { id, readings: readings.length, payload: encodeReadingRecords(readings) };
 }
 
 function bodyOf(batches: readonly SpooledBatch[]): string {
@@ -37,6 +41,8 @@ Deno.test("writeBatchesJson() writes values as JSON.stringify would and timestam
       humidity: -100,
     },
     { sensorId: 9, seq: 1, timestamp: -1, temperature: 10, pressure: -210, humidity: 99_999 },
+    { sensorId: 9, seq: 2, timestamp: 5, temperature: null, pressure: 0, humidity: null },
+    { sensorId: 9, seq: 3, timestamp: 6, temperature: -1, pressure: null, humidity: 0 },
   ];
   const expected = edges.map((r) =>
     JSON.stringify({ ...readingToObject(r), timestamp: r.timestamp })
@@ -46,14 +52,18 @@ Deno.test("writeBatchesJson() writes values as JSON.stringify would and timestam
 
 Deno.test("writeBatchesJson() round-trips random readings through the API parser, batches in order", () => {
   const random = seededRandom(8);
-  const readings = Array.from({ length: 3_000 }, (): Reading => ({
-    sensorId: randomInt(random, 0, 0xffff_ffff),
-    seq: randomInt(random, 0, 0xffff_ffff),
-    timestamp: randomInt(random, -8_640_000_000_000_000, 8_640_000_000_000_000),
-    temperature: randomInt(random, I32_MIN, I32_MAX),
-    pressure: randomInt(random, -100_000, 100_000),
-    humidity: randomInt(random, -1_000, 1_000),
-  }));
+  const readings = Array.from({ length: 3_000 }, (): Reading => {
+    // Presence bits 1..7: every mix of absent quantities, never all three.
+    const presence = randomInt(random, 1, 7);
+    return {
+      sensorId: randomInt(random, 0, 0xffff_ffff),
+      seq: randomInt(random, 0, 0xffff_ffff),
+      timestamp: randomInt(random, -8_640_000_000_000_000, 8_640_000_000_000_000),
+      temperature: presence & 1 ? randomInt(random, I32_MIN, I32_MAX) : null,
+      pressure: presence & 2 ? randomInt(random, -100_000, 100_000) : null,
+      humidity: presence & 4 ? randomInt(random, -1_000, 1_000) : null,
+    };
+  });
   const body = bodyOf([batch(1, readings.slice(0, 1_000)), batch(2, readings.slice(1_000))]);
   assert.deepEqual((JSON.parse(body) as unknown[]).map(parseReadingJson), readings);
 });

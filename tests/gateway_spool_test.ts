@@ -2,15 +2,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import {
-  decodeReadingPayload,
+  decodeReadingRecord,
+  decodeReadingRecords,
   encodeReadingPayload,
+  encodeReadingRecord,
+  encodeReadingRecords,
+  type MeasuredReading,
   type Reading,
   READING_PAYLOAD_SIZE,
+  READING_RECORD_SIZE,
 } from "../protocol/mod.ts";
 import { MAX_BATCH_READINGS, openSpool } from "../gateway/spool.ts";
-import { packReadings, unpackReadings } from "./_spool.ts";
 
-function reading(seq: number, overrides: Partial<Reading> = {}): Reading {
+function reading(seq: number, overrides: Partial<MeasuredReading> = {}): MeasuredReading {
   return {
     sensorId: 7,
     seq,
@@ -22,7 +26,7 @@ function reading(seq: number, overrides: Partial<Reading> = {}): Reading {
   };
 }
 
-Deno.test("encodeReadingPayload() round-trips the extremes of every wire field", () => {
+Deno.test("encodeReadingRecord() round-trips the extremes of every field and every absent quantity", () => {
   const cases: Reading[] = [
     reading(1),
     {
@@ -42,11 +46,84 @@ Deno.test("encodeReadingPayload() round-trips the extremes of every wire field",
       humidity: 1,
     },
     { ...reading(2), timestamp: -1 },
+    { ...reading(3), temperature: null },
+    { ...reading(4), pressure: null, humidity: null },
+    { ...reading(5), temperature: null, pressure: null, humidity: -0x8000_0000 },
+    { ...reading(6), temperature: 0, pressure: null, humidity: 0 },
   ];
   for (const expected of cases) {
-    const bytes = new Uint8Array(READING_PAYLOAD_SIZE);
-    encodeReadingPayload(bytes, 0, expected);
-    assert.deepEqual(decodeReadingPayload(bytes, 0), { type: "reading", ...expected });
+    const bytes = new Uint8Array(READING_RECORD_SIZE + 3).fill(0xa5);
+    encodeReadingRecord(bytes, 3, expected);
+    assert.deepEqual(decodeReadingRecord(bytes, 3), expected);
+  }
+});
+
+Deno.test("openSpool() converts a spool of the previous format (28-byte payloads) without losing a reading", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-spool-" });
+  try {
+    const path = join(dir, "spool.db");
+    // The previous release's file: no user_version, READING payloads back to back.
+    const old: MeasuredReading[] = [reading(1), reading(2), reading(3), reading(4)];
+    const payload = (readings: MeasuredReading[]) => {
+      const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
+      readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
+      return bytes;
+    };
+    const db = new DatabaseSync(path);
+    db.exec(`
+      CREATE TABLE batches (id INTEGER PRIMARY KEY, readings INTEGER NOT NULL, payload BLOB NOT NULL) STRICT;
+      CREATE TABLE rejected (id INTEGER PRIMARY KEY, at TEXT NOT NULL, error TEXT NOT NULL, payload BLOB NOT NULL) STRICT;
+    `);
+    db.prepare("INSERT INTO batches (readings, payload) VALUES (?, ?)").run(
+      3,
+      payload(old.slice(0, 3)),
+    );
+    db.prepare("INSERT INTO batches (readings, payload) VALUES (?, ?)").run(
+      1,
+      payload(old.slice(3)),
+    );
+    db.prepare("INSERT INTO rejected (at, error, payload) VALUES ('t', 'e', ?)").run(
+      payload([reading(9)]),
+    );
+    db.close();
+
+    const spool = openSpool(path, { maxReadings: 100 });
+    assert.equal(spool.depth, 4);
+    const batches = spool.take("oldest", 100);
+    assert.deepEqual(batches.flatMap((b) => decodeReadingRecords(b.payload)), old);
+    const absent = { ...reading(5), pressure: null };
+    spool.commit(encodeReadingRecords([absent]), 1);
+    spool.close();
+
+    const again = openSpool(path, { maxReadings: 100 });
+    assert.deepEqual(
+      again.take("oldest", 100).flatMap((b) => decodeReadingRecords(b.payload)),
+      [...old, absent],
+    );
+    again.close();
+    const check = new DatabaseSync(path, { readOnly: true });
+    const rejected = check.prepare("SELECT payload FROM rejected").get() as { payload: Uint8Array };
+    assert.deepEqual(decodeReadingRecords(rejected.payload), [reading(9)]);
+    check.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openSpool() refuses a spool written by a newer release", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-spool-" });
+  try {
+    const path = join(dir, "spool.db");
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    assert.throws(
+      () => openSpool(path, { maxReadings: 100 }),
+      RangeError,
+      "format version 99 is newer than this release's 1",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -57,8 +134,8 @@ Deno.test("Spool.commit() survives closing and reopening the file, in order", as
     const first = [reading(1), reading(2), reading(3)];
     const second = [reading(4)];
     const spool = openSpool(path, { maxReadings: 100 });
-    spool.commit(packReadings(first), 3);
-    spool.commit(packReadings(second), 1);
+    spool.commit(encodeReadingRecords(first), 3);
+    spool.commit(encodeReadingRecords(second), 1);
     assert.equal(spool.depth, 4);
     spool.close();
 
@@ -67,7 +144,10 @@ Deno.test("Spool.commit() survives closing and reopening the file, in order", as
       assert.equal(reopened.depth, 4);
       assert.equal(reopened.batches, 2);
       const batches = reopened.take("oldest", 10_000);
-      assert.deepEqual(batches.flatMap((b) => unpackReadings(b.payload)), [...first, ...second]);
+      assert.deepEqual(batches.flatMap((b) => decodeReadingRecords(b.payload)), [
+        ...first,
+        ...second,
+      ]);
       const db = new DatabaseSync(path);
       assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
       db.close();
@@ -84,12 +164,12 @@ Deno.test("Spool.commit() splits a large batch into rows a request can carry", (
   try {
     const count = MAX_BATCH_READINGS * 2 + 5;
     const readings = Array.from({ length: count }, (_, i) => reading(i + 1));
-    spool.commit(packReadings(readings), count);
+    spool.commit(encodeReadingRecords(readings), count);
     assert.equal(spool.batches, 3);
     const taken = spool.take("oldest", MAX_BATCH_READINGS);
     assert.equal(taken.length, 1);
     assert.equal(taken[0]!.readings, MAX_BATCH_READINGS);
-    assert.deepEqual(unpackReadings(taken[0]!.payload)[0], readings[0]);
+    assert.deepEqual(decodeReadingRecords(taken[0]!.payload)[0], readings[0]);
   } finally {
     spool.close();
   }
@@ -99,12 +179,12 @@ Deno.test("Spool.take() reads whole rows from either end within the reading limi
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
     for (let row = 0; row < 5; row++) {
-      spool.commit(packReadings([reading(row * 2 + 1), reading(row * 2 + 2)]), 2);
+      spool.commit(encodeReadingRecords([reading(row * 2 + 1), reading(row * 2 + 2)]), 2);
     }
     const oldest = spool.take("oldest", 5);
-    assert.deepEqual(oldest.map((b) => unpackReadings(b.payload)[0]!.seq), [1, 3]);
+    assert.deepEqual(oldest.map((b) => decodeReadingRecords(b.payload)[0]!.seq), [1, 3]);
     const newest = spool.take("newest", 4);
-    assert.deepEqual(newest.map((b) => unpackReadings(b.payload)[0]!.seq), [9, 7]);
+    assert.deepEqual(newest.map((b) => decodeReadingRecords(b.payload)[0]!.seq), [9, 7]);
     // At least one row even when it alone exceeds the limit.
     assert.equal(spool.take("oldest", 1).length, 1);
   } finally {
@@ -115,13 +195,13 @@ Deno.test("Spool.take() reads whole rows from either end within the reading limi
 Deno.test("Spool.remove() deletes only the given rows and updates the depth", () => {
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
-    spool.commit(packReadings([reading(1)]), 1);
-    spool.commit(packReadings([reading(2), reading(3)]), 2);
+    spool.commit(encodeReadingRecords([reading(1)]), 1);
+    spool.commit(encodeReadingRecords([reading(2), reading(3)]), 2);
     const [first] = spool.take("oldest", 1);
     spool.remove([first!]);
     spool.remove([first!]); // twice: nothing more goes
     assert.equal(spool.depth, 2);
-    assert.deepEqual(unpackReadings(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [
+    assert.deepEqual(decodeReadingRecords(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [
       2,
       3,
     ]);
@@ -133,7 +213,7 @@ Deno.test("Spool.remove() deletes only the given rows and updates the depth", ()
 Deno.test("Spool.hasRoom() refuses readings past --spool-max", () => {
   const spool = openSpool(":memory:", { maxReadings: 3 });
   try {
-    spool.commit(packReadings([reading(1), reading(2)]), 2);
+    spool.commit(encodeReadingRecords([reading(1), reading(2)]), 2);
     assert.equal(spool.hasRoom(1), true);
     assert.equal(spool.hasRoom(2), false);
   } finally {
@@ -144,12 +224,12 @@ Deno.test("Spool.hasRoom() refuses readings past --spool-max", () => {
 Deno.test("Spool.reject() moves one reading aside and keeps the rest of its row", () => {
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
-    spool.commit(packReadings([reading(1), reading(2), reading(3)]), 3);
+    spool.commit(encodeReadingRecords([reading(1), reading(2), reading(3)]), 3);
     const [row] = spool.take("oldest", 10);
     const rest = spool.reject(row!, 1, "timestamp: bad");
-    assert.deepEqual(unpackReadings(rest!.payload).map((r) => r.seq), [1, 3]);
+    assert.deepEqual(decodeReadingRecords(rest!.payload).map((r) => r.seq), [1, 3]);
     assert.equal(spool.depth, 2);
-    assert.deepEqual(unpackReadings(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [
+    assert.deepEqual(decodeReadingRecords(spool.take("oldest", 10)[0]!.payload).map((r) => r.seq), [
       1,
       3,
     ]);

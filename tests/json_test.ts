@@ -109,10 +109,16 @@ const BAD_READINGS: readonly [
   [
     "temperature as a string",
     { temperature: "hot" },
-    /^temperature: expected a finite number, got "hot"/,
+    /^temperature: expected a finite number or null, got "hot"/,
     TypeError,
   ],
-  ["temperature null", { temperature: null }, /^temperature: .*null/, TypeError],
+  ["temperature missing", { temperature: undefined }, /^temperature: .*undefined/, TypeError],
+  [
+    "every quantity null",
+    { temperature: null, pressure: null, humidity: null },
+    /^temperature, pressure, humidity: expected at least one number, got all null/,
+    TypeError,
+  ],
   [
     "pressure Infinity (1e400)",
     { pressure: JSON.parse("1e400") },
@@ -134,6 +140,17 @@ for (const [name, change, message, errorClass] of BAD_READINGS) {
     });
   });
 }
+
+Deno.test("parseReadingJson() and readingToJson() carry an absent quantity as null", () => {
+  for (const absent of [["temperature"], ["pressure", "humidity"], ["temperature", "humidity"]]) {
+    const json = JSON.parse(GOOD_JSON);
+    for (const quantity of absent) json[quantity] = null;
+    const reading = parseReadingJson(json);
+    for (const quantity of absent) assert.equal(reading[quantity as keyof Reading], null);
+    assert.equal(readingToJson(reading), JSON.stringify(json));
+    assert.deepEqual(readingToObject(reading), json);
+  }
+});
 
 Deno.test("parseTimestamp() reads ISO 8601 with a zone and integer epoch ms", () => {
   assert.equal(parseTimestamp("1970-01-01T00:00:00Z"), 0);

@@ -7,18 +7,21 @@ import { type Reading, toHundredths } from "../protocol/mod.ts";
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
 
 let nextSeq = 1;
+/** A reading in the quantities' units; a quantity given as `null` is absent. */
 function reading(
   sensor: number,
-  values: { temperature?: number; pressure?: number; humidity?: number } = {},
+  values: { temperature?: number | null; pressure?: number | null; humidity?: number | null } = {},
   seq = nextSeq++,
 ): Reading {
+  const value = (given: number | null | undefined, normal: number) =>
+    given === null ? null : toHundredths(given ?? normal);
   return {
     sensorId: sensor,
     seq,
     timestamp: T0 + seq * 1000,
-    temperature: toHundredths(values.temperature ?? 21.5),
-    pressure: toHundredths(values.pressure ?? 1013.25),
-    humidity: toHundredths(values.humidity ?? 45),
+    temperature: value(values.temperature, 21.5),
+    pressure: value(values.pressure, 1013.25),
+    humidity: value(values.humidity, 45),
   };
 }
 
@@ -130,6 +133,28 @@ Deno.test("AlarmTracker.observe() describes an alert with the reading's own data
     timestamp: r.timestamp,
     seq: 42,
   }]);
+});
+
+Deno.test("AlarmTracker.observe() judges nothing for an absent quantity: no alarm raised or cleared", () => {
+  const tracker = new AlarmTracker(DEFAULT_THRESHOLDS, { staleMs: 0 });
+  const observe = (values: Parameters<typeof reading>[1]) =>
+    tracker.observe(reading(7, values), 0).map(summary);
+  assert.deepEqual(observe({ temperature: null, pressure: null, humidity: 45 }), []);
+  assert.deepEqual(observe({ temperature: 150, pressure: null }), ["alert temperature 150 max"]);
+  // Absent while high: the alarm stays, neither cleared nor raised again.
+  assert.deepEqual(observe({ temperature: null }), []);
+  assert.deepEqual(observe({ temperature: null, humidity: null }), []);
+  assert.equal(tracker.activeCount(), 1);
+  assert.deepEqual(observe({ temperature: 24 }), ["recovered temperature 24"]);
+  assert.deepEqual(
+    judgeReading(
+      reading(8, { temperature: null, pressure: 5000, humidity: null }),
+      DEFAULT_THRESHOLDS,
+    )
+      .map(summary),
+    ["alert pressure 5000 max"],
+  );
+  assert.deepEqual(judgeReading(reading(8, { temperature: null }), DEFAULT_THRESHOLDS), []);
 });
 
 Deno.test("AlarmTracker.checkStale() reports a silent sensor once, then its return", () => {

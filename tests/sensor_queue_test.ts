@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { Reading } from "../protocol/mod.ts";
+import type { MeasuredReading } from "../protocol/mod.ts";
 import { ReadingQueue } from "../sensor/queue.ts";
 
-function reading(seq: number): Reading {
+function reading(seq: number): MeasuredReading {
   return { sensorId: 1, seq, timestamp: 1000 + seq, temperature: 0, pressure: 0, humidity: 0 };
 }
 

@@ -79,6 +79,40 @@ Deno.test("POST /api/data stores one reading and GET /api/readings returns it by
   );
 });
 
+Deno.test("POST /api/data stores a reading with absent quantities, and every read answers them as null", async () => {
+  await using api = await setup();
+  const batch = [
+    apiReading({ seq: 1, pressure: null }),
+    apiReading({ seq: 2, temperature: null, humidity: null }),
+  ];
+  assert.deepEqual(await (await api.post(batch)).json(), { stored: 2, duplicates: 0 });
+  assert.equal(
+    await (await api.request("/api/readings")).text(),
+    '[{"id":7,"seq":2,"timestamp":"2026-11-24T10:00:00.000Z","temperature":null,"pressure":1013.25,"humidity":null},' +
+      '{"id":7,"seq":1,"timestamp":"2026-11-24T10:00:00.000Z","temperature":21.5,"pressure":null,"humidity":45.1}]',
+  );
+  assert.deepEqual((await api.getJson("/api/readings?after=0")).body, batch);
+  const sensors = (await api.getJson("/api/sensors")).body;
+  assert.deepEqual(sensors[0].last, batch[1]);
+  const series = (await api.getJson(`/api/series?since=${T0}&until=${T0 + 10_000}&bucket=10`))
+    .body.series;
+  assert.deepEqual(series[0].points, [{
+    t: "2026-11-24T10:00:00.000Z",
+    count: 2,
+    temperature: { min: 21.5, avg: 21.5, max: 21.5 },
+    pressure: { min: 1013.25, avg: 1013.25, max: 1013.25 },
+    humidity: { min: 45.1, avg: 45.1, max: 45.1 },
+  }]);
+  await api.post([
+    apiReading({ seq: 3, timestamp: T0 + 20_000, temperature: null, humidity: null }),
+  ]);
+  const later =
+    (await api.getJson(`/api/series?since=${T0 + 20_000}&until=${T0 + 30_000}&bucket=10`))
+      .body.series;
+  assert.deepEqual(later[0].points[0].temperature, { min: null, avg: null, max: null });
+  assert.deepEqual(later[0].points[0].humidity, { min: null, avg: null, max: null });
+});
+
 Deno.test("POST /api/data stores a batch and counts a repeated batch as duplicates", async () => {
   await using api = await setup();
   const batch = Array.from({ length: 50 }, (_, i) => apiReading({ id: i % 5, seq: i }));
@@ -218,8 +252,14 @@ Deno.test("POST /api/data rejects the whole batch for one invalid reading, namin
     [apiReading({ timestamp: "2026-11-24T10:00:00" }), /^timestamp: /],
     [apiReading({ timestamp: 1.5 }), /^timestamp: /],
     [{ ...apiReading(), timestamp: undefined }, /^timestamp: /],
-    [{ ...apiReading(), temperature: "hot" }, /^temperature: expected a finite number, got "hot"/],
-    [{ ...apiReading(), pressure: null }, /^pressure: /],
+    [
+      { ...apiReading(), temperature: "hot" },
+      /^temperature: expected a finite number or null, got "hot"/,
+    ],
+    [
+      apiReading({ temperature: null, pressure: null, humidity: null }),
+      /^temperature, pressure, humidity: expected at least one number, got all null/,
+    ],
     [{ ...apiReading(), humidity: undefined }, /^humidity: /],
     [apiReading({ temperature: 1e300 }), /^temperature: /],
     [null, /^reading: /],
@@ -473,13 +513,20 @@ Deno.test("GET /api/series answers min/avg/max per bucket equal to a brute-force
   const batch: ApiReading[] = [];
   for (let i = 0; i < 4000; i++) {
     const timestamp = start + Math.floor(random() * 3 * 3_600_000);
+    // Some quantities absent: sensor 2 never measures pressure, and a
+    // reading now and then lacks temperature or humidity (never both).
+    const id = 1 + (i % 2);
+    const temperature = Math.round(random() * 10_000 - 5_000) / 100;
+    const pressure = Math.round(random() * 100_000) / 100;
+    const humidity = Math.round(random() * 10_000) / 100;
+    const gap = random();
     batch.push(apiReading({
-      id: 1 + (i % 2),
+      id,
       seq: i,
       timestamp,
-      temperature: Math.round(random() * 10_000 - 5_000) / 100,
-      pressure: Math.round(random() * 100_000) / 100,
-      humidity: Math.round(random() * 10_000) / 100,
+      temperature: gap < 0.1 ? null : temperature,
+      pressure: id === 2 ? null : pressure,
+      humidity: gap > 0.9 ? null : humidity,
     }));
   }
   for (let i = 0; i < batch.length; i += 1000) await api.post(batch.slice(i, i + 1000));
@@ -527,7 +574,9 @@ function bruteForceSeries(
     if (!points.has(bucket)) points.set(bucket, []);
     points.get(bucket)!.push(r);
   }
-  const stats = (values: number[]) => {
+  const stats = (all: (number | null)[]) => {
+    const values = all.filter((v) => v !== null);
+    if (values.length === 0) return { min: null, avg: null, max: null };
     const hundredths = values.map((v) => Math.round(v * 100));
     const sum = hundredths.reduce((a, b) => a + b, 0);
     return {

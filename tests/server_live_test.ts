@@ -91,10 +91,17 @@ Deno.test("GET /api/live pushes readings stored after the client connected, in s
     // Three writes in quick succession: batched into few messages.
     await server.post(readings(100, 10));
     await server.post(readings(110, 10));
-    await server.post(readings(120, 10));
+    // A source that does not measure pressure: pushed as null.
+    await server.post(readings(120, 10).map((r) => ({ ...r, pressure: null })));
     await withTimeout(done, 5000, "30 readings");
     const seqs = messages.flatMap((m) => m.readings.map((r) => r.seq));
     assert.deepEqual(seqs, Array.from({ length: 30 }, (_, i) => 100 + i));
+    const pushed = messages.flatMap((m) => m.readings) as unknown as Record<string, unknown>[];
+    assert.deepEqual(
+      pushed.map((r) => r.pressure === null),
+      Array.from({ length: 30 }, (_, i) => i >= 20),
+    );
+    assert.equal(pushed[29]!.temperature, 20.9);
     assert.ok(messages.length <= 3, `${messages.length} messages`);
     assert.ok(messages.every((m) => m.type === "readings"));
     // The message cursor is the storage cursor of its last reading.

@@ -8,11 +8,12 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Reading } from "../protocol/mod.ts";
-import { SCHEMA_VERSION } from "../server/schema.ts";
+import { migrate, PRAGMAS, SCHEMA_VERSION } from "../server/schema.ts";
 import { planSegments } from "../server/series.ts";
-import { openStore, type Store } from "../server/store.ts";
+import { openStore, type SeriesRow, type Store } from "../server/store.ts";
 import { WorkerWriter } from "../server/writer_thread.ts";
 import { seededRandom } from "./_random.ts";
 
@@ -32,20 +33,68 @@ async function tempDb(): Promise<{ path: string } & AsyncDisposable> {
 
 /** The whole-window series of a store, as comparable plain rows. */
 function series(store: Store, since: number, until: number, bucketMs: number) {
-  const rows = store.seriesRows(planSegments(since, until, bucketMs), { bucket: bucketMs });
-  const merged = new Map<string, { count: number; sum: number; min: number; max: number }>();
-  for (const [sensorId, t, count, min, max, sum] of rows) {
+  return mergedRows(store.seriesRows(planSegments(since, until, bucketMs), { bucket: bucketMs }));
+}
+
+/** Series rows with the parts of one bucket added up, keyed `sensor@t`. */
+function mergedRows(rows: SeriesRow[]) {
+  const merged = new Map<string, (number | null)[]>();
+  for (const [sensorId, t, ...values] of rows) {
     const key = `${sensorId}@${t}`;
     const found = merged.get(key);
-    if (found === undefined) merged.set(key, { count, sum, min, max });
-    else {
-      found.count += count;
-      found.sum += sum;
-      found.min = Math.min(found.min, min);
-      found.max = Math.max(found.max, max);
+    if (found === undefined) {
+      merged.set(key, values);
+      continue;
+    }
+    found[0] = found[0]! + values[0]!;
+    for (const at of [1, 5, 9]) {
+      const [count, min, max, sum] = values.slice(at, at + 4);
+      found[at] = found[at]! + count!;
+      if (min !== null) found[at + 1] = Math.min(found[at + 1] ?? Infinity, min!);
+      if (max !== null) found[at + 2] = Math.max(found[at + 2] ?? -Infinity, max!);
+      found[at + 3] = found[at + 3]! + sum!;
     }
   }
   return Object.fromEntries([...merged].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * Writes `readings` into a new file at `path` exactly as the release with
+ * schema `version` left it: its tables (the real migration steps up to that
+ * version), the readings, and complete summaries at that release's widths.
+ */
+function previousRelease(path: string, version: number, readings: readonly Reading[]): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const raw = new DatabaseSync(path);
+  try {
+    raw.exec(PRAGMAS);
+    migrate(raw, path, version);
+    const insert = raw.prepare(
+      "INSERT INTO readings (sensor_id, seq, timestamp, temperature, pressure, humidity) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    for (const r of readings) {
+      insert.run(r.sensorId, r.seq, r.timestamp, r.temperature, r.pressure, r.humidity);
+    }
+    raw.exec(`INSERT INTO sensors SELECT sensor_id, count(*), min(timestamp), max(timestamp)
+      FROM readings GROUP BY sensor_id`);
+    const widths = version < 3
+      ? [10_000, 60_000, 600_000, 3_600_000]
+      : [10_000, 60_000, 300_000, 1_800_000, 3_600_000];
+    for (const width of widths) {
+      raw.exec(
+        `INSERT INTO rollups SELECT ${width}, timestamp - (((timestamp % ${width}) + ${width}) % ${width}) AS start,
+        sensor_id, count(*), min(temperature), max(temperature), sum(temperature),
+        min(pressure), max(pressure), sum(pressure), min(humidity), max(humidity), sum(humidity)
+        FROM readings GROUP BY start, sensor_id`,
+      );
+    }
+    if (version >= 2) {
+      raw.exec(`UPDATE meta SET value = (SELECT seq FROM sqlite_sequence WHERE name = 'readings')
+        WHERE key = 'summarized_cursor'`);
+    }
+  } finally {
+    raw.close();
+  }
 }
 
 function randomReadings(seed: number, count: number): Reading[] {
@@ -81,24 +130,7 @@ Deno.test("openStore() creates the parent directory, the schema and its version"
 Deno.test("openStore() migrates a version 1 file and refuses one from a newer release", async () => {
   await using db = await tempDb();
   const all = randomReadings(3, 2000);
-  {
-    using store = openStore(db.path);
-    store.write([all]);
-  }
-  // Turn it into what version 1 wrote: no meta table, summaries complete,
-  // rollups at 10 s, 1 min, 10 min and 1 h.
-  const raw = new DatabaseSync(db.path);
-  raw.exec(`
-    DROP TABLE meta;
-    DELETE FROM rollups WHERE width IN (300000, 1800000);
-    INSERT INTO rollups SELECT 600000, bucket - bucket % 600000 AS start, sensor_id, sum(count),
-      min(temperature_min), max(temperature_max), sum(temperature_sum),
-      min(pressure_min), max(pressure_max), sum(pressure_sum),
-      min(humidity_min), max(humidity_max), sum(humidity_sum)
-    FROM rollups WHERE width = 60000 GROUP BY start, sensor_id;
-    PRAGMA user_version = 1;
-  `);
-  raw.close();
+  previousRelease(db.path, 1, all);
   {
     using store = openStore(db.path);
     assert.equal(store.sensors()[0]!.readings, 500, "version 1 summaries are kept, not redone");
@@ -106,11 +138,9 @@ Deno.test("openStore() migrates a version 1 file and refuses one from a newer re
       const since = T0 - 3_600_000;
       const until = T0 + 5 * 3_600_000;
       const fromRollups = series(store, since, until, bucket);
-      const fromRaw = Object.fromEntries(
-        store.seriesRows([{ width: 0, from: since, to: until }], { bucket })
-          .map(([id, t, count, min, max, sum]) => [`${id}@${t}`, { count, sum, min, max }])
-          .sort(([a], [b]) => String(a).localeCompare(String(b))),
-      );
+      const fromRaw = mergedRows(store.seriesRows([{ width: 0, from: since, to: until }], {
+        bucket,
+      }));
       assert.deepEqual(fromRollups, fromRaw, `bucket ${bucket}`);
     }
     store.write([[reading(1, 99_999, T0)]]);
@@ -122,6 +152,109 @@ Deno.test("openStore() migrates a version 1 file and refuses one from a newer re
   check.close();
   assert.deepEqual(widths.map((row) => row.width), [10_000, 60_000, 300_000, 1_800_000, 3_600_000]);
   assert.throws(() => openStore(db.path), /schema version \d+ is newer than this release's/);
+});
+
+Deno.test("openStore() migrates a version 3 file to nullable quantities, keeping cursors and summaries", async () => {
+  await using db = await tempDb();
+  const all = randomReadings(4, 2000);
+  previousRelease(db.path, 3, all);
+  // Readings 2001..2500 were stored and deleted since (retention, with
+  // their summaries): their cursors must still never be reused.
+  const raw = new DatabaseSync(db.path);
+  raw.exec("UPDATE sqlite_sequence SET seq = 2500 WHERE name = 'readings'");
+  raw.exec("UPDATE meta SET value = 2500 WHERE key = 'summarized_cursor'");
+  const oldRows = raw.prepare(
+    "SELECT cursor, sensor_id, seq, timestamp, temperature, pressure, humidity FROM readings ORDER BY cursor",
+  ).all();
+  raw.close();
+  const since = T0 - 3_600_000;
+  const until = T0 + 5 * 3_600_000;
+  {
+    using store = openStore(db.path);
+    assert.equal(store.newestCursor(), 2500);
+    assert.deepEqual(store.sensors().map((s) => s.readings), [500, 500, 500, 500]);
+    const check = new DatabaseSync(db.path, { readOnly: true });
+    assert.deepEqual(
+      check.prepare(
+        "SELECT cursor, sensor_id, seq, timestamp, temperature, pressure, humidity FROM readings ORDER BY cursor",
+      ).all(),
+      oldRows,
+    );
+    check.close();
+    const absent = { ...reading(4, 99_999, T0 + 1000), pressure: null, humidity: null };
+    store.write([[absent]]);
+    assert.deepEqual(store.after(1999, { limit: 10 }).readings.map((r) => r.cursor), [2000, 2501]);
+    assert.deepEqual(
+      store.latest({ limit: 1, sensor: 4, since: T0 + 1000, until: T0 + 1001 }).map((r) => ({
+        ...r,
+      })),
+      [
+        absent,
+      ],
+    );
+    store.flushSummary();
+    for (const bucket of [10_000, 300_000, 3_600_000]) {
+      const fromRaw = mergedRows(store.seriesRows([{ width: 0, from: since, to: until }], {
+        bucket,
+      }));
+      assert.deepEqual(series(store, since, until, bucket), fromRaw, `bucket ${bucket}`);
+    }
+  }
+  const check = new DatabaseSync(db.path, { readOnly: true });
+  const version = check.prepare("PRAGMA user_version").get() as { user_version: number };
+  check.close();
+  assert.equal(version.user_version, SCHEMA_VERSION);
+});
+
+Deno.test("Store keeps absent quantities as null and aggregates only the values present", async () => {
+  await using db = await tempDb();
+  using store = openStore(db.path);
+  const readings: Reading[] = [
+    { ...reading(1, 1, T0), temperature: 1000, pressure: null },
+    { ...reading(1, 2, T0 + 1), temperature: 3000, pressure: null, humidity: null },
+    { ...reading(1, 3, T0 + 2), temperature: null },
+    { ...reading(1, 4, T0 + 20_000), pressure: null, humidity: null },
+  ];
+  store.write([readings]);
+  assert.deepEqual(store.latest({ limit: 10 }).toReversed().map((r) => ({ ...r })), readings);
+  const bucket = 10_000;
+  const check = (label: string) => {
+    const rows = series(store, T0, T0 + 30_000, bucket);
+    const rawRows = mergedRows(store.seriesRows([{ width: 0, from: T0, to: T0 + 30_000 }], {
+      bucket,
+    }));
+    assert.deepEqual(rows, rawRows, label);
+    assert.deepEqual(rows, {
+      [`1@${T0}`]: [3, 2, 1000, 3000, 4000, 1, 101325, 101325, 101325, 2, 4510, 4510, 9020],
+      [`1@${T0 + 20_000}`]: [1, 1, 2150, 2150, 2150, 0, null, null, 0, 0, null, null, 0],
+    }, label);
+  };
+  check("before the summaries are flushed");
+  store.flushSummary();
+  check("from the rollups");
+  // A later reading with a value fills a bucket's min and max that had none.
+  store.write([[reading(1, 5, T0 + 20_001, 2000)]]);
+  store.flushSummary();
+  assert.deepEqual(series(store, T0 + 20_000, T0 + 30_000, bucket)[`1@${T0 + 20_000}`], [
+    2,
+    2,
+    2000,
+    2150,
+    4150,
+    1,
+    101325,
+    101325,
+    101325,
+    1,
+    4510,
+    4510,
+    4510,
+  ]);
+  assert.throws(
+    () =>
+      store.write([[{ ...reading(1, 6, T0), temperature: null, pressure: null, humidity: null }]]),
+    /CHECK constraint failed/,
+  );
 });
 
 Deno.test("Store.write() dedupes on (sensor, seq, timestamp) and gives increasing cursors", async () => {
