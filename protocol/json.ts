@@ -42,7 +42,7 @@ export interface ReadingJson {
 }
 
 /**
- * Serialises a reading as one JSON object, keys in the contract's order.
+ * Serialises a reading as one JSON object, keys in the documented order.
  * A template rather than `JSON.stringify`: every field is a number, `null`
  * or an ISO string, so nothing needs escaping, and batches of thousands
  * stay cheap.

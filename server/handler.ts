@@ -46,7 +46,7 @@ export interface HandlerOptions {
   readonly live?: LiveHub;
   /** Counters (default: a fresh set). */
   readonly metrics?: Metrics;
-  /** Limits of write requests (default: the contract's). */
+  /** Limits of write requests (default: those of docs/http-api.md). */
   readonly limits?: Partial<IngestLimits>;
   /** Aborted when the server shuts down: new writes and `/healthz` then answer 503. */
   readonly signal?: AbortSignal;

@@ -20,7 +20,7 @@ export interface IngestLimits {
   readonly bodyTimeoutMs: number;
 }
 
-/** The defaults of the contract. */
+/** The limits docs/http-api.md documents. */
 export const DEFAULT_LIMITS: IngestLimits = {
   maxBodyBytes: 4 * 1024 * 1024,
   maxBatch: 10_000,

@@ -15,7 +15,10 @@ function quote(value: string): string {
   return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
 }
 
-/** An integer parameter in `[min, max]`, or `fallback` when absent. */
+/**
+ * An integer parameter in `[min, max]`, or `undefined` when absent (the
+ * caller applies its default). Throws `HttpError` 400 otherwise.
+ */
 export function integerParam(
   params: URLSearchParams,
   name: string,

@@ -13,7 +13,7 @@ import {
 import { withCrc } from "./_crc_reference.ts";
 import { randomInt, seededRandom } from "./_random.ts";
 
-/** The spec's test vectors (protocol-v1.md), each byte group named. */
+/** The test vectors of docs/protocol.md, each byte group named. */
 const VECTORS: readonly { name: string; hex: string; frame: Frame }[] = [
   {
     name: "READING sensor 7, seq 42, ts 1764000000123, 21.50 °C, 1013.25 hPa, 45.10 %",
@@ -94,11 +94,11 @@ function encode(frame: Frame): Uint8Array {
 }
 
 for (const vector of VECTORS) {
-  Deno.test(`encode() writes the spec vector byte for byte: ${vector.name}`, () => {
+  Deno.test(`encode() writes the docs/protocol.md vector byte for byte: ${vector.name}`, () => {
     assert.equal(encode(vector.frame).toHex(), vector.hex);
   });
 
-  Deno.test(`decodeFrame() reads the spec vector: ${vector.name}`, () => {
+  Deno.test(`decodeFrame() reads the docs/protocol.md vector: ${vector.name}`, () => {
     const bytes = Uint8Array.fromHex(vector.hex);
     assert.deepEqual(decodeFrame(bytes), { frame: vector.frame, byteLength: bytes.length });
   });

@@ -1,7 +1,7 @@
 /**
  * The gateway's door, as a real process with real TLS on 127.0.0.1: who
  * gets in, what each malformed or hostile input earns (the ERROR code of
- * protocol-v1, or no connection at all), and that a well-behaved sensor is
+ * docs/protocol.md, or no connection at all), and that a well-behaved sensor is
  * served all along.
  */
 import assert from "node:assert/strict";

@@ -5,8 +5,8 @@
  * time), many connections that never speak, and a connection flood — while
  * a well-behaved sensor streams beside them and must be served throughout.
  *
- * What each input must earn is computed by a small model of protocol-v1
- * (and docs/protocol.md's ACK rule after a CRC failure) over the same bytes:
+ * What each input must earn is computed by a small model of docs/protocol.md
+ * (its ACK rule after a CRC failure included) over the same bytes:
  * the last ACK, then ERROR 1 (framing), 2 (identity), 3 (ten corrupt frames)
  * or 5 (idle, when the input stops mid-frame), or no ERROR at all while the
  * input stays well framed. The gateway's answer must match it exactly.
@@ -59,7 +59,7 @@ interface Expected {
 
 /**
  * The gateway's answer to `bytes` from a connection authorised for
- * `sensorId`, per protocol-v1 and docs/protocol.md.
+ * `sensorId`, per docs/protocol.md.
  */
 function expectedAnswer(bytes: Uint8Array, sensorId: number): Expected {
   let ack: number | undefined;
@@ -373,7 +373,7 @@ function rssSamples(lines: readonly string[]): number[] {
   });
 }
 
-Deno.test(`gateway answers seeded hostile frames over mutual TLS per protocol-v1 and keeps serving (seed ${SEED})`, async () => {
+Deno.test(`gateway answers seeded hostile frames over mutual TLS per docs/protocol.md and keeps serving (seed ${SEED})`, async () => {
   const pki = await testPki(3);
   const dir = await Deno.makeTempDir({ prefix: "vigia-hostile-frames-" });
   const random = seededRandom(SEED);

@@ -11,7 +11,7 @@ import {
 } from "../protocol/mod.ts";
 import { randomInt, seededRandom } from "./_random.ts";
 
-Deno.test("toHundredths() and fromHundredths() convert the spec's examples exactly", () => {
+Deno.test("toHundredths() and fromHundredths() convert the documented examples exactly", () => {
   const pairs: [number, number][] = [[21.5, 2150], [-74.56, -7456], [1013.25, 101325], [
     45.1,
     4510,
@@ -68,7 +68,7 @@ const GOOD: Reading = {
   humidity: 4510,
 };
 
-Deno.test("parseReadingJson() reads the contract's example and readingToJson() writes it back byte for byte", () => {
+Deno.test("parseReadingJson() reads the documented example and readingToJson() writes it back byte for byte", () => {
   assert.deepEqual(parseReadingJson(JSON.parse(GOOD_JSON)), GOOD);
   assert.equal(readingToJson(GOOD), GOOD_JSON);
   assert.equal(JSON.stringify(readingToObject(GOOD)), GOOD_JSON);

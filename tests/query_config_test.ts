@@ -3,7 +3,7 @@ import { parseConfig, permissionNeeds } from "../query.ts";
 import { UsageError } from "../lib/cli.ts";
 import { deadbandOf, DEFAULT_THRESHOLDS, parseThresholds } from "../lib/thresholds.ts";
 
-Deno.test("parseConfig() of query uses the contract's defaults", () => {
+Deno.test("parseConfig() of query uses the documented defaults", () => {
   const config = parseConfig([]);
   assert.equal(config.server.href, "http://127.0.0.1:8080/");
   assert.equal(config.intervalMs, 10_000);

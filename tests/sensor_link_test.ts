@@ -1,6 +1,6 @@
 /**
  * sensor.ts as a real process against a scripted TLS peer on 127.0.0.1
- * that plays the gateway's part of protocol-v1 and misbehaves on cue:
+ * that plays the gateway's part of docs/protocol.md and misbehaves on cue:
  * ACKs that stop (as after a CRC failure), ERROR 4, a long outage.
  */
 import assert from "node:assert/strict";

@@ -1,7 +1,7 @@
 /**
  * The server's HTTP API in-process: `createHandler` over a store on a
  * temporary file, called with `Request`s, for every status and validation
- * rule of http-api-v1 and docs/http-api.md.
+ * rule of docs/http-api.md.
  *
  * @module
  */
