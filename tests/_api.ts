@@ -1,22 +1,20 @@
 /**
  * The server's HTTP API as the tests feed it: a reading in the shape
- * `POST /api/data` takes (docs/http-api.md), one valid example of it, the
+ * `POST /api/data` takes (docs/http-api.md), one valid example of it built
+ * by the tests' one reading factory (_reading.ts), the
  * authenticated POST itself, and a value read from a `/metrics` page.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import { type ReadingJson, readingToObject } from "../protocol/mod.ts";
+import { testReading } from "./_reading.ts";
 
-/** A reading as `POST /api/data` takes it: `timestamp` ISO 8601 or epoch ms, values in units. */
-export interface ApiReading {
-  id: number;
-  seq: number;
-  timestamp: string | number;
-  temperature: number | null;
-  pressure: number | null;
-  humidity: number | null;
-}
+/** A reading as `POST /api/data` takes it: its JSON form, with `timestamp` ISO 8601 or epoch ms. */
+export type ApiReading = {
+  -readonly [K in keyof ReadingJson]: K extends "timestamp" ? string | number : ReadingJson[K];
+};
 
 /**
  * A valid API reading of sensor 7 (seq 1, 2026-11-24T10:00:00.000Z,
@@ -26,15 +24,13 @@ export interface ApiReading {
 export function apiReading<T extends object = Partial<ApiReading>>(
   overrides: T = {} as T,
 ): Omit<ApiReading, keyof T> & T {
-  return {
-    id: 7,
-    seq: 1,
-    timestamp: "2026-11-24T10:00:00.000Z",
-    temperature: 21.5,
-    pressure: 1013.25,
-    humidity: 45.1,
-    ...overrides,
-  };
+  const reading = testReading(7, 1, {
+    timestamp: Date.UTC(2026, 10, 24, 10),
+    temperature: 2150,
+    pressure: 101325,
+    humidity: 4510,
+  });
+  return { ...readingToObject(reading), ...overrides };
 }
 
 /** `POST /api/data` of `readings` to the server at `baseUrl` with `token`; the answer unread. */

@@ -20,22 +20,7 @@ import {
 } from "../protocol/mod.ts";
 import { type RunningProgram, startProgram } from "./_process.ts";
 import type { TestPki } from "./_pki.ts";
-
-/** A READING for `sensorId` with simple, exact, recognisable values. */
-export function testReading(
-  sensorId: number,
-  seq: number,
-  timestamp = 1_764_000_000_000,
-): MeasuredReading {
-  return {
-    sensorId,
-    seq,
-    timestamp: timestamp + seq,
-    temperature: 2000 + seq,
-    pressure: 101300 + seq,
-    humidity: 4000 + seq,
-  };
-}
+import { testReading } from "./_reading.ts";
 
 /** `parts` back to back in one array. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {

@@ -21,8 +21,6 @@ const COUNT = 300;
 const SEED = 2026;
 const TIMEOUT_MS = 60_000;
 
-type ApiReading = ReadingJson;
-
 type AlarmState = "ok" | "high" | "low";
 type Ranges = Record<Quantity, { min: number; max: number; unit: string; deadband?: number }>;
 
@@ -121,19 +119,19 @@ async function drain(response: Response): Promise<Response> {
 }
 
 /** Waits until the server holds SENSORS × COUNT readings, then returns them. */
-async function waitForAllStored(base: string): Promise<ApiReading[]> {
+async function waitForAllStored(base: string): Promise<ReadingJson[]> {
   const deadline = Date.now() + TIMEOUT_MS;
   while (true) {
     const readings = await fetch(`${base}/api/readings?limit=10000`).then((r) =>
       r.json()
-    ) as ApiReading[];
+    ) as ReadingJson[];
     if (readings.length >= SENSORS * COUNT || Date.now() > deadline) return readings;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
 /** Each (sensor, seq) exactly once, with the simulator's values, timestamps rising with seq. */
-function assertExactValues(readings: readonly ApiReading[]): void {
+function assertExactValues(readings: readonly ReadingJson[]): void {
   assert.equal(readings.length, SENSORS * COUNT);
   for (let id = 1; id <= SENSORS; id++) {
     const own = readings.filter((reading) => reading.id === id).toSorted((a, b) => a.seq - b.seq);
@@ -163,7 +161,7 @@ function assertExactValues(readings: readonly ApiReading[]): void {
  * value leaves [min, max] (or jumps to the other side), RECOVERED once it is
  * back inside by the deadband (1 % of the range width by default).
  */
-function expectedAlertLines(readings: readonly ApiReading[], ranges: Ranges): string[] {
+function expectedAlertLines(readings: readonly ReadingJson[], ranges: Ranges): string[] {
   const lines: string[] = [];
   for (let id = 1; id <= SENSORS; id++) {
     const own = readings.filter((reading) => reading.id === id).toSorted((a, b) => a.seq - b.seq);

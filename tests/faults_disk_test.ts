@@ -36,7 +36,7 @@ import {
   TINY_DISK_UNAVAILABLE,
   tinyDisk,
 } from "./_faults.ts";
-import { type ApiReading, postReadings } from "./_api.ts";
+import { type ApiReading, apiReading, postReadings } from "./_api.ts";
 
 if (TINY_DISK_UNAVAILABLE) {
   await Deno.stderr.write(
@@ -113,14 +113,11 @@ Deno.test({
 });
 
 function batch(first: number, size: number): ApiReading[] {
-  return Array.from({ length: size }, (_, i) => ({
-    id: 1 + (i % 4),
-    seq: first + i,
-    timestamp: 1_764_000_000_000 + first + i,
-    temperature: 21.5,
-    pressure: 1013.25,
-    humidity: 45.1,
-  }));
+  return Array.from(
+    { length: size },
+    (_, i) =>
+      apiReading({ id: 1 + (i % 4), seq: first + i, timestamp: 1_764_000_000_000 + first + i }),
+  );
 }
 
 Deno.test({

@@ -13,8 +13,8 @@ import {
   hasAck,
   readFrames,
   startGateway,
-  testReading,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { testPki } from "./_pki.ts";
 import { delay } from "./_faults.ts";
 import { spooledReadings } from "./_spool.ts";

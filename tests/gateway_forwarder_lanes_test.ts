@@ -9,20 +9,10 @@ import { Forwarder } from "../gateway/forwarder.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
 import { openSpool } from "../gateway/spool.ts";
 import { createLogger } from "../lib/log.ts";
-import { parseReadingJson, type Reading } from "../protocol/mod.ts";
+import { parseReadingJson } from "../protocol/mod.ts";
 import { waitUntil } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { commitReadings } from "./_spool.ts";
-
-function reading(seq: number): Reading {
-  return {
-    sensorId: 1,
-    seq,
-    timestamp: 1_764_000_000_000 + seq,
-    temperature: 2150,
-    pressure: 101325,
-    humidity: 4510,
-  };
-}
 
 interface Held {
   readonly seqs: number[];
@@ -61,9 +51,9 @@ Deno.test("Forwarder keeps two requests in flight, each with its own rows", asyn
   const peer = startHoldingPeer();
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commitReadings(spool, [reading(1), reading(2)]);
-    commitReadings(spool, [reading(3), reading(4)]);
-    commitReadings(spool, [reading(5), reading(6)]);
+    commitReadings(spool, [testReading(1, 1), testReading(1, 2)]);
+    commitReadings(spool, [testReading(1, 3), testReading(1, 4)]);
+    commitReadings(spool, [testReading(1, 5), testReading(1, 6)]);
     forwarder.notify();
     await waitUntil(() => peer.held.length === 2, 10_000, "two requests held");
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -96,8 +86,8 @@ Deno.test("Forwarder retries only the failed request's rows, and the other's are
   const peer = startHoldingPeer();
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commitReadings(spool, [reading(1), reading(2)]);
-    commitReadings(spool, [reading(3), reading(4)]);
+    commitReadings(spool, [testReading(1, 1), testReading(1, 2)]);
+    commitReadings(spool, [testReading(1, 3), testReading(1, 4)]);
     forwarder.notify();
     await waitUntil(() => peer.held.length === 2, 10_000, "two requests held");
     const [first, second] = peer.held as [Held, Held];
@@ -135,7 +125,9 @@ Deno.test("Forwarder probes a failing server with one request at a time", async 
   });
   const { spool, forwarder, running } = setup(new URL(`http://127.0.0.1:${server.addr.port}`));
   try {
-    for (let seq = 1; seq <= 10; seq += 2) commitReadings(spool, [reading(seq), reading(seq + 1)]);
+    for (let seq = 1; seq <= 10; seq += 2) {
+      commitReadings(spool, [testReading(1, seq), testReading(1, seq + 1)]);
+    }
     forwarder.notify();
     await waitUntil(() => requests >= 10, 10_000, "ten requests");
     assert.equal(mostAfterFirstFailures, 1);

@@ -6,22 +6,12 @@
 import assert from "node:assert/strict";
 import { Forwarder } from "../gateway/forwarder.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import { parseReadingJson, type Reading } from "../protocol/mod.ts";
+import { parseReadingJson } from "../protocol/mod.ts";
 import { openSpool } from "../gateway/spool.ts";
 import { createLogger } from "../lib/log.ts";
 import { waitUntil } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { commitReadings } from "./_spool.ts";
-
-function reading(sensorId: number, seq: number): Reading {
-  return {
-    sensorId,
-    seq,
-    timestamp: 1_764_000_000_000 + seq * 1000,
-    temperature: 2150 + seq,
-    pressure: 101325 - seq,
-    humidity: 4510,
-  };
-}
 
 type Answer = (body: unknown[], attempt: number) => Response | Promise<Response>;
 
@@ -63,7 +53,7 @@ Deno.test("Forwarder posts spooled readings as JSON with the token and deletes t
   const peer = startPeer(stored);
   const { spool, metrics, forwarder, running, lines } = setup(peer.url);
   try {
-    const readings = [reading(1, 1), reading(1, 2), reading(2, 1)];
+    const readings = [testReading(1, 1), testReading(1, 2), testReading(2, 1)];
     commitReadings(spool, readings);
     forwarder.notify();
     await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
@@ -86,7 +76,7 @@ Deno.test("Forwarder sends an out-of-ISO-range timestamp as epoch milliseconds",
   const peer = startPeer(stored);
   const { spool, forwarder, running } = setup(peer.url);
   try {
-    const far = { ...reading(1, 1), timestamp: 300_000_000_000_000 };
+    const far = { ...testReading(1, 1), timestamp: 300_000_000_000_000 };
     commitReadings(spool, [far]);
     forwarder.notify();
     await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
@@ -109,7 +99,7 @@ Deno.test("Forwarder keeps readings through 503 and honours Retry-After", async 
   );
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commitReadings(spool, [reading(1, 1), reading(1, 2)]);
+    commitReadings(spool, [testReading(1, 1), testReading(1, 2)]);
     const started = Date.now();
     forwarder.notify();
     await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
@@ -134,7 +124,7 @@ Deno.test("Forwarder retries 429, 500 and 401 with backoff and never drops", asy
   );
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commitReadings(spool, [reading(3, 1)]);
+    commitReadings(spool, [testReading(3, 1)]);
     forwarder.notify();
     await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.equal(peer.requests.length, 4);
@@ -156,7 +146,7 @@ Deno.test("Forwarder holds the backlog while the server is down and drains it af
   const { spool, metrics, forwarder, running } = setup(new URL(`http://127.0.0.1:${port}`));
   let server: Deno.HttpServer | undefined;
   try {
-    commitReadings(spool, [reading(1, 1), reading(1, 2)]);
+    commitReadings(spool, [testReading(1, 1), testReading(1, 2)]);
     forwarder.notify();
     await waitUntil(
       () => metrics.values.forward_retries >= 2,
@@ -164,7 +154,7 @@ Deno.test("Forwarder holds the backlog while the server is down and drains it af
       "metrics.values.forward_retries >= 2",
     );
     assert.equal(spool.depth, 2);
-    commitReadings(spool, [reading(1, 3)]);
+    commitReadings(spool, [testReading(1, 3)]);
     const received: unknown[] = [];
     server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
       const body = await req.json() as unknown[];
@@ -193,7 +183,7 @@ Deno.test("Forwarder moves a reading refused with 400 and an index aside, and st
   });
   const { spool, metrics, forwarder, running } = setup(peer.url);
   try {
-    commitReadings(spool, [reading(1, 1), reading(1, 2), reading(1, 3)]);
+    commitReadings(spool, [testReading(1, 1), testReading(1, 2), testReading(1, 3)]);
     forwarder.notify();
     await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     assert.deepEqual(
@@ -223,7 +213,7 @@ Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger
     for (let row = 0; row < 3; row++) {
       commitReadings(
         spool,
-        Array.from({ length: 10_000 }, (_, i) => reading(1, row * 10_000 + i + 1)),
+        Array.from({ length: 10_000 }, (_, i) => testReading(1, row * 10_000 + i + 1)),
       );
     }
     forwarder.notify();
@@ -248,7 +238,7 @@ Deno.test("Forwarder.stop() aborts a hung request after the grace period and kee
   });
   const { spool, forwarder, running } = setup(peer.url);
   try {
-    commitReadings(spool, [reading(1, 1)]);
+    commitReadings(spool, [testReading(1, 1)]);
     forwarder.notify();
     await waitUntil(() => peer.requests.length === 1, 10_000, "the request");
     const started = Date.now();

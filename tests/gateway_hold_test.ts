@@ -15,9 +15,9 @@ import {
   hasAck,
   readFrames,
   startGateway,
-  testReading,
   waitUntil,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { delay, gatewayMetric, metricsPort } from "./_faults.ts";
 import { testPki } from "./_pki.ts";
 

@@ -16,9 +16,9 @@ import {
   readFrames,
   servedCheck,
   startGateway,
-  testReading,
   waitUntil,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { clientCert, testPki } from "./_pki.ts";
 import { gatewayMetric, metricsPort } from "./_faults.ts";
 

@@ -13,22 +13,11 @@ import {
   READING_RECORD_SIZE,
 } from "../protocol/mod.ts";
 import { MAX_BATCH_READINGS, openSpool } from "../gateway/spool.ts";
-
-function reading(seq: number, overrides: Partial<MeasuredReading> = {}): MeasuredReading {
-  return {
-    sensorId: 7,
-    seq,
-    timestamp: 1_764_000_000_000 + seq,
-    temperature: 2150 + seq,
-    pressure: 101325,
-    humidity: -544,
-    ...overrides,
-  };
-}
+import { testReading } from "./_reading.ts";
 
 Deno.test("encodeReadingRecord() round-trips the extremes of every field and every absent quantity", () => {
   const cases: Reading[] = [
-    reading(1),
+    testReading(7, 1),
     {
       sensorId: 0xffff_ffff,
       seq: 0xffff_ffff,
@@ -45,11 +34,11 @@ Deno.test("encodeReadingRecord() round-trips the extremes of every field and eve
       pressure: -1,
       humidity: 1,
     },
-    { ...reading(2), timestamp: -1 },
-    { ...reading(3), temperature: null },
-    { ...reading(4), pressure: null, humidity: null },
-    { ...reading(5), temperature: null, pressure: null, humidity: -0x8000_0000 },
-    { ...reading(6), temperature: 0, pressure: null, humidity: 0 },
+    testReading(7, 2, { timestamp: -1 }),
+    testReading(7, 3, { temperature: null }),
+    testReading(7, 4, { pressure: null, humidity: null }),
+    testReading(7, 5, { temperature: null, pressure: null, humidity: -0x8000_0000 }),
+    testReading(7, 6, { temperature: 0, pressure: null, humidity: 0 }),
   ];
   for (const expected of cases) {
     const bytes = new Uint8Array(READING_RECORD_SIZE + 3).fill(0xa5);
@@ -63,7 +52,12 @@ Deno.test("openSpool() converts a spool of the previous format (28-byte payloads
   try {
     const path = join(dir, "spool.db");
     // The previous release's file: no user_version, READING payloads back to back.
-    const old: MeasuredReading[] = [reading(1), reading(2), reading(3), reading(4)];
+    const old: MeasuredReading[] = [
+      testReading(7, 1),
+      testReading(7, 2),
+      testReading(7, 3),
+      testReading(7, 4),
+    ];
     const payload = (readings: MeasuredReading[]) => {
       const bytes = new Uint8Array(readings.length * READING_PAYLOAD_SIZE);
       readings.forEach((r, i) => encodeReadingPayload(bytes, i * READING_PAYLOAD_SIZE, r));
@@ -83,7 +77,7 @@ Deno.test("openSpool() converts a spool of the previous format (28-byte payloads
       payload(old.slice(3)),
     );
     db.prepare("INSERT INTO rejected (at, error, payload) VALUES ('t', 'e', ?)").run(
-      payload([reading(9)]),
+      payload([testReading(7, 9)]),
     );
     db.close();
 
@@ -91,7 +85,7 @@ Deno.test("openSpool() converts a spool of the previous format (28-byte payloads
     assert.equal(spool.depth, 4);
     const batches = spool.take("oldest", 100);
     assert.deepEqual(batches.flatMap((b) => decodeReadingRecords(b.payload)), old);
-    const absent = { ...reading(5), pressure: null };
+    const absent = testReading(7, 5, { pressure: null });
     spool.commit(encodeReadingRecords([absent]), 1);
     spool.close();
 
@@ -103,7 +97,7 @@ Deno.test("openSpool() converts a spool of the previous format (28-byte payloads
     again.close();
     const check = new DatabaseSync(path, { readOnly: true });
     const rejected = check.prepare("SELECT payload FROM rejected").get() as { payload: Uint8Array };
-    assert.deepEqual(decodeReadingRecords(rejected.payload), [reading(9)]);
+    assert.deepEqual(decodeReadingRecords(rejected.payload), [testReading(7, 9)]);
     check.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -131,8 +125,8 @@ Deno.test("Spool.commit() survives closing and reopening the file, in order", as
   const dir = await Deno.makeTempDir({ prefix: "vigia-spool-" });
   try {
     const path = join(dir, "nested", "spool.db");
-    const first = [reading(1), reading(2), reading(3)];
-    const second = [reading(4)];
+    const first = [testReading(7, 1), testReading(7, 2), testReading(7, 3)];
+    const second = [testReading(7, 4)];
     const spool = openSpool(path, { maxReadings: 100 });
     spool.commit(encodeReadingRecords(first), 3);
     spool.commit(encodeReadingRecords(second), 1);
@@ -163,7 +157,7 @@ Deno.test("Spool.commit() splits a large batch into rows a request can carry", (
   const spool = openSpool(":memory:", { maxReadings: 100_000 });
   try {
     const count = MAX_BATCH_READINGS * 2 + 5;
-    const readings = Array.from({ length: count }, (_, i) => reading(i + 1));
+    const readings = Array.from({ length: count }, (_, i) => testReading(7, i + 1));
     spool.commit(encodeReadingRecords(readings), count);
     assert.equal(spool.batches, 3);
     const taken = spool.take("oldest", MAX_BATCH_READINGS);
@@ -179,7 +173,10 @@ Deno.test("Spool.take() reads whole rows from either end within the reading limi
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
     for (let row = 0; row < 5; row++) {
-      spool.commit(encodeReadingRecords([reading(row * 2 + 1), reading(row * 2 + 2)]), 2);
+      spool.commit(
+        encodeReadingRecords([testReading(7, row * 2 + 1), testReading(7, row * 2 + 2)]),
+        2,
+      );
     }
     const oldest = spool.take("oldest", 5);
     assert.deepEqual(oldest.map((b) => decodeReadingRecords(b.payload)[0]!.seq), [1, 3]);
@@ -195,8 +192,8 @@ Deno.test("Spool.take() reads whole rows from either end within the reading limi
 Deno.test("Spool.remove() deletes only the given rows and updates the depth", () => {
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
-    spool.commit(encodeReadingRecords([reading(1)]), 1);
-    spool.commit(encodeReadingRecords([reading(2), reading(3)]), 2);
+    spool.commit(encodeReadingRecords([testReading(7, 1)]), 1);
+    spool.commit(encodeReadingRecords([testReading(7, 2), testReading(7, 3)]), 2);
     const [first] = spool.take("oldest", 1);
     spool.remove([first!]);
     spool.remove([first!]); // twice: nothing more goes
@@ -213,7 +210,7 @@ Deno.test("Spool.remove() deletes only the given rows and updates the depth", ()
 Deno.test("Spool.hasRoom() refuses readings past --spool-max", () => {
   const spool = openSpool(":memory:", { maxReadings: 3 });
   try {
-    spool.commit(encodeReadingRecords([reading(1), reading(2)]), 2);
+    spool.commit(encodeReadingRecords([testReading(7, 1), testReading(7, 2)]), 2);
     assert.equal(spool.hasRoom(1), true);
     assert.equal(spool.hasRoom(2), false);
   } finally {
@@ -224,7 +221,10 @@ Deno.test("Spool.hasRoom() refuses readings past --spool-max", () => {
 Deno.test("Spool.reject() moves one reading aside and keeps the rest of its row", () => {
   const spool = openSpool(":memory:", { maxReadings: 1000 });
   try {
-    spool.commit(encodeReadingRecords([reading(1), reading(2), reading(3)]), 3);
+    spool.commit(
+      encodeReadingRecords([testReading(7, 1), testReading(7, 2), testReading(7, 3)]),
+      3,
+    );
     const [row] = spool.take("oldest", 10);
     const rest = spool.reject(row!, 1, "timestamp: bad");
     assert.deepEqual(decodeReadingRecords(rest!.payload).map((r) => r.seq), [1, 3]);

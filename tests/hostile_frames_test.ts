@@ -35,9 +35,9 @@ import {
   readFrames,
   servedCheck,
   startGateway,
-  testReading,
   waitUntil,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { testPki } from "./_pki.ts";
 import { delay, gatewayMetric, metricsPort } from "./_faults.ts";
 import { randomBytes, randomInt, seededRandom } from "./_random.ts";
@@ -117,8 +117,7 @@ interface Case {
 function hostileCases(random: () => number): Case[] {
   const cases: Case[] = [];
   let seq = 1_000;
-  const readings = (n: number) =>
-    Array.from({ length: n }, () => testReading(HOSTILE_ID, seq++, 1_764_000_000_000));
+  const readings = (n: number) => Array.from({ length: n }, () => testReading(HOSTILE_ID, seq++));
 
   // Seeded random bytes; half of them start with a valid header so they get past byte one.
   for (let i = 0; i < 150; i++) {

@@ -25,9 +25,9 @@ import {
   readFrames,
   servedCheck,
   startGateway,
-  testReading,
   waitUntil,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { clientCert, datedCert, type Identity, openssl, testPki } from "./_pki.ts";
 import { gatewayMetric, metricsPort } from "./_faults.ts";
 

@@ -25,9 +25,9 @@ import {
   encodeReadings,
   readFrames,
   startGateway,
-  testReading,
   waitUntil,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { delay, freePort, gatewayMetric, metricsPort } from "./_faults.ts";
 import { postReadings } from "./_api.ts";
 

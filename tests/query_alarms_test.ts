@@ -3,6 +3,7 @@ import { type AlarmEvent, AlarmTracker, judgeReading } from "../query/alarms.ts"
 import { judgePage } from "../query/poller.ts";
 import { DEFAULT_THRESHOLDS, parseThresholds } from "../lib/thresholds.ts";
 import { type Reading, toHundredths } from "../protocol/mod.ts";
+import { testReading } from "./_reading.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
 
@@ -15,14 +16,12 @@ function reading(
 ): Reading {
   const value = (given: number | null | undefined, normal: number) =>
     given === null ? null : toHundredths(given ?? normal);
-  return {
-    sensorId: sensor,
-    seq,
+  return testReading(sensor, seq, {
     timestamp: T0 + seq * 1000,
     temperature: value(values.temperature, 21.5),
     pressure: value(values.pressure, 1013.25),
     humidity: value(values.humidity, 45),
-  };
+  });
 }
 
 /** Feeds temperatures to sensor 7 and returns "type:value" per event. */

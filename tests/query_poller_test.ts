@@ -11,19 +11,13 @@ import { ApiClient } from "../query/api.ts";
 import { follow, readAfter } from "../query/poller.ts";
 import type { AlarmEvent } from "../query/alarms.ts";
 import { createLogger } from "../lib/log.ts";
-import { postReadings } from "./_api.ts";
+import { apiReading, postReadings } from "./_api.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
 
+/** Sensor `id`'s reading `seq`, a second after the previous one, as the API takes it. */
 function reading(id: number, seq: number, temperature = 21.5, at = T0 + seq * 1000) {
-  return {
-    id,
-    seq,
-    timestamp: new Date(at).toISOString(),
-    temperature,
-    pressure: 1013.25,
-    humidity: 45,
-  };
+  return apiReading({ id, seq, timestamp: new Date(at).toISOString(), temperature });
 }
 
 async function post(server: RunningProgram, readings: ReturnType<typeof reading>[]) {

@@ -11,27 +11,21 @@ import { join } from "node:path";
 import { type RunningProgram, startProgram } from "./_process.ts";
 import { type TestPki, testPki } from "./_pki.ts";
 import { startServer } from "./_link.ts";
-import { postReadings } from "./_api.ts";
+import { apiReading, postReadings } from "./_api.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 10, 21, 10);
 const FAST = ["--interval", "0.2", "--debug"];
 
 interface Values {
-  temperature?: number;
-  pressure?: number;
-  humidity?: number;
+  temperature?: number | null;
+  pressure?: number | null;
+  humidity?: number | null;
 }
 
 /** A reading as the API takes it; `at` in epoch ms. */
+/** Sensor `id`'s reading `seq`, a second after the previous one, as the API takes it. */
 function reading(id: number, seq: number, values: Values = {}, at = T0 + seq * 1000) {
-  return {
-    id,
-    seq,
-    timestamp: new Date(at).toISOString(),
-    temperature: values.temperature ?? 21.5,
-    pressure: values.pressure ?? 1013.25,
-    humidity: values.humidity ?? 45,
-  };
+  return apiReading({ id, seq, timestamp: new Date(at).toISOString(), ...values });
 }
 
 /** A running server with its database directory, and how to feed it. */
@@ -322,6 +316,17 @@ Deno.test("query --once exits 0 when all is well and 1 when an alarm is active",
 
   await server.post(reading(2, 2, { temperature: 20 }, now + 1));
   assert.equal((await once(server)).code, 0, "the newest reading decides");
+
+  // A reading that does not measure a quantity: nothing is judged for it.
+  await server.post(reading(2, 3, { temperature: null, humidity: null, pressure: 5000 }, now + 2));
+  result = await once(server);
+  assert.equal(result.code, 1, result.output);
+  assert.deepEqual(result.lines.filter((line) => line.startsWith("[")), [
+    `[${new Date(now + 2).toISOString().slice(0, 19).replace("T", " ")}] ` +
+    "ALERT sensor 2: pressure 5000.00 hPa above 1200.00",
+  ]);
+  await server.post(reading(2, 4, { temperature: null, humidity: null }, now + 3));
+  assert.equal((await once(server)).code, 0, "an absent quantity raises nothing");
 
   // A thresholds file wins over the server's ranges.
   const file = join(server.dir, "thresholds.json");

@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import type { MeasuredReading } from "../protocol/mod.ts";
+import { testReading } from "./_reading.ts";
 import { ReadingQueue } from "../sensor/queue.ts";
-
-function reading(seq: number): MeasuredReading {
-  return { sensorId: 1, seq, timestamp: 1000 + seq, temperature: 0, pressure: 0, humidity: 0 };
-}
 
 function fill(queue: ReadingQueue, from: number, to: number): number {
   let dropped = 0;
-  for (let seq = from; seq <= to; seq++) dropped += queue.push(reading(seq));
+  for (let seq = from; seq <= to; seq++) dropped += queue.push(testReading(1, seq));
   return dropped;
 }
 
@@ -80,7 +76,7 @@ Deno.test("ReadingQueue keeps in-flight accounting right when a dropped reading 
 
 Deno.test("ReadingQueue.ack() handles seq wrap-around past 2^32 - 1", () => {
   const queue = new ReadingQueue(10);
-  for (const seq of [0xffff_fffe, 0xffff_ffff, 0, 1]) queue.push(reading(seq));
+  for (const seq of [0xffff_fffe, 0xffff_ffff, 0, 1]) queue.push(testReading(1, seq));
   send(queue, 4);
   assert.equal(queue.ack(0), 3);
   assert.equal(queue.ack(1), 1);

@@ -12,7 +12,7 @@ import { CLOSE_TOO_SLOW, LiveHub } from "../server/live.ts";
 import { Metrics } from "../server/metrics.ts";
 import { openStore } from "../server/store.ts";
 import { GroupWriter } from "../server/writer.ts";
-import { postReadings } from "./_api.ts";
+import { apiReading, postReadings } from "./_api.ts";
 
 const TOKEN = "live-token";
 const T0 = Date.parse("2026-11-24T10:00:00.000Z");
@@ -53,15 +53,15 @@ async function startServer(liveOptions: ConstructorParameters<typeof LiveHub>[1]
   };
 }
 
+/** `count` API readings of sensor `id` from `from`, a second apart, temperatures 20.0 … 20.9. */
 function readings(from: number, count: number, id = 1) {
-  return Array.from({ length: count }, (_, i) => ({
-    id,
-    seq: from + i,
-    timestamp: T0 + (from + i) * 1000,
-    temperature: 20 + (i % 10) / 10,
-    pressure: 1013.25,
-    humidity: 45.5,
-  }));
+  return Array.from({ length: count }, (_, i) =>
+    apiReading({
+      id,
+      seq: from + i,
+      timestamp: T0 + (from + i) * 1000,
+      temperature: 20 + (i % 10) / 10,
+    }));
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -16,12 +16,9 @@ import { planSegments } from "../server/series.ts";
 import { openStore, type SeriesRow, type Store } from "../server/store.ts";
 import { WorkerWriter } from "../server/writer_thread.ts";
 import { seededRandom } from "./_random.ts";
+import { testReading } from "./_reading.ts";
 
 const T0 = Date.parse("2026-11-24T10:00:00.000Z");
-
-function reading(sensorId: number, seq: number, timestamp: number, value = 2150): Reading {
-  return { sensorId, seq, timestamp, temperature: value, pressure: 101325, humidity: 4510 };
-}
 
 async function tempDb(): Promise<{ path: string } & AsyncDisposable> {
   const dir = await Deno.makeTempDir({ prefix: "vigia-store-" });
@@ -100,12 +97,10 @@ function previousRelease(path: string, version: number, readings: readonly Readi
 function randomReadings(seed: number, count: number): Reading[] {
   const random = seededRandom(seed);
   return Array.from({ length: count }, (_, i) =>
-    reading(
-      1 + (i % 4),
-      i,
-      T0 + Math.floor(random() * 4 * 3_600_000),
-      Math.floor(random() * 8000) - 4000,
-    ));
+    testReading(1 + (i % 4), i, {
+      timestamp: T0 + Math.floor(random() * 4 * 3_600_000),
+      temperature: Math.floor(random() * 8000) - 4000,
+    }));
 }
 
 Deno.test("openStore() creates the parent directory, the schema and its version", async () => {
@@ -143,7 +138,7 @@ Deno.test("openStore() migrates a version 1 file and refuses one from a newer re
       }));
       assert.deepEqual(fromRollups, fromRaw, `bucket ${bucket}`);
     }
-    store.write([[reading(1, 99_999, T0)]]);
+    store.write([[testReading(1, 99_999, { timestamp: T0 })]]);
     assert.equal(store.sensors()[0]!.readings, 501);
   }
   const check = new DatabaseSync(db.path);
@@ -181,7 +176,7 @@ Deno.test("openStore() migrates a version 3 file to nullable quantities, keeping
       oldRows,
     );
     check.close();
-    const absent = { ...reading(4, 99_999, T0 + 1000), pressure: null, humidity: null };
+    const absent = testReading(4, 99_999, { timestamp: T0 + 1000, pressure: null, humidity: null });
     store.write([[absent]]);
     assert.deepEqual(store.after(1999, { limit: 10 }).readings.map((r) => r.cursor), [2000, 2501]);
     assert.deepEqual(
@@ -210,10 +205,10 @@ Deno.test("Store keeps absent quantities as null and aggregates only the values 
   await using db = await tempDb();
   using store = openStore(db.path);
   const readings: Reading[] = [
-    { ...reading(1, 1, T0), temperature: 1000, pressure: null },
-    { ...reading(1, 2, T0 + 1), temperature: 3000, pressure: null, humidity: null },
-    { ...reading(1, 3, T0 + 2), temperature: null },
-    { ...reading(1, 4, T0 + 20_000), pressure: null, humidity: null },
+    testReading(1, 1, { timestamp: T0, temperature: 1000, pressure: null }),
+    testReading(1, 2, { timestamp: T0 + 1, temperature: 3000, pressure: null, humidity: null }),
+    testReading(1, 3, { timestamp: T0 + 2, temperature: null }),
+    testReading(1, 4, { timestamp: T0 + 20_000, pressure: null, humidity: null }),
   ];
   store.write([readings]);
   assert.deepEqual(store.latest({ limit: 10 }).toReversed().map((r) => ({ ...r })), readings);
@@ -225,34 +220,36 @@ Deno.test("Store keeps absent quantities as null and aggregates only the values 
     }));
     assert.deepEqual(rows, rawRows, label);
     assert.deepEqual(rows, {
-      [`1@${T0}`]: [3, 2, 1000, 3000, 4000, 1, 101325, 101325, 101325, 2, 4510, 4510, 9020],
-      [`1@${T0 + 20_000}`]: [1, 1, 2150, 2150, 2150, 0, null, null, 0, 0, null, null, 0],
+      [`1@${T0}`]: [3, 2, 1000, 3000, 4000, 1, 101303, 101303, 101303, 2, 4001, 4003, 8004],
+      [`1@${T0 + 20_000}`]: [1, 1, 2004, 2004, 2004, 0, null, null, 0, 0, null, null, 0],
     }, label);
   };
   check("before the summaries are flushed");
   store.flushSummary();
   check("from the rollups");
   // A later reading with a value fills a bucket's min and max that had none.
-  store.write([[reading(1, 5, T0 + 20_001, 2000)]]);
+  store.write([[testReading(1, 5, { timestamp: T0 + 20_001, temperature: 2000 })]]);
   store.flushSummary();
   assert.deepEqual(series(store, T0 + 20_000, T0 + 30_000, bucket)[`1@${T0 + 20_000}`], [
     2,
     2,
     2000,
-    2150,
-    4150,
+    2004,
+    4004,
     1,
-    101325,
-    101325,
-    101325,
+    101305,
+    101305,
+    101305,
     1,
-    4510,
-    4510,
-    4510,
+    4005,
+    4005,
+    4005,
   ]);
   assert.throws(
     () =>
-      store.write([[{ ...reading(1, 6, T0), temperature: null, pressure: null, humidity: null }]]),
+      store.write([[
+        testReading(1, 6, { timestamp: T0, temperature: null, pressure: null, humidity: null }),
+      ]]),
     /CHECK constraint failed/,
   );
 });
@@ -260,8 +257,13 @@ Deno.test("Store keeps absent quantities as null and aggregates only the values 
 Deno.test("Store.write() dedupes on (sensor, seq, timestamp) and gives increasing cursors", async () => {
   await using db = await tempDb();
   using store = openStore(db.path);
-  const batch = [reading(2, 1, T0), reading(1, 1, T0), reading(1, 1, T0), reading(1, 2, T0)];
-  assert.deepEqual(store.write([batch, [reading(1, 1, T0)]]), [
+  const batch = [
+    testReading(2, 1, { timestamp: T0 }),
+    testReading(1, 1, { timestamp: T0 }),
+    testReading(1, 1, { timestamp: T0 }),
+    testReading(1, 2, { timestamp: T0 }),
+  ];
+  assert.deepEqual(store.write([batch, [testReading(1, 1, { timestamp: T0 })]]), [
     { stored: 3, duplicates: 1 },
     { stored: 0, duplicates: 1 },
   ]);
@@ -269,7 +271,7 @@ Deno.test("Store.write() dedupes on (sensor, seq, timestamp) and gives increasin
   assert.equal(page.readings.length, 3);
   const cursors = page.readings.map((r) => r.cursor);
   assert.deepEqual(cursors, [...cursors].sort((a, b) => a - b));
-  store.write([[reading(9, 1, T0 - 1e9)]]);
+  store.write([[testReading(9, 1, { timestamp: T0 - 1e9 })]]);
   const next = store.after(page.cursor, { limit: 10 });
   assert.deepEqual(next.readings.map((r) => r.sensorId), [9]);
   assert.ok(next.cursor > page.cursor);
@@ -278,12 +280,12 @@ Deno.test("Store.write() dedupes on (sensor, seq, timestamp) and gives increasin
 Deno.test("Store.write() stores nothing of a group whose commit fails", async () => {
   await using db = await tempDb();
   using store = openStore(db.path);
-  store.write([[reading(1, 1, T0)]]);
-  const bad = { ...reading(1, 2, T0), temperature: "hot" as unknown as number };
-  assert.throws(() => store.write([[reading(1, 3, T0)], [bad]]));
+  store.write([[testReading(1, 1, { timestamp: T0 })]]);
+  const bad = testReading(1, 2, { timestamp: T0, temperature: "hot" as unknown as number });
+  assert.throws(() => store.write([[testReading(1, 3, { timestamp: T0 })], [bad]]));
   assert.equal(store.latest({ limit: 10 }).length, 1);
   assert.equal(store.sensors()[0]!.readings, 1);
-  store.write([[reading(1, 3, T0)]]);
+  store.write([[testReading(1, 3, { timestamp: T0 })]]);
   assert.equal(store.sensors()[0]!.readings, 2);
 });
 
@@ -340,9 +342,11 @@ Deno.test("Store.deleteBefore() removes old readings in chunks with their summar
   const hour = 3_600_000;
   const batch: Reading[] = [];
   for (let h = 0; h < 10; h++) {
-    for (let i = 0; i < 100; i++) batch.push(reading(1 + (i % 2), h * 100 + i, T0 + h * hour + i));
+    for (let i = 0; i < 100; i++) {
+      batch.push(testReading(1 + (i % 2), h * 100 + i, { timestamp: T0 + h * hour + i }));
+    }
   }
-  batch.push(reading(3, 1, T0)); // a sensor with only old readings
+  batch.push(testReading(3, 1, { timestamp: T0 })); // a sensor with only old readings
   store.write([batch]);
   const cutoff = T0 + 4 * hour + 1234; // rounded down to the hour
   let deleted = 0;
@@ -380,7 +384,8 @@ Deno.test("WorkerWriter commits on its own thread and is answered after the comm
   try {
     const batches = Array.from(
       { length: 20 },
-      (_, b) => Array.from({ length: 100 }, (_, i) => reading(b, i, T0 + i * 1000)),
+      (_, b) =>
+        Array.from({ length: 100 }, (_, i) => testReading(b, i, { timestamp: T0 + i * 1000 })),
     );
     const results = await Promise.all([...batches, batches[0]!].map((b) => writer.write(b)));
     assert.equal(results.reduce((n, r) => n + r.stored, 0), 2000);
@@ -397,5 +402,5 @@ Deno.test("WorkerWriter commits on its own thread and is answered after the comm
   } finally {
     await writer.close();
   }
-  await assert.rejects(writer.write([reading(1, 1, T0)]), /closed/);
+  await assert.rejects(writer.write([testReading(1, 1, { timestamp: T0 })]), /closed/);
 });
