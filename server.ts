@@ -17,7 +17,6 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import {
   type CommonConfig,
   commonConfig,
@@ -28,7 +27,6 @@ import {
   runMain,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
-import { sleep } from "./lib/backoff.ts";
 import {
   assertPermissions,
   databaseAccess,
@@ -36,15 +34,17 @@ import {
   type PermissionNeed,
   readAccess,
 } from "./lib/permissions.ts";
-import { DEFAULT_THRESHOLDS, loadThresholds, type Thresholds } from "./lib/thresholds.ts";
+import { DEFAULT_THRESHOLDS, loadThresholds } from "./lib/thresholds.ts";
 import { createHandler } from "./server/handler.ts";
 import { LiveHub } from "./server/live.ts";
 import { Metrics } from "./server/metrics.ts";
-import { loadStaticFiles, type StaticFiles } from "./server/static_files.ts";
-import { openStore, type Store } from "./server/store.ts";
+import { loadStaticFiles } from "./server/static_files.ts";
+import { openStore } from "./server/store.ts";
 import { openDatabase } from "./lib/database.ts";
-import { type CommitInfo, GroupWriter, type Writer } from "./server/writer.ts";
-import { WorkerWriter } from "./server/writer_thread.ts";
+import { type CommitInfo, GroupWriter } from "./server/writer.ts";
+import { WorkerWriter, writerThreadAvailable } from "./server/writer_thread.ts";
+import { serveUntilAborted } from "./server/listen.ts";
+import { retainReadings } from "./server/retention.ts";
 
 /** Configuration of `deno task server`. */
 export interface ServerConfig extends CommonConfig {
@@ -135,6 +135,9 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
     ? DEFAULT_THRESHOLDS
     : await loadThresholds(config.thresholds);
   const { files, warnings } = await loadStaticFiles();
+  // The main connection (opened first: it creates or migrates the schema)
+  // only reads; every write goes through the writer, on its own thread
+  // when it can be.
   const store = openDatabase("db", config.db, openStore);
   try {
     const metrics = new Metrics();
@@ -143,16 +146,41 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
       metrics.commit(info.stored, info.duplicates, info.seconds);
       if (info.stored > 0) live.notify();
     };
-    // The main connection (opened first: it creates or migrates the schema)
-    // only reads; every write goes through the writer thread.
     const onError = (error: unknown) =>
       log.error("store writer failed", { error: (error as Error).message });
-    const writer = config.db === ":memory:" || !canStartWriterThread(log)
+    const writer = config.db === ":memory:" || !writerThreadAvailable(log)
       ? new GroupWriter(store, { onCommit, onError })
       : await WorkerWriter.open(config.db, { onCommit, onError });
     try {
-      const parts = { store, writer, live, metrics, signal, log, token, thresholds, files };
-      await serve(config, { ...parts, warnings });
+      const handler = createHandler(store, {
+        token,
+        thresholds,
+        staticFiles: files,
+        writer,
+        live,
+        metrics,
+        signal,
+        log,
+      });
+      const served = serveUntilAborted(handler, {
+        host: config.host,
+        port: config.port,
+        signal,
+        log,
+        onAbort: () => live.close(),
+      });
+      for (const warning of warnings) log.warn(warning);
+      log.info("store open", {
+        db: config.db,
+        cursor: store.newestCursor(),
+        static: files.size,
+        retain_days: config.retainDays,
+      });
+      const retention = config.retainDays > 0
+        ? retainReadings(writer, config.retainDays, { signal, log, metrics })
+        : Promise.resolve();
+      await served;
+      await retention;
     } finally {
       await writer.close();
     }
@@ -160,155 +188,6 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
     store.close();
   }
   log.info("stopped");
-}
-
-/**
- * Whether the writer thread can load its modules (a worker needs read access
- * to them). Without it the server still works, committing on the main
- * thread, only with less throughput under heavy load.
- */
-function canStartWriterThread(log: Logger): boolean {
-  const modules = ["./server/", "./protocol/"].map((dir) =>
-    fileURLToPath(new URL(dir, import.meta.url))
-  );
-  const readable = (path: string) =>
-    Deno.permissions.querySync({ name: "read", path }).state === "granted";
-  if (modules.every(readable)) return true;
-  log.warn(
-    `writer thread unavailable without --allow-read=${
-      modules.join(",")
-    }: committing on the main thread`,
-  );
-  return false;
-}
-
-/** How long a shutdown waits for requests in flight (a body still arriving). */
-const DRAIN_TIMEOUT_MS = 10_000;
-
-/** Serves until `signal` aborts and every request in flight is answered. */
-async function serve(
-  config: ServerConfig,
-  parts: {
-    store: Store;
-    writer: Writer;
-    live: LiveHub;
-    metrics: Metrics;
-    signal: AbortSignal;
-    log: Logger;
-    token: string;
-    thresholds: Thresholds;
-    files: StaticFiles;
-    warnings: readonly string[];
-  },
-): Promise<void> {
-  const { store, writer, live, metrics, signal, log } = parts;
-  const handler = createHandler(store, {
-    token: parts.token,
-    thresholds: parts.thresholds,
-    staticFiles: parts.files,
-    writer,
-    live,
-    metrics,
-    signal,
-    log,
-  });
-  // Requests being answered. On SIGTERM, Deno.serve's own shutdown would
-  // cut off a request whose body is still arriving, so the server first
-  // refuses new writes (503) and waits for these, then shuts down.
-  let inFlight = 0;
-  let drained = Promise.withResolvers<void>();
-  const tracked = async (request: Request): Promise<Response> => {
-    if (inFlight++ === 0) drained = Promise.withResolvers<void>();
-    try {
-      return await handler(request);
-    } finally {
-      if (--inFlight === 0) drained.resolve();
-    }
-  };
-  const server = listen(() =>
-    Deno.serve({
-      hostname: config.host,
-      port: config.port,
-      onListen: ({ hostname, port }) => {
-        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-        log.info(`listening on ${host}:${port}`);
-      },
-      onError: (error) => {
-        log.error("request failed", {
-          stack: error instanceof Error ? error.stack : String(error),
-        });
-        return new Response('{"error":"internal error"}', {
-          status: 500,
-          headers: { "content-type": "application/json" },
-        });
-      },
-    }, tracked), config);
-  signal.addEventListener("abort", async () => {
-    live.close();
-    if (inFlight > 0) {
-      log.info("finishing requests in flight", { requests: inFlight });
-      await Promise.race([drained.promise, sleep(DRAIN_TIMEOUT_MS)]);
-    }
-    await server.shutdown();
-  }, { once: true });
-  for (const warning of parts.warnings) log.warn(warning);
-  log.info("store open", {
-    db: config.db,
-    cursor: store.newestCursor(),
-    static: parts.files.size,
-    retain_days: config.retainDays,
-  });
-  const retention = config.retainDays > 0
-    ? retain(writer, config.retainDays, { signal, log, metrics })
-    : Promise.resolve();
-  await server.finished;
-  await retention;
-}
-
-/**
- * Deletes readings older than `days` every minute, a few thousand per
- * transaction with a pause between, so a large first clean-up never stalls
- * the writes that share the database.
- */
-async function retain(
-  writer: Writer,
-  days: number,
-  context: { signal: AbortSignal; log: Logger; metrics: Metrics },
-): Promise<void> {
-  const { signal, log, metrics } = context;
-  while (!signal.aborted) {
-    const cutoff = Date.now() - days * 86_400_000;
-    let total = 0;
-    try {
-      while (!signal.aborted) {
-        const { deleted, done } = await writer.deleteBefore(cutoff, 2_000);
-        total += deleted;
-        metrics.retentionDeleted += deleted;
-        if (done) break;
-        await sleep(10, signal);
-      }
-    } catch (error) {
-      log.error("retention failed", { error: (error as Error).message });
-    }
-    if (total > 0) log.info("retention deleted old readings", { readings: total });
-    await sleep(60_000, signal);
-  }
-}
-
-/** Runs `serve`, turning a busy port into a message that says what to do. */
-function listen(
-  serve: () => Deno.HttpServer,
-  config: { host: string; port: number },
-): Deno.HttpServer {
-  try {
-    return serve();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-    throw new Error(
-      `Cannot listen on ${config.host}:${config.port}: the address is already in use ` +
-        `(another server running? pick another with --port, or --port 0 for any free one)`,
-    );
-  }
 }
 
 /** The program, as `runMain` runs it. */

@@ -15,7 +15,7 @@
 import { readingToJson } from "../protocol/mod.ts";
 import { DEFAULT_THRESHOLDS, type Thresholds } from "../lib/thresholds.ts";
 import type { Logger } from "../lib/log.ts";
-import { errorResponse, HttpError, json, jsonText } from "./http.ts";
+import { errorResponse, HttpError, internalError, json, jsonText } from "./http.ts";
 import {
   assertJsonContentType,
   bearerCheck,
@@ -271,12 +271,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       if (error instanceof HttpError) {
         response = errorResponse(error);
       } else {
-        options.log?.error("request failed", {
-          method: request.method,
-          path: safePath(request.url),
-          stack: error instanceof Error ? error.stack : String(error),
-        });
-        response = json({ error: "internal error" }, 500);
+        response = internalError(error, options.log, request);
       }
     }
     options.log?.debug("request", {
@@ -305,12 +300,4 @@ function metricMethod(method: string): string {
   return ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].includes(method)
     ? method
     : "other";
-}
-
-function safePath(url: string): string {
-  try {
-    return new URL(url).pathname.slice(0, 200);
-  } catch {
-    return "?";
-  }
 }

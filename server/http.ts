@@ -1,10 +1,13 @@
 /**
  * HTTP plumbing shared by the routes: {@linkcode HttpError}, which the
- * handler turns into `{"error": ...}` JSON in one place, and the JSON
- * response helpers with the headers every API answer carries.
+ * handler turns into `{"error": ...}` JSON in one place, the bare 500 of
+ * {@linkcode internalError} for anything else, and the JSON response
+ * helpers with the headers every API answer carries.
  *
  * @module
  */
+
+import type { Logger } from "../lib/log.ts";
 
 /** A request the server refuses: the status and a message safe to show the client. */
 export class HttpError extends Error {
@@ -58,4 +61,30 @@ export function json(
 /** The JSON answer for an {@linkcode HttpError}. */
 export function errorResponse(error: HttpError): Response {
   return json({ error: error.message, ...error.fields }, error.status, error.headers);
+}
+
+/**
+ * The answer to an unexpected failure: logged with its stack (and the
+ * request's method and path when known), answered with a bare 500 so no
+ * internal detail leaves the server. The one place such a failure becomes
+ * a response, whether the handler or `Deno.serve` caught it.
+ */
+export function internalError(
+  error: unknown,
+  log: Logger | undefined,
+  request?: { readonly method: string; readonly url: string },
+): Response {
+  log?.error("request failed", {
+    ...(request && { method: request.method, path: safePath(request.url) }),
+    stack: error instanceof Error ? error.stack : String(error),
+  });
+  return json({ error: "internal error" }, 500);
+}
+
+function safePath(url: string): string {
+  try {
+    return new URL(url).pathname.slice(0, 200);
+  } catch {
+    return "?";
+  }
 }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
+import type { Logger } from "../lib/log.ts";
 import { encodeReadingRecords, type Reading } from "../protocol/mod.ts";
 import type { WriteResult } from "./store.ts";
 import { type CommitInfo, commitInfo, type Writer, type WriterOptions } from "./writer.ts";
@@ -44,6 +46,25 @@ export type WriterResponse =
   | { readonly type: "failed"; readonly ids: readonly number[]; readonly message: string }
   | { readonly type: "error"; readonly message: string }
   | { readonly type: "closed" };
+
+/**
+ * Whether the writer thread can load its modules (a worker needs read access
+ * to server/ and protocol/). Without it the server still works, committing
+ * on the main thread, only with less throughput under heavy load; the
+ * warning says which permission to add.
+ */
+export function writerThreadAvailable(log: Logger): boolean {
+  const modules = ["./", "../protocol/"].map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
+  const readable = (path: string) =>
+    Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  if (modules.every(readable)) return true;
+  log.warn(
+    `writer thread unavailable without --allow-read=${
+      modules.join(",")
+    }: committing on the main thread`,
+  );
+  return false;
+}
 
 /** Commits on a worker thread with its own connection; see the module doc. */
 export class WorkerWriter implements Writer {

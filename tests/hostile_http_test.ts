@@ -280,7 +280,9 @@ Deno.test("server answers hostile HTTP with the documented status, never a 500, 
         bodies.push(JSON.stringify([apiReading({ seq: 1000 }), apiReading({ [field]: value })]));
       }
       // One quantity may be null (not measured), never all three.
-      bodies.push(JSON.stringify(apiReading({ temperature: null, pressure: null, humidity: null })));
+      bodies.push(
+        JSON.stringify(apiReading({ temperature: null, pressure: null, humidity: null })),
+      );
       const missing = apiReading();
       delete missing.humidity;
       bodies.push(JSON.stringify(missing));
