@@ -53,6 +53,7 @@ import { Committer } from "./gateway/committer.ts";
 import { Forwarder } from "./gateway/forwarder.ts";
 import { listenForSensors } from "./gateway/listener.ts";
 import { GatewayMetrics } from "./gateway/metrics.ts";
+import { RoomGate } from "./gateway/room_gate.ts";
 import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
 
@@ -183,22 +184,16 @@ async function serve(
   spool: ReturnType<typeof openSpool>,
 ): Promise<void> {
   const metrics = new GatewayMetrics();
-  metrics.values.spool_depth = spool.depth;
-  metrics.values.spool_batches = spool.batches;
+  metrics.readGauge("spool_depth", () => spool.depth);
+  metrics.readGauge("spool_batches", () => spool.batches);
   const forwarder = new Forwarder(spool, {
     server: config.server,
     token: credentials.token,
     metrics,
     log,
-    onRemoved: () => committer.roomFreed(),
   });
-  const committer = new Committer(spool, {
-    flushMs: config.flushMs,
-    metrics,
-    log,
-    onCommit: forwarder.notify,
-    draining: () => forwarder.draining,
-  });
+  const committer = new Committer(spool, { flushMs: config.flushMs, metrics, log });
+  const gate = new RoomGate(spool, { drain: forwarder, metrics });
   const listener = await listenForSensors({
     hostname: config.host,
     port: config.port,
@@ -206,6 +201,7 @@ async function serve(
     cert: credentials.cert,
     key: credentials.key,
     committer,
+    gate,
     metrics,
     log,
     maxConnections: config.maxConnections,
@@ -236,7 +232,7 @@ async function serve(
   // Shutdown, in the order the ACK promise needs: no new peers, make what is
   // in hand durable and ACK it, then let the peers go, then the forwarder.
   listener.stopAccepting();
-  committer.releaseHolds();
+  gate.releaseAll();
   committer.flush();
   await listener.closeSessions(SHUTDOWN_SESSIONS_GRACE_MS);
   committer.flush(); // readings that raced the close: stored, resent anyway, deduped downstream
@@ -292,7 +288,7 @@ function startStatsLine(intervalMs: number, metrics: GatewayMetrics, log: Logger
   let lastReadings = metrics.values.readings;
   let lastForwarded = metrics.values.forwarded;
   const timer = setInterval(() => {
-    const snapshot = JSON.stringify(metrics.values);
+    const snapshot = JSON.stringify(metrics.toLogFields());
     if (snapshot === last) return;
     last = snapshot;
     const seconds = intervalMs / 1000;

@@ -5,7 +5,7 @@
  * posted again); the server stores each `(id, seq, timestamp)` once.
  *
  * Failures never drop anything. A network error, a timeout or a 5xx is
- * retried with exponential backoff and full jitter; 429 and 503 honour
+ * retried with jittered exponential backoff; 429 and 503 honour
  * `Retry-After` (capped at 60 s); 401/403/404/413/415 (a configuration problem) are retried
  * too, loudly, until an operator fixes it. A 400 naming a reading (`index`)
  * moves that one reading to the spool's `rejected` table and posts the rest
@@ -21,8 +21,12 @@
  * Each request owns its rows until it ends (the other skips them) and
  * deletes exactly those after its own 2xx, so nothing is posted twice
  * concurrently and nothing is deleted unanswered. After a failure, one
- * request at a time probes the server with backoff, as before; the second
- * resumes with the first 2xx.
+ * request at a time probes the server with backoff; the second resumes with
+ * the first 2xx.
+ *
+ * The forwarder wakes when the spool says rows were committed, and it is
+ * the spool that tells held senders when rows were removed: the forwarder
+ * knows neither the committer nor the sensors.
  *
  * @module
  */
@@ -50,8 +54,8 @@ export interface ForwarderOptions {
   readonly requestTimeoutMs?: number;
   /** Retry pacing (default 250 ms doubling to 30 s). */
   readonly backoff?: BackoffOptions;
-  /** Called after rows left the spool (room for held senders). */
-  readonly onRemoved?: () => void;
+  /** The HTTP client (default: the global `fetch`). */
+  readonly fetch?: typeof fetch;
 }
 
 /** What one POST came to. */
@@ -75,6 +79,7 @@ export class Forwarder {
   #spool: Spool;
   #options: ForwarderOptions;
   #url: string;
+  #fetch: typeof fetch;
   #maxReadings: number;
   #backoff: BackoffOptions;
   #waiters = new Set<() => void>();
@@ -94,6 +99,7 @@ export class Forwarder {
     this.#spool = spool;
     this.#options = options;
     this.#url = new URL("api/data", options.server.href.replace(/\/?$/, "/")).href;
+    this.#fetch = options.fetch ?? fetch;
     this.#maxReadings = Math.min(options.maxReadings ?? MAX_BATCH_READINGS, MAX_BATCH_READINGS);
     this.#backoff = options.backoff ?? { baseMs: 250, maxMs: 30_000 };
   }
@@ -120,8 +126,13 @@ export class Forwarder {
 
   /** Forwards until {@linkcode stop}; resolves when the last request has ended. */
   async run(): Promise<void> {
-    await Promise.all(Array.from({ length: LANES }, (_, lane) => this.#lane(lane)));
-    clearTimeout(this.#graceTimer);
+    const unsubscribe = this.#spool.on("committed", this.notify);
+    try {
+      await Promise.all(Array.from({ length: LANES }, (_, lane) => this.#lane(lane)));
+    } finally {
+      unsubscribe();
+      clearTimeout(this.#graceTimer);
+    }
   }
 
   /**
@@ -129,71 +140,78 @@ export class Forwarder {
    * with backoff; the others wait while the server is failing.
    */
   async #lane(lane: number): Promise<void> {
-    const { log, metrics } = this.#options;
     const stopping = this.#stopping.signal;
     // Allocated on first use: pages of a buffer never written cost no memory.
     let body: Uint8Array<ArrayBuffer> | undefined;
     let attempt = 0;
     while (!stopping.aborted) {
-      if (lane > 0 && this.#failingSince !== undefined) {
-        await this.#idle();
-        continue;
-      }
-      const batches = this.#take();
+      const batches = lane > 0 && this.#failingSince !== undefined ? [] : this.#take();
       if (batches.length === 0) {
         await this.#idle();
         continue;
       }
+      body ??= new Uint8Array(MAX_BODY_BYTES);
       for (const batch of batches) this.#inFlight.add(batch.id);
       let outcome: Outcome;
       try {
-        body ??= new Uint8Array(MAX_BODY_BYTES);
         outcome = await this.#post(batches, body);
         if (outcome.kind === "stored") this.#spool.remove(batches);
       } finally {
         for (const batch of batches) this.#inFlight.delete(batch.id);
         this.notify(); // rows released, or the server answering again
       }
+      // What follows runs before any other lane does: they see its bookkeeping.
       if (outcome.kind === "stored") {
-        const readings = count(batches);
-        metrics.values.forwarded += readings;
-        metrics.values.forward_requests++;
-        metrics.values.forward_duplicates += outcome.duplicates;
-        metrics.values.spool_depth = this.#spool.depth;
-        metrics.values.spool_batches = this.#spool.batches;
-        this.#lastStoredAt = performance.now();
-        if (this.#failingSince !== undefined) {
-          log.info("server reachable again", {
-            outage_s: Math.round((Date.now() - this.#failingSince) / 1000),
-            backlog: this.#spool.depth,
-          });
-          this.#failingSince = undefined;
-        }
+        this.#stored(batches, outcome.duplicates);
         attempt = 0;
-        this.#options.onRemoved?.();
         continue;
       }
       if (outcome.kind === "invalid" && this.#reject(batches, outcome.index, outcome.error)) {
         continue;
       }
-      metrics.values.forward_retries++;
-      const now = Date.now();
-      if (this.#failingSince === undefined || now - this.#lastFailureLog >= FAILURE_LOG_EVERY_MS) {
-        log.warn("cannot forward to the server; will retry", {
-          reason: outcome.kind === "retry" ? outcome.reason : `HTTP 400: ${outcome.error}`,
-          backlog: this.#spool.depth,
-        });
-        this.#lastFailureLog = now;
-      }
-      this.#failingSince ??= now;
+      this.#failed(outcome);
       if (lane > 0) continue; // lane 0 retries these rows, with backoff
-      const retryAfterMs = outcome.kind === "retry" ? outcome.retryAfterMs : undefined;
-      const delay = retryAfterMs !== undefined
-        ? Math.max(retryAfterMs, MIN_RETRY_MS)
-        : backoffDelay(attempt, this.#backoff);
-      attempt++;
-      await sleep(delay, stopping);
+      await sleep(this.#retryDelay(outcome, attempt++), stopping);
     }
+  }
+
+  /** Counts a request answered 2xx; ends a run of failures. */
+  #stored(batches: readonly SpooledBatch[], duplicates: number): void {
+    const { log, metrics } = this.#options;
+    metrics.values.forwarded += count(batches);
+    metrics.values.forward_requests++;
+    metrics.values.forward_duplicates += duplicates;
+    this.#lastStoredAt = performance.now();
+    if (this.#failingSince !== undefined) {
+      log.info("server reachable again", {
+        outage_s: Math.round((Date.now() - this.#failingSince) / 1000),
+        backlog: this.#spool.depth,
+      });
+      this.#failingSince = undefined;
+    }
+  }
+
+  /** Counts a failed request and logs it: at once when a run of failures begins, then every 30 s. */
+  #failed(outcome: Exclude<Outcome, { kind: "stored" }>): void {
+    const { log, metrics } = this.#options;
+    metrics.values.forward_retries++;
+    const now = Date.now();
+    if (this.#failingSince === undefined || now - this.#lastFailureLog >= FAILURE_LOG_EVERY_MS) {
+      log.warn("cannot forward to the server; will retry", {
+        reason: outcome.kind === "retry" ? outcome.reason : `HTTP 400: ${outcome.error}`,
+        backlog: this.#spool.depth,
+      });
+      this.#lastFailureLog = now;
+    }
+    this.#failingSince ??= now;
+  }
+
+  /** The wait before retry number `attempt`: the server's Retry-After, else the backoff. */
+  #retryDelay(outcome: Exclude<Outcome, { kind: "stored" }>, attempt: number): number {
+    const retryAfterMs = outcome.kind === "retry" ? outcome.retryAfterMs : undefined;
+    return retryAfterMs !== undefined
+      ? Math.max(retryAfterMs, MIN_RETRY_MS)
+      : backoffDelay(attempt, this.#backoff);
   }
 
   #take(): SpooledBatch[] {
@@ -223,7 +241,7 @@ export class Forwarder {
     const body = buffer.subarray(0, writeBatchesJson(batches, buffer));
     let response: Response;
     try {
-      response = await fetch(this.#url, {
+      response = await this.#fetch(this.#url, {
         method: "POST",
         headers: {
           authorization: `Bearer ${this.#options.token}`,
@@ -280,7 +298,6 @@ export class Forwarder {
         );
         this.#spool.reject(batch, index - offset, error);
         metrics.values.forward_rejected++;
-        metrics.values.spool_depth = this.#spool.depth;
         log.error("the server refused a reading as invalid; moved to the spool's rejected table", {
           sensor: reading.sensorId,
           seq: reading.seq,

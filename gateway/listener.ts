@@ -22,6 +22,7 @@ import type { Logger } from "../lib/log.ts";
 import { encodeError, ERROR_CODES } from "../protocol/mod.ts";
 import type { Committer } from "./committer.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { RoomGate } from "./room_gate.ts";
 import { SensorSession } from "./session.ts";
 
 /** Options of {@linkcode listenForSensors}. */
@@ -33,6 +34,7 @@ export interface ListenerOptions {
   readonly cert: string;
   readonly key: string;
   readonly committer: Committer;
+  readonly gate: RoomGate;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   /** TCP connections at once (handshaking or established); beyond it new ones are closed at once. */
@@ -79,6 +81,7 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
   const { metrics, log } = options;
   const values = metrics.values;
   const sessions = new Set<SensorSession>();
+  metrics.readGauge("connections_active", () => sessions.size);
   let sockets = 0;
 
   const plantCa = new X509Certificate(options.ca);
@@ -150,18 +153,17 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
     values.connections_accepted++;
     const session = new SensorSession(socket, sensorId, {
       committer: options.committer,
+      gate: options.gate,
       metrics,
       log,
       maxPendingReadings: options.maxPendingReadings,
       maxWriteBuffer: options.maxWriteBuffer,
       onClose: (closed) => {
         sessions.delete(closed);
-        values.connections_active = sessions.size;
         log.debug("sensor disconnected", { sensor: closed.sensorId, peer: closed.peer });
       },
     });
     sessions.add(session);
-    values.connections_active = sessions.size;
     log.debug("sensor connected", { sensor: sensorId, peer });
   });
 

@@ -4,12 +4,15 @@
  * the two can never disagree about a name or a meaning.
  *
  * The hot path increments plain numeric fields (`metrics.values.readings++`),
- * which costs nothing measurable per reading.
+ * which costs nothing measurable per reading. Gauges have no field: each is
+ * read from the part that owns it (the spool's depth, the listener's
+ * sessions) whenever the table is rendered.
  *
  * @module
  */
 
 import type { LogFields } from "../lib/log.ts";
+import { MetricsRegistry } from "../lib/metrics.ts";
 
 /** Every metric: its kind and its help text. Names are as they appear in logs and `/metrics` (prefixed `vigia_gateway_`). */
 export const GATEWAY_METRICS = {
@@ -61,32 +64,68 @@ export const GATEWAY_METRICS = {
 /** The name of a gateway metric. */
 export type GatewayMetricName = keyof typeof GATEWAY_METRICS;
 
-const NAMES = Object.keys(GATEWAY_METRICS) as GatewayMetricName[];
+/** The name of a gateway counter. */
+export type GatewayCounterName = {
+  [K in GatewayMetricName]: (typeof GATEWAY_METRICS)[K][0] extends "counter" ? K : never;
+}[GatewayMetricName];
 
-/** Current values of every metric, mutated in place by the gateway's parts. */
+/** The name of a gateway gauge. */
+export type GatewayGaugeName = Exclude<GatewayMetricName, GatewayCounterName>;
+
+const NAMES = Object.keys(GATEWAY_METRICS) as GatewayMetricName[];
+const COUNTERS = NAMES.filter((name) =>
+  GATEWAY_METRICS[name][0] === "counter"
+) as GatewayCounterName[];
+
+/** Current values of every metric: counters mutated in place, gauges read from their owners. */
 export class GatewayMetrics {
-  readonly values: Record<GatewayMetricName, number>;
+  readonly values: Record<GatewayCounterName, number>;
+  #gauges = new Map<GatewayGaugeName, () => number>();
+  #registry = new MetricsRegistry();
 
   constructor() {
-    this.values = Object.fromEntries(NAMES.map((name) => [name, 0])) as Record<
-      GatewayMetricName,
+    this.values = Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<
+      GatewayCounterName,
       number
     >;
+    for (const name of NAMES) {
+      const [kind, help] = GATEWAY_METRICS[name];
+      if (kind === "counter") {
+        const counter = name as GatewayCounterName;
+        this.#registry.counter(`vigia_gateway_${name}_total`, help, () => this.values[counter]);
+      } else {
+        this.#registry.gauge(
+          `vigia_gateway_${name}`,
+          help,
+          () => this.gauge(name as GatewayGaugeName),
+        );
+      }
+    }
   }
 
-  /** Every metric as log fields, for the `stats` line. */
+  /** Makes gauge `name` read `read()` from now on (0 until then). */
+  readGauge(name: GatewayGaugeName, read: () => number): void {
+    this.#gauges.set(name, read);
+  }
+
+  /** The current value of gauge `name`. */
+  gauge(name: GatewayGaugeName): number {
+    return this.#gauges.get(name)?.() ?? 0;
+  }
+
+  /** Every metric as log fields, for the `stats` line, in the table's order. */
   toLogFields(): LogFields {
-    return { ...this.values };
+    const fields: Record<string, number> = {};
+    for (const name of NAMES) {
+      fields[name] = GATEWAY_METRICS[name][0] === "counter"
+        ? this.values[name as GatewayCounterName]
+        : this.gauge(name as GatewayGaugeName);
+    }
+    return fields;
   }
 
   /** The Prometheus text exposition (format 0.0.4). */
   toPrometheus(): string {
-    let text = "";
-    for (const name of NAMES) {
-      const [kind, help] = GATEWAY_METRICS[name];
-      const full = `vigia_gateway_${name}${kind === "counter" ? "_total" : ""}`;
-      text += `# HELP ${full} ${help}\n# TYPE ${full} ${kind}\n${full} ${this.values[name]}\n`;
-    }
-    return text;
+    return this.#registry.render();
   }
 }

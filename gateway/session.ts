@@ -20,7 +20,7 @@
  *
  * A chunk that would overflow a full spool the server is draining is held
  * unread, the socket paused, until the forwarder frees room (at most 2 s,
- * see `Committer.hold`); only then, or when the spool is not draining, do
+ * see {@linkcode RoomGate}); only then, or when the spool is not draining, do
  * readings past the bound get ERROR 4.
  *
  * @module
@@ -37,15 +37,18 @@ import {
   FrameError,
   READING_FRAME_SIZE,
 } from "../protocol/mod.ts";
-import type { CommitParty, Committer, RoomWaiter } from "./committer.ts";
+import type { CommitParty, Committer } from "./committer.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { HeldSender, RoomGate } from "./room_gate.ts";
 
-/** Corrupt frames in a row that end a connection (ERROR 3), per protocol-v1. */
+/** Corrupt frames in a row that end a connection (ERROR 3), as docs/protocol.md says. */
 export const MAX_CORRUPT_IN_A_ROW = 10;
 
 /** Options shared by every {@linkcode SensorSession}. */
 export interface SessionOptions {
   readonly committer: Committer;
+  /** Decides whether a chunk that would overflow the spool waits for room or is refused. */
+  readonly gate: RoomGate;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   /** Uncommitted readings past which the socket is paused until the next commit. */
@@ -59,7 +62,7 @@ export interface SessionOptions {
 const CLOSE_GRACE_MS = 2_000;
 
 /** The gateway side of one authenticated sensor connection. */
-export class SensorSession implements CommitParty, RoomWaiter {
+export class SensorSession implements CommitParty {
   /** The sensor id the client certificate authorises. */
   readonly sensorId: number;
   /** `address:port` of the peer, for logs. */
@@ -75,7 +78,7 @@ export class SensorSession implements CommitParty, RoomWaiter {
   #ackFrozen = false;
   #pending = 0;
   #paused = false;
-  /** Bytes received but not yet read, while the full spool drains (see `Committer.hold`). */
+  /** Bytes received but not yet read, while the full spool drains (see {@linkcode RoomGate}). */
   #held: Uint8Array | undefined;
   #corruptInARow = 0;
   #closing: { code: ErrorCode; reason: string } | undefined;
@@ -122,7 +125,7 @@ export class SensorSession implements CommitParty, RoomWaiter {
       this.#held = both;
       return;
     }
-    if (!this.#fits(chunk) && this.#options.committer.hold(this)) {
+    if (!this.#fits(chunk) && this.#options.gate.hold(this.#heldSender)) {
       this.#held = chunk.slice();
       this.#socket.pause();
       return;
@@ -130,21 +133,17 @@ export class SensorSession implements CommitParty, RoomWaiter {
     this.#receive(chunk);
   };
 
-  /** Room in the spool (or the hold ran out, `force`): read the held bytes. */
-  release(force: boolean): boolean {
-    const held = this.#held;
-    if (held === undefined || this.#closing || this.#closed) {
+  /** This session as the room gate sees it while its bytes are held. */
+  #heldSender: HeldSender = {
+    fits: () => this.#held === undefined || this.closing || this.#fits(this.#held),
+    resume: () => {
+      const held = this.#held;
       this.#held = undefined;
-      return true;
-    }
-    if (!force && !this.#fits(held)) return false;
-    this.#held = undefined;
-    this.#receive(held);
-    if (!this.#paused && !this.#closing && !this.#closed && this.#held === undefined) {
-      this.#socket.resume();
-    }
-    return true;
-  }
+      if (held === undefined || this.closing) return;
+      this.#receive(held);
+      if (!this.#paused && !this.closing && this.#held === undefined) this.#socket.resume();
+    },
+  };
 
   /** Whether every reading `chunk` can complete fits under the spool bound. */
   #fits(chunk: Uint8Array): boolean {

@@ -52,6 +52,13 @@ export interface SpoolOptions {
 export type SpoolEnd = "oldest" | "newest";
 
 /**
+ * What the spool tells its listeners: `committed` after new rows are
+ * durable (work for the forwarder), `removed` after readings left (room for
+ * held senders).
+ */
+export type SpoolEvent = "committed" | "removed";
+
+/**
  * Opens (creating if needed) the spool at `path`, with its directory.
  * Throws what SQLite throws for a file that is not a database, and
  * `RangeError` for a spool written by a newer release.
@@ -80,6 +87,7 @@ export class Spool {
   #depth: number;
   #batches: number;
   #maxReadings: number;
+  #listeners: Record<SpoolEvent, Set<() => void>> = { committed: new Set(), removed: new Set() };
 
   constructor(db: DatabaseSync, options: SpoolOptions, location = ":memory:") {
     this.#db = db;
@@ -112,6 +120,15 @@ export class Spool {
   /** The bound in readings. */
   get maxReadings(): number {
     return this.#maxReadings;
+  }
+
+  /**
+   * Calls `listener` after every `event`, once the spool's state (depth,
+   * rows) already shows it; returns the function that stops it.
+   */
+  on(event: SpoolEvent, listener: () => void): () => void {
+    this.#listeners[event].add(listener);
+    return () => this.#listeners[event].delete(listener);
   }
 
   /** Whether `readings` more fit under the bound. */
@@ -149,6 +166,7 @@ export class Spool {
       this.#rollback();
       throw error;
     }
+    this.#emit("committed");
   }
 
   /**
@@ -193,6 +211,7 @@ export class Spool {
       this.#rollback();
       throw error;
     }
+    this.#emit("removed");
   }
 
   /**
@@ -217,16 +236,20 @@ export class Spool {
       throw error;
     }
     this.#depth -= 1;
-    if (rest.length === 0) {
-      this.#batches -= 1;
-      return undefined;
-    }
-    return { id: batch.id, readings: batch.readings - 1, payload: rest };
+    if (rest.length === 0) this.#batches -= 1;
+    this.#emit("removed");
+    return rest.length === 0
+      ? undefined
+      : { id: batch.id, readings: batch.readings - 1, payload: rest };
   }
 
   /** Closes the database; every commit already returned is on disk. */
   close(): void {
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  #emit(event: SpoolEvent): void {
+    for (const listener of this.#listeners[event]) listener();
   }
 
   #rollback(): void {

@@ -1,0 +1,97 @@
+/**
+ * Who waits for room in a full spool. Refusing a sender (ERROR 4) makes
+ * its sensor reconnect, a TLS handshake at both ends, only to find a spool
+ * that had room again a few milliseconds later while the server drained it.
+ * So while the spool is draining, a sender that finds it full is held
+ * instead, and goes on, oldest first, as readings leave the spool, or after
+ * {@linkcode MAX_HOLD_MS} regardless. When the spool is not draining (an
+ * outage), nobody is held: refusing is right.
+ *
+ * @module
+ */
+
+import type { GatewayMetrics } from "./metrics.ts";
+import type { Spool } from "./spool.ts";
+
+/** Longest a sender is held for room before it is refused (ERROR 4) as without a hold. */
+export const MAX_HOLD_MS = 2_000;
+
+/** A sender held for room. */
+export interface HeldSender {
+  /** Whether what it holds fits now (true as well when it no longer needs room). */
+  fits(): boolean;
+  /**
+   * Go on with what was held: called once, when it fits or when the hold
+   * ran out (then readings past the bound are refused as without a hold).
+   */
+  resume(): void;
+}
+
+/** Options of a {@linkcode RoomGate}. */
+export interface RoomGateOptions {
+  /** Whether the server is taking the spool's rows now (the forwarder knows). */
+  readonly drain: { readonly draining: boolean };
+  readonly metrics: GatewayMetrics;
+}
+
+/** Holds senders while a full spool drains. */
+export class RoomGate {
+  #drain: { readonly draining: boolean };
+  #metrics: GatewayMetrics;
+  /** Held senders, oldest first. */
+  #held: { sender: HeldSender; since: number }[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(spool: Spool, options: RoomGateOptions) {
+    this.#drain = options.drain;
+    this.#metrics = options.metrics;
+    spool.on("removed", this.#roomFreed);
+  }
+
+  /** Senders held now. */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /**
+   * Holds `sender` if the spool is draining; returns false (holding
+   * nothing) when it is not, and the caller refuses.
+   */
+  hold(sender: HeldSender): boolean {
+    if (!this.#drain.draining) return false;
+    this.#held.push({ sender, since: performance.now() });
+    this.#timer ??= setTimeout(this.#expire, MAX_HOLD_MS);
+    this.#metrics.values.room_holds++;
+    return true;
+  }
+
+  /** Lets every held sender go (shutdown): what it held was never ACKed, so its sensor resends. */
+  releaseAll(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const { sender } of this.#held.splice(0)) sender.resume();
+  }
+
+  /** Readings left the spool: held senders go on, oldest first, while theirs fit. */
+  #roomFreed = (): void => {
+    while (this.#held.length > 0 && this.#held[0]!.sender.fits()) {
+      this.#held.shift()!.sender.resume();
+    }
+    if (this.#held.length === 0) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  };
+
+  #expire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    while (this.#held.length > 0 && now - this.#held[0]!.since >= MAX_HOLD_MS) {
+      this.#held.shift()!.sender.resume();
+    }
+    const oldest = this.#held[0];
+    if (oldest !== undefined) {
+      this.#timer = setTimeout(this.#expire, MAX_HOLD_MS - (now - oldest.since));
+    }
+  };
+}
