@@ -16,10 +16,10 @@
 
 import { join } from "node:path";
 import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
+import type { MetricSamples } from "../lib/metrics.ts";
 import {
   fetchMetrics,
   histogramBuckets,
-  type MetricSamples,
   type SensorTotals,
   type Tally,
   tallyDatabase,

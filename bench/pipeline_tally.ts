@@ -9,20 +9,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-
-/** Every sample of a Prometheus text exposition, by its full name with labels. */
-export type MetricSamples = ReadonlyMap<string, number>;
-
-/** Parses the text format (0.0.4): `name{labels} value` lines, comments skipped. */
-export function parseMetrics(text: string): MetricSamples {
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const space = line.lastIndexOf(" ");
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return samples;
-}
+import { type MetricSamples, parseMetrics } from "../lib/metrics.ts";
 
 /** Fetches and parses `url` (a `/metrics` endpoint), within 5 s. */
 export async function fetchMetrics(url: string): Promise<MetricSamples> {

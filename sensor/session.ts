@@ -270,7 +270,7 @@ function recordLatency(state: SessionState, latency: LatencyHistogram, ackSeq: n
     const [lastSeq, readings, sentAt] = chunks[covered]!;
     // Seqs are consecutive: a chunk is covered when its last seq is at or before ackSeq (mod 2^32).
     if (((ackSeq - lastSeq) >>> 0) > 0x7fff_ffff) break;
-    latency.record(now - sentAt, readings);
+    latency.observe(now - sentAt, readings);
     covered++;
   }
   if (covered > 0) chunks.splice(0, covered);

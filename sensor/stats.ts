@@ -6,6 +6,7 @@
  */
 
 import type { LogFields } from "../lib/log.ts";
+import { Histogram } from "../lib/metrics.ts";
 
 /** Counters of a sensor process, shared by its links. */
 export interface SensorCounters {
@@ -47,35 +48,13 @@ export function createCounters(): SensorCounters {
   };
 }
 
-const MAX_TRACKED_MS = 10_000;
+/** 1 ms steps up to 10 s; a quantile is reported as its bucket's upper end, in ms. */
+const LATENCY_BOUNDS_MS: readonly number[] = Array.from({ length: 10_001 }, (_, i) => i + 1);
 
-/** Send-to-ACK latency in 1 ms buckets up to 10 s (beyond lands in the last bucket). */
-export class LatencyHistogram {
-  #buckets = new Float64Array(MAX_TRACKED_MS + 1);
-  #total = 0;
-
-  /** Records `weight` readings that waited `ms` for their ACK. */
-  record(ms: number, weight = 1): void {
-    const bucket = Math.min(MAX_TRACKED_MS, Math.max(0, Math.floor(ms)));
-    this.#buckets[bucket]! += weight;
-    this.#total += weight;
-  }
-
-  /** Readings recorded. */
-  get count(): number {
-    return this.#total;
-  }
-
-  /** The `q` quantile (0..1) in ms, rounded up to the bucket's end; undefined when empty. */
-  quantile(q: number): number | undefined {
-    if (this.#total === 0) return undefined;
-    const target = q * this.#total;
-    let seen = 0;
-    for (let ms = 0; ms <= MAX_TRACKED_MS; ms++) {
-      seen += this.#buckets[ms]!;
-      if (seen >= target && seen > 0) return ms + 1;
-    }
-    return MAX_TRACKED_MS;
+/** Send-to-ACK latency in ms, weighted by readings (`observe(ms, readings)`). */
+export class LatencyHistogram extends Histogram {
+  constructor() {
+    super(LATENCY_BOUNDS_MS);
   }
 }
 

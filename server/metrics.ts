@@ -24,6 +24,8 @@
  * @module
  */
 
+import { Histogram, LabelledCounter, LabelledHistograms, MetricsRegistry } from "../lib/metrics.ts";
+
 /** Upper bounds of the latency histograms, in seconds. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
@@ -73,44 +75,6 @@ const FRESHNESS_BUCKETS = [
 /** Seconds the freshness maximum looks back. */
 const FRESHNESS_MAX_WINDOW_S = 10;
 
-class Histogram {
-  readonly bounds: readonly number[];
-  readonly counts: number[];
-  count = 0;
-  sum = 0;
-
-  constructor(bounds: readonly number[] = BUCKETS) {
-    this.bounds = bounds;
-    this.counts = new Array(bounds.length).fill(0);
-  }
-
-  observe(seconds: number, weight = 1): void {
-    this.count += weight;
-    this.sum += seconds * weight;
-    const bounds = this.bounds;
-    for (let i = 0; i < bounds.length; i++) {
-      if (seconds <= bounds[i]!) {
-        this.counts[i]! += weight;
-        break;
-      }
-    }
-  }
-
-  lines(name: string, labels: string): string[] {
-    const lines: string[] = [];
-    const sep = labels ? "," : "";
-    let cumulative = 0;
-    this.bounds.forEach((bound, i) => {
-      cumulative += this.counts[i]!;
-      lines.push(`${name}_bucket{${labels}${sep}le="${bound}"} ${cumulative}`);
-    });
-    lines.push(`${name}_bucket{${labels}${sep}le="+Inf"} ${this.count}`);
-    const suffix = labels ? `{${labels}}` : "";
-    lines.push(`${name}_sum${suffix} ${this.sum}`, `${name}_count${suffix} ${this.count}`);
-    return lines;
-  }
-}
-
 /**
  * The largest value seen in the last {@linkcode FRESHNESS_MAX_WINDOW_S}
  * seconds, in one slot per second: a scrape-independent "worst right now"
@@ -152,27 +116,96 @@ export interface MetricsGauges {
 
 /** The server's counters. */
 export class Metrics {
-  #requests = new Map<string, number>();
-  #latency = new Map<string, Histogram>();
-  #commits = new Histogram();
+  #requests = new LabelledCounter();
+  #latency = new LabelledHistograms(BUCKETS);
+  #commits = new Histogram(BUCKETS);
   #freshness = new Histogram(FRESHNESS_BUCKETS);
   #freshnessMax = new RecentMax();
+  /** What the scrape being rendered passed in (see {@linkcode render}). */
+  #scrape: { gauges: MetricsGauges; nowMs: number } | undefined;
+  #registry: MetricsRegistry;
   stored = 0;
   duplicates = 0;
   rejected = 0;
   retentionDeleted = 0;
   liveDropped = 0;
 
+  constructor() {
+    const gauge = (read: (scrape: { gauges: MetricsGauges; nowMs: number }) => number) => () =>
+      read(this.#scrape!);
+    this.#registry = new MetricsRegistry()
+      .counter(
+        "vigia_http_requests_total",
+        "HTTP requests answered, by route, method and status.",
+        this.#requests,
+      )
+      .histogram(
+        "vigia_http_request_duration_seconds",
+        "Time to answer a request, by route.",
+        this.#latency,
+      )
+      .counter("vigia_readings_stored_total", "Readings stored.", () => this.stored)
+      .counter(
+        "vigia_readings_duplicate_total",
+        "Readings received again and not stored twice.",
+        () => this.duplicates,
+      )
+      .counter(
+        "vigia_readings_rejected_total",
+        "Write requests refused (400, 401, 413, 415).",
+        () => this.rejected,
+      )
+      .counter(
+        "vigia_store_commits_total",
+        "Store transactions committed.",
+        () => this.#commits.count,
+      )
+      .histogram(
+        "vigia_store_commit_duration_seconds",
+        "Time to write and commit a group.",
+        this.#commits,
+      )
+      .histogram(
+        "vigia_reading_freshness_seconds",
+        "Age of a reading (since its sensor timestamp) when it was durably stored.",
+        this.#freshness,
+      )
+      .gauge(
+        "vigia_reading_freshness_max_seconds",
+        `Largest age of a reading stored in the last ${FRESHNESS_MAX_WINDOW_S} seconds.`,
+        gauge(({ nowMs }) => this.#freshnessMax.value(nowMs)),
+      )
+      .counter(
+        "vigia_retention_deleted_total",
+        "Readings deleted by --retain-days.",
+        () => this.retentionDeleted,
+      )
+      .gauge(
+        "vigia_live_clients",
+        "Connected /api/live WebSocket clients.",
+        gauge(({ gauges }) => gauges.liveClients),
+      )
+      .counter(
+        "vigia_live_dropped_total",
+        "Live clients disconnected for not keeping up.",
+        () => this.liveDropped,
+      )
+      .gauge(
+        "vigia_database_size_bytes",
+        "Size of the database file and its write-ahead log.",
+        gauge(({ gauges }) => gauges.databaseBytes),
+      )
+      .gauge(
+        "vigia_newest_cursor",
+        "Cursor of the newest stored reading.",
+        gauge(({ gauges }) => gauges.newestCursor),
+      );
+  }
+
   /** Counts one answered request. `route` is a route table name. */
   request(route: string, method: string, status: number, seconds: number): void {
-    const key = `route="${route}",method="${method}",status="${status}"`;
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    let histogram = this.#latency.get(route);
-    if (histogram === undefined) {
-      histogram = new Histogram();
-      this.#latency.set(route, histogram);
-    }
-    histogram.observe(seconds);
+    this.#requests.add({ route, method, status });
+    this.#latency.get({ route }).observe(seconds);
   }
 
   /** Counts one commit of the store. */
@@ -198,94 +231,16 @@ export class Metrics {
     if (readings.length > 0) this.#freshnessMax.observe(max, nowMs);
   }
 
-  /** The exposition text. */
+  /**
+   * The exposition text. The gauges the store and the live hub own are
+   * passed in by the scrape (they live beside the handler, not here).
+   */
   render(gauges: MetricsGauges, nowMs: number = Date.now()): string {
-    const lines: string[] = [];
-    const family = (name: string, type: string, help: string) =>
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    family(
-      "vigia_http_requests_total",
-      "counter",
-      "HTTP requests answered, by route, method and status.",
-    );
-    for (const [labels, value] of [...this.#requests].sort()) {
-      lines.push(`vigia_http_requests_total{${labels}} ${value}`);
+    this.#scrape = { gauges, nowMs };
+    try {
+      return this.#registry.render();
+    } finally {
+      this.#scrape = undefined;
     }
-    family(
-      "vigia_http_request_duration_seconds",
-      "histogram",
-      "Time to answer a request, by route.",
-    );
-    for (const [route, histogram] of [...this.#latency].sort()) {
-      lines.push(...histogram.lines("vigia_http_request_duration_seconds", `route="${route}"`));
-    }
-    const scalar = (name: string, type: string, help: string, value: number) => {
-      family(name, type, help);
-      lines.push(`${name} ${value}`);
-    };
-    scalar("vigia_readings_stored_total", "counter", "Readings stored.", this.stored);
-    scalar(
-      "vigia_readings_duplicate_total",
-      "counter",
-      "Readings received again and not stored twice.",
-      this.duplicates,
-    );
-    scalar(
-      "vigia_readings_rejected_total",
-      "counter",
-      "Write requests refused (400, 401, 413, 415).",
-      this.rejected,
-    );
-    scalar(
-      "vigia_store_commits_total",
-      "counter",
-      "Store transactions committed.",
-      this.#commits.count,
-    );
-    family("vigia_store_commit_duration_seconds", "histogram", "Time to write and commit a group.");
-    lines.push(...this.#commits.lines("vigia_store_commit_duration_seconds", ""));
-    family(
-      "vigia_reading_freshness_seconds",
-      "histogram",
-      "Age of a reading (since its sensor timestamp) when it was durably stored.",
-    );
-    lines.push(...this.#freshness.lines("vigia_reading_freshness_seconds", ""));
-    scalar(
-      "vigia_reading_freshness_max_seconds",
-      "gauge",
-      `Largest age of a reading stored in the last ${FRESHNESS_MAX_WINDOW_S} seconds.`,
-      this.#freshnessMax.value(nowMs),
-    );
-    scalar(
-      "vigia_retention_deleted_total",
-      "counter",
-      "Readings deleted by --retain-days.",
-      this.retentionDeleted,
-    );
-    scalar(
-      "vigia_live_clients",
-      "gauge",
-      "Connected /api/live WebSocket clients.",
-      gauges.liveClients,
-    );
-    scalar(
-      "vigia_live_dropped_total",
-      "counter",
-      "Live clients disconnected for not keeping up.",
-      this.liveDropped,
-    );
-    scalar(
-      "vigia_database_size_bytes",
-      "gauge",
-      "Size of the database file and its write-ahead log.",
-      gauges.databaseBytes,
-    );
-    scalar(
-      "vigia_newest_cursor",
-      "gauge",
-      "Cursor of the newest stored reading.",
-      gauges.newestCursor,
-    );
-    return lines.join("\n") + "\n";
   }
 }

@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { parseMetrics } from "../lib/metrics.ts";
 import { type ReadingJson, readingToObject } from "../protocol/mod.ts";
 import { testReading } from "./_reading.ts";
 
@@ -50,7 +51,7 @@ export function postReadings(
 
 /** The value of the sample `name` (labels included, e.g. `x_bucket{le="50"}`) in a Prometheus text page. */
 export function metricValue(text: string, name: string): number {
-  const match = new RegExp(`^${name.replace(/[{}".+]/g, "\\$&")} (\\S+)$`, "m").exec(text);
-  assert.ok(match, `no ${name} in:\n${text}`);
-  return Number(match[1]);
+  const value = parseMetrics(text).get(name);
+  assert.ok(value !== undefined, `no ${name} in:\n${text}`);
+  return value;
 }

@@ -14,6 +14,7 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { parseMetrics } from "../lib/metrics.ts";
 import type { Reading } from "../protocol/mod.ts";
 import { createSimulator } from "../sensor/simulator.ts";
 import { fetchAllReadings, waitUntil } from "./_link.ts";
@@ -46,10 +47,10 @@ export async function gatewayMetric(port: number, name: string): Promise<number>
   const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
     signal: AbortSignal.timeout(5_000),
   });
-  const text = await response.text();
-  const match = new RegExp(`^vigia_gateway_${name}(?:_total)? (\\d+)$`, "m").exec(text);
-  if (!match) throw new Error(`no gateway metric ${name}`);
-  return Number(match[1]);
+  const samples = parseMetrics(await response.text());
+  const value = samples.get(`vigia_gateway_${name}_total`) ?? samples.get(`vigia_gateway_${name}`);
+  if (value === undefined) throw new Error(`no gateway metric ${name}`);
+  return value;
 }
 
 /** A TCP port that was free a moment ago (for a program that must come back on the same port). */
