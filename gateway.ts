@@ -49,11 +49,7 @@ import {
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
 import { assertPermissions, databaseAccess, netAccess, readAccess } from "./lib/permissions.ts";
-import { Committer } from "./gateway/committer.ts";
-import { Forwarder } from "./gateway/forwarder.ts";
-import { listenForSensors } from "./gateway/listener.ts";
-import { GatewayMetrics } from "./gateway/metrics.ts";
-import { RoomGate } from "./gateway/room_gate.ts";
+import { serveGateway } from "./gateway/serve.ts";
 import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
 
@@ -96,14 +92,6 @@ readings durably, ACKs them, and forwards them to the server.
   --debug                   log debug lines and stacks
   -h, --help                show this help
 `;
-
-const SHUTDOWN_SESSIONS_GRACE_MS = 2_000;
-const SHUTDOWN_FORWARD_GRACE_MS = 5_000;
-const MAX_HANDSHAKE_MS = 10_000;
-/** Uncommitted readings per connection before its socket pauses: bounds memory per peer. */
-const MAX_PENDING_PER_CONNECTION = 4_096;
-/** Unread ACK bytes queued towards a peer before it is dropped as not reading. */
-const MAX_WRITE_BUFFER = 64 * 1024;
 
 /** Parses the gateway's flags. */
 export function parseConfig(args: string[]): GatewayConfig {
@@ -163,7 +151,7 @@ export async function run(config: GatewayConfig, signal: AbortSignal, log: Logge
     (path) => openSpool(path, { maxReadings: config.spoolMax }),
   );
   try {
-    await serve(config, signal, log, credentials, spool);
+    await serveGateway(spool, { ...config, ...credentials, spoolPath: config.spool, log }, signal);
   } finally {
     spool.close();
   }
@@ -174,74 +162,6 @@ interface Credentials {
   readonly cert: string;
   readonly key: string;
   readonly token: string;
-}
-
-async function serve(
-  config: GatewayConfig,
-  signal: AbortSignal,
-  log: Logger,
-  credentials: Credentials,
-  spool: ReturnType<typeof openSpool>,
-): Promise<void> {
-  const metrics = new GatewayMetrics();
-  metrics.readGauge("spool_depth", () => spool.depth);
-  metrics.readGauge("spool_batches", () => spool.batches);
-  const forwarder = new Forwarder(spool, {
-    server: config.server,
-    token: credentials.token,
-    metrics,
-    log,
-  });
-  const committer = new Committer(spool, { flushMs: config.flushMs, metrics, log });
-  const gate = new RoomGate(spool, { drain: forwarder, metrics });
-  const listener = await listenForSensors({
-    hostname: config.host,
-    port: config.port,
-    ca: credentials.ca,
-    cert: credentials.cert,
-    key: credentials.key,
-    committer,
-    gate,
-    metrics,
-    log,
-    maxConnections: config.maxConnections,
-    idleTimeoutMs: config.idleTimeoutMs,
-    handshakeTimeoutMs: Math.min(MAX_HANDSHAKE_MS, config.idleTimeoutMs),
-    maxPendingReadings: MAX_PENDING_PER_CONNECTION,
-    maxWriteBuffer: MAX_WRITE_BUFFER,
-  });
-  log.info(`listening on ${listener.hostname}:${listener.port}`, {
-    spool: config.spool,
-    backlog: spool.depth,
-    server: config.server.origin,
-  });
-
-  const metricsServer = config.metricsPort === undefined
-    ? undefined
-    : serveMetrics(config.host, config.metricsPort, metrics, log);
-  const stopStats = startStatsLine(config.statsIntervalMs, metrics, log);
-  const forwarding = forwarder.run();
-
-  const aborted = new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-  let fatal: unknown;
-  await Promise.race([aborted, forwarding.catch((error) => (fatal = error))]);
-
-  // Shutdown, in the order the ACK promise needs: no new peers, make what is
-  // in hand durable and ACK it, then let the peers go, then the forwarder.
-  listener.stopAccepting();
-  gate.releaseAll();
-  committer.flush();
-  await listener.closeSessions(SHUTDOWN_SESSIONS_GRACE_MS);
-  committer.flush(); // readings that raced the close: stored, resent anyway, deduped downstream
-  forwarder.stop(SHUTDOWN_FORWARD_GRACE_MS);
-  await forwarding.catch((error) => (fatal ??= error));
-  stopStats();
-  await metricsServer?.shutdown();
-  log.info("stopped", { ...metrics.toLogFields() });
-  if (fatal !== undefined) throw fatal;
 }
 
 async function readCredentials(dir: string): Promise<Credentials> {
@@ -258,52 +178,6 @@ async function readCredentials(dir: string): Promise<Credentials> {
   ) as [string, string, string, string];
   if (token.trim() === "") throw new Error(`Cannot use ${join(dir, "ingest.token")}: it is empty`);
   return { ca, cert, key, token: token.trim() };
-}
-
-function serveMetrics(
-  hostname: string,
-  port: number,
-  metrics: GatewayMetrics,
-  log: Logger,
-): Deno.HttpServer {
-  return Deno.serve({
-    hostname,
-    port,
-    onListen: (address) =>
-      log.info(`metrics on http://${address.hostname}:${address.port}/metrics`),
-  }, (request) => {
-    if (new URL(request.url).pathname !== "/metrics") {
-      return Response.json({ error: "not found" }, { status: 404 });
-    }
-    return new Response(metrics.toPrometheus(), {
-      headers: { "content-type": "text/plain; version=0.0.4" },
-    });
-  });
-}
-
-/** Logs `stats` every `intervalMs` when anything moved; returns the stop function. */
-function startStatsLine(intervalMs: number, metrics: GatewayMetrics, log: Logger): () => void {
-  if (intervalMs <= 0) return () => {};
-  let last = "";
-  let lastReadings = metrics.values.readings;
-  let lastForwarded = metrics.values.forwarded;
-  const timer = setInterval(() => {
-    const snapshot = JSON.stringify(metrics.toLogFields());
-    if (snapshot === last) return;
-    last = snapshot;
-    const seconds = intervalMs / 1000;
-    const memory = Deno.memoryUsage();
-    log.info("stats", {
-      readings_per_s: Math.round((metrics.values.readings - lastReadings) / seconds),
-      forwarded_per_s: Math.round((metrics.values.forwarded - lastForwarded) / seconds),
-      ...metrics.toLogFields(),
-      rss_mb: Math.round(memory.rss / 1048576),
-      heap_mb: Math.round(memory.heapUsed / 1048576),
-    });
-    lastReadings = metrics.values.readings;
-    lastForwarded = metrics.values.forwarded;
-  }, intervalMs);
-  return () => clearInterval(timer);
 }
 
 /** The program, as `runMain` runs it. */

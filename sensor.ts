@@ -51,14 +51,10 @@ import {
 import type { Logger } from "./lib/log.ts";
 import { assertPermissions, netAccess, readAccess } from "./lib/permissions.ts";
 import { SensorLink } from "./sensor/link.ts";
-import { seededRandom } from "./lib/random.ts";
+import { startStatsLine } from "./lib/stats_line.ts";
+import { startScheduler } from "./sensor/scheduler.ts";
 import { createSimulator } from "./sensor/simulator.ts";
-import {
-  createCounters,
-  LatencyHistogram,
-  type SensorCounters,
-  summaryFields,
-} from "./sensor/stats.ts";
+import { createCounters, LatencyHistogram, summaryFields } from "./sensor/stats.ts";
 
 /** Configuration of the sensor simulator. */
 export interface SensorConfig extends CommonConfig {
@@ -211,7 +207,20 @@ export async function run(config: SensorConfig, signal: AbortSignal, log: Logger
   const saturate = config.interval === 0;
   const stopScheduler = saturate ? () => {} : startScheduler(links, config.interval * 1000, seed);
   signal.addEventListener("abort", stopScheduler, { once: true });
-  const stopStats = startStatsLine(config.statsIntervalMs, counters, links, log);
+  const pending = () => links.reduce((sum, link) => sum + link.queue.length, 0);
+  const stopStats = startStatsLine(log, {
+    intervalMs: config.statsIntervalMs,
+    rates: () => ({ ack_per_s: counters.acknowledged }),
+    fields: () => ({
+      connected: counters.connected,
+      sensors: links.length,
+      sent: counters.sent,
+      acknowledged: counters.acknowledged,
+      resent: counters.resent,
+      dropped: counters.dropped,
+      pending: pending(),
+    }),
+  });
   try {
     await Promise.all(links.map((link) => link.run(signal, saturate)));
   } finally {
@@ -222,7 +231,7 @@ export async function run(config: SensorConfig, signal: AbortSignal, log: Logger
     "summary",
     summaryFields(counters, {
       sensors: config.sensors,
-      pending: links.reduce((sum, link) => sum + link.queue.length, 0),
+      pending: pending(),
       elapsedMs: performance.now() - started,
       latency,
     }),
@@ -236,71 +245,6 @@ async function readPem(path: string): Promise<string> {
     const detail = error instanceof Error ? error.message : String(error);
     throw new Error(`Cannot read ${path}: ${detail} (run \`deno task certs --sensors N\`)`);
   }
-}
-
-/**
- * Measures each sensor every `intervalMs`, at its own random phase so a
- * plant's sensors do not all speak in the same millisecond. A reading's
- * timestamp is its scheduled time; a late tick catches up with every
- * reading that fell due.
- *
- * All sensors share the interval, so they fall due in the same cyclic order
- * (by phase): one cursor walks that order and one timer is set for the next
- * due reading. A reading is measured within a millisecond or so of its
- * timestamp, at O(1) cost per reading whatever the number of sensors.
- */
-function startScheduler(
-  links: readonly SensorLink[],
-  intervalMs: number,
-  seed: number,
-): () => void {
-  const random = seededRandom(seed ^ 0x5eed);
-  const start = Date.now();
-  const phases = links.map(() => random() * intervalMs);
-  const order = links.map((_, i) => i).sort((a, b) => phases[a]! - phases[b]!);
-  let position = 0;
-  let round = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const due = () => start + phases[order[position]!]! + round * intervalMs;
-  const tick = () => {
-    const now = Date.now();
-    for (let at = due(); at <= now; at = due()) {
-      const link = links[order[position]!]!;
-      if (link.remaining > 0) link.measure(1, Math.round(at));
-      if (++position === order.length) {
-        position = 0;
-        round++;
-      }
-    }
-    timer = setTimeout(tick, Math.max(1, Math.ceil(due() - now)));
-  };
-  tick();
-  return () => clearTimeout(timer);
-}
-
-function startStatsLine(
-  intervalMs: number,
-  counters: SensorCounters,
-  links: readonly SensorLink[],
-  log: Logger,
-): () => void {
-  if (intervalMs <= 0) return () => {};
-  let lastAcked = 0;
-  const timer = setInterval(() => {
-    const seconds = intervalMs / 1000;
-    log.info("stats", {
-      connected: counters.connected,
-      sensors: links.length,
-      ack_per_s: Math.round((counters.acknowledged - lastAcked) / seconds),
-      sent: counters.sent,
-      acknowledged: counters.acknowledged,
-      resent: counters.resent,
-      dropped: counters.dropped,
-      pending: links.reduce((sum, link) => sum + link.queue.length, 0),
-    });
-    lastAcked = counters.acknowledged;
-  }, intervalMs);
-  return () => clearInterval(timer);
 }
 
 /** The program, as `runMain` runs it. */
