@@ -1,9 +1,10 @@
 /**
- * What every top-level program shares (`cli-v1`): flag parsing on
- * `node:util` `parseArgs`, `--help`, `--log-json` and `--debug`, SIGINT and
- * SIGTERM wired to one `AbortController`, and exit codes — 0 when `run`
- * drained, 2 for bad flags (reason plus a `--help` hint), 1 for a fatal
- * error (one line; the stack only with `--debug`).
+ * What every top-level program shares (the README's "Running each part on
+ * its own"): flag parsing on `node:util` `parseArgs`, `--help`,
+ * `--log-json` and `--debug`, SIGINT and SIGTERM wired to one
+ * `AbortController`, and exit codes — 0 when `run` drained, 2 for bad flags
+ * (reason plus a `--help` hint), 1 for a fatal error (one line; the stack
+ * only with `--debug`).
  *
  * @module
  */

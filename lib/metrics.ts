@@ -3,8 +3,8 @@
  * {@linkcode MetricsRegistry} lists the families in the order they are
  * rendered, and each family reads its values from their owner when `/metrics`
  * is scraped. The hot path therefore costs what its owner chooses (a plain
- * `values.readings++`), and a gauge such as a spool's depth has one source of
- * truth instead of copies set from every place that changes it.
+ * `values.readings++`), and a gauge such as a spool's depth is read from the
+ * one part that knows it.
  *
  * Labels are a record per series; a family's series are rendered sorted, so
  * the text is stable from scrape to scrape. Count by label set with

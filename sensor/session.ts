@@ -55,9 +55,8 @@ export interface SessionOptions {
  * Most frames per socket write. One write per wake-up matters: a second
  * small write right behind the first waits in the kernel (Nagle's
  * algorithm; `Deno.TlsConn` cannot set TCP_NODELAY) for the gateway's
- * delayed TCP ACK, 40 ms on Linux. With 256 frames per write, the second
- * half of every 500-reading window stalled so: 10 sensors flat out reached
- * 95k readings/s; writing the window at once, 160k.
+ * delayed TCP ACK, 40 ms on Linux. So a whole window goes out in one write
+ * rather than in pieces, the second of which would stall so.
  */
 const MAX_FRAMES_PER_WRITE = 4_096;
 /** Frames the write buffer holds at first; it grows to what a write needs. */
