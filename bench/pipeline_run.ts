@@ -378,8 +378,8 @@ function startSensors(
 
 /**
  * p50, p99 and max in ms. A quantile interpolated inside a histogram bucket
- * can land above the largest value actually seen (a p99 of 69 ms with a max
- * of 66 ms); the true quantile cannot, so it is capped at the max.
+ * can land above the largest value actually seen, anywhere up to the
+ * bucket's upper bound; the true quantile cannot, so it is capped at the max.
  */
 function latencyMs(
   before: readonly [number, number][],
