@@ -8,6 +8,11 @@
  * the commit that made its readings durable. A failed commit sends no ACK;
  * the connections involved are closed with ERROR 4 so their sensors resend.
  *
+ * A sensor session is one producer; any other (a source polled inside the
+ * gateway) takes part the same way: check {@linkcode Committer.hasRoom},
+ * {@linkcode Committer.add} its readings as a {@linkcode CommitParty}, and
+ * hear `committed` or `commitFailed`.
+ *
  * @module
  */
 
