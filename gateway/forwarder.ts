@@ -6,7 +6,7 @@
  *
  * Failures never drop anything. A network error, a timeout or a 5xx is
  * retried with jittered exponential backoff; 429 and 503 honour
- * `Retry-After` (capped at 60 s); 401/403/404/413/415 (a configuration problem) are retried
+ * `Retry-After` (capped at 60 s, see gateway/ingest_answer.ts); 401/403/404/413/415 (a configuration problem) are retried
  * too, loudly, until an operator fixes it. A 400 naming a reading (`index`)
  * moves that one reading to the spool's `rejected` table and posts the rest
  * again, so one reading the server will never accept cannot block the plant.
@@ -35,6 +35,7 @@ import { backoffDelay, type BackoffOptions, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { decodeReadingRecord, READING_RECORD_SIZE } from "../protocol/mod.ts";
+import { type IngestOutcome as Outcome, readIngestAnswer } from "./ingest_answer.ts";
 import { MAX_BODY_BYTES, writeBatchesJson } from "./request_body.ts";
 import { MAX_BATCH_READINGS, type Spool, type SpooledBatch } from "./spool.ts";
 
@@ -58,12 +59,6 @@ export interface ForwarderOptions {
   readonly fetch?: typeof fetch;
 }
 
-/** What one POST came to. */
-type Outcome =
-  | { readonly kind: "stored"; readonly duplicates: number }
-  | { readonly kind: "invalid"; readonly index: number; readonly error: string }
-  | { readonly kind: "retry"; readonly reason: string; readonly retryAfterMs?: number };
-
 const FAILURE_LOG_EVERY_MS = 30_000;
 /** Requests in flight at once while the server answers 2xx. */
 const LANES = 2;
@@ -71,8 +66,6 @@ const LANES = 2;
 const DRAINING_FRESH_MS = 5_000;
 /** Floor under a `Retry-After: 0`, so a confused server cannot make us spin. */
 const MIN_RETRY_MS = 100;
-/** Ceiling on a `Retry-After`, so a bogus one cannot park the forwarder for hours. */
-const MAX_RETRY_AFTER_MS = 60_000;
 
 /** The spool's drain. Call {@linkcode run} once; {@linkcode stop} to end it. */
 export class Forwarder {
@@ -256,34 +249,13 @@ export class Forwarder {
     } catch (error) {
       return { kind: "retry", reason: error instanceof Error ? error.message : String(error) };
     }
-    let text = "";
-    try {
-      text = await response.text();
-    } catch (error) {
-      // The body was lost, not the verdict: a 2xx status already means stored.
-      if (!response.ok) {
-        return { kind: "retry", reason: error instanceof Error ? error.message : String(error) };
-      }
+    const outcome = await readIngestAnswer(response);
+    if (outcome.kind === "retry" && (outcome.status === 401 || outcome.status === 403)) {
+      this.#options.log.error(
+        `the server refuses the ingest token (${outcome.reason}); check --certs`,
+      );
     }
-    const answer = parseJsonObject(text);
-    if (response.ok) {
-      const duplicates = typeof answer?.duplicates === "number" ? answer.duplicates : 0;
-      return { kind: "stored", duplicates };
-    }
-    const error = typeof answer?.error === "string" ? answer.error : text.slice(0, 200);
-    if (response.status === 400 && typeof answer?.index === "number") {
-      return { kind: "invalid", index: answer.index, error };
-    }
-    const reason = `HTTP ${response.status}${error ? `: ${error}` : ""}`;
-    if (response.status === 401 || response.status === 403) {
-      this.#options.log.error(`the server refuses the ingest token (${reason}); check --certs`);
-    }
-    const retryAfterMs = response.status === 429 || response.status === 503
-      ? parseRetryAfter(response.headers.get("retry-after"), MAX_RETRY_AFTER_MS)
-      : undefined;
-    return retryAfterMs === undefined
-      ? { kind: "retry", reason }
-      : { kind: "retry", reason, retryAfterMs };
+    return outcome;
   }
 
   /** Moves reading `index` of the request out of the way; false when `index` is not in it. */
@@ -311,35 +283,6 @@ export class Forwarder {
     // An index we did not send: a server fault, retried with backoff like any other.
     log.error("the server answered 400 with an index outside the request", { index, error });
     return false;
-  }
-}
-
-/**
- * Parses a `Retry-After` header (delay-seconds or an HTTP date) into ms,
- * capped at `maxMs`; undefined when absent or unparsable.
- */
-export function parseRetryAfter(value: string | null, maxMs: number): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  let ms: number;
-  if (/^\d+$/.test(trimmed)) {
-    ms = Number(trimmed) * 1000;
-  } else {
-    const date = Date.parse(trimmed);
-    if (Number.isNaN(date)) return undefined;
-    ms = date - Date.now();
-  }
-  return Math.min(Math.max(ms, 0), maxMs);
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null
-      ? value as Record<string, unknown>
-      : undefined;
-  } catch {
-    return undefined;
   }
 }
 
