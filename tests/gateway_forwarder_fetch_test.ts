@@ -169,3 +169,24 @@ Deno.test("Forwarder.stop() aborts a request that never ends once the grace runs
     spool.close();
   }
 });
+
+Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger than one request", async () => {
+  // The order of the calls, unlike arrivals at a real server, is the order the lanes posted in.
+  const peer = fakeFetch((attempt) => Promise.resolve(stored(peer.calls[attempt - 1]!.body)));
+  const { spool, forwarder, running } = setup(peer.fetch);
+  try {
+    for (let row = 0; row < 3; row++) {
+      commitReadings(
+        spool,
+        Array.from({ length: 10_000 }, (_, i) => testReading(1, row * 10_000 + i + 1)),
+      );
+    }
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
+    const firstSeqs = peer.calls.map((call) => (call.body[0] as { seq: number }).seq);
+    assert.deepEqual(firstSeqs, [1, 20_001, 10_001]);
+  } finally {
+    forwarder.stop(100);
+    await running;
+    spool.close();
+  }
+});
