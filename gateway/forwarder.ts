@@ -31,7 +31,7 @@
  * @module
  */
 
-import { backoffDelay, type BackoffOptions, sleep } from "../lib/backoff.ts";
+import { backoffDelay, type BackoffOptions, sleep } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { decodeReadingRecord, READING_RECORD_SIZE } from "../protocol/mod.ts";

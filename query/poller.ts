@@ -25,7 +25,7 @@
  */
 
 import { type Reading } from "../protocol/mod.ts";
-import { backoffDelay, sleep } from "../lib/backoff.ts";
+import { backoffDelay, sleep } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_THRESHOLDS, type Thresholds } from "../lib/thresholds.ts";
 import { type AlarmEvent, AlarmTracker } from "./alarms.ts";

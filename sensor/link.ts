@@ -5,7 +5,7 @@
  * with its own certificate, one connection at a time, served by
  * {@link ./session.ts} (window, ACKs, ACK timeout).
  *
- * Reconnects back off exponentially with full jitter (0.5 s doubling to
+ * Reconnects back off exponentially with equal jitter (0.5 s doubling to
  * 30 s); the backoff resets once a connection made ACK progress. Every
  * reconnect resends the unacknowledged readings oldest first, with the same
  * seq and timestamp (the reading's identity), so downstream dedupes.
@@ -20,7 +20,7 @@
  * @module
  */
 
-import { backoffDelay, type BackoffOptions, sleep } from "../lib/backoff.ts";
+import { backoffDelay, type BackoffOptions, sleep } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
 import type { MeasuredReading } from "../protocol/mod.ts";
 import { ReadingQueue } from "./queue.ts";

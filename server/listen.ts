@@ -9,7 +9,7 @@
  * @module
  */
 
-import { sleep } from "../lib/backoff.ts";
+import { sleep } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
 import { internalError } from "./http.ts";
 

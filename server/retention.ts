@@ -6,7 +6,7 @@
  * @module
  */
 
-import { sleep } from "../lib/backoff.ts";
+import { sleep } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Writer } from "./writer.ts";

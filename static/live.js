@@ -8,10 +8,10 @@
  * `GET /api/readings?after=<cursor>` (page by page until a short page), and
  * holds the socket's messages meanwhile; held messages already covered by
  * the fill are dropped, so every reading is delivered once. Only then is the
- * feed "live". Reconnects wait an exponential backoff with jitter (as
- * `lib/backoff.ts`), and after {@linkcode LiveOptions.offlineAfter} failed
- * attempts the state says "offline" while it keeps trying at the slowest
- * pace.
+ * feed "live". Reconnects wait an exponential backoff with equal jitter
+ * (`shared/backoff.js`, the one the Deno programs use), and after
+ * {@linkcode LiveOptions.offlineAfter} failed attempts the state says
+ * "offline" while it keeps trying at the slowest pace.
  *
  * A socket can also die silently (a cable pulled between plant and server:
  * no close ever arrives). While no message has come for `watchdogMs`, the
@@ -23,6 +23,7 @@
  */
 
 import { PAGE_LIMIT } from "./api.js";
+import { backoffDelay } from "./shared/backoff.js";
 
 /** @typedef {import("./model.js").Reading} Reading */
 /** @typedef {"connecting" | "live" | "reconnecting" | "offline"} LiveState */
@@ -41,17 +42,6 @@ import { PAGE_LIMIT } from "./api.js";
  *   watchdogMs?: number,
  * }} LiveOptions
  */
-
-/**
- * The delay before retry number `attempt` (0 for the first): uniform in
- * [ceiling / 2, ceiling], the ceiling doubling from `baseMs` up to `maxMs`.
- * @param {number} attempt
- * @param {{baseMs: number, maxMs: number, random?: () => number}} options
- */
-export function backoffDelay(attempt, options) {
-  const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.min(attempt, 30));
-  return ceiling / 2 + (options.random ?? Math.random)() * (ceiling / 2);
-}
 
 /** @param {Reading} reading */
 function keyOf(reading) {

@@ -1,6 +1,6 @@
 /**
  * The dashboard's DOM-free modules (static/model.js, sensors.js, format.js,
- * live.js's backoff) under Deno: window bounds, bucket folding, duplicate
+ * shared/backoff.js) under Deno: window bounds, bucket folding, duplicate
  * readings, stale detection, the events list and time ticks. The page as a
  * whole is tested in a real browser by dashboard_test.ts.
  *
@@ -17,7 +17,7 @@ import {
   STALE_INTERVALS,
 } from "../static/sensors.js";
 import { formatAgo, formatDuration, timeTicks } from "../static/format.js";
-import { backoffDelay } from "../static/live.js";
+import { backoffDelay } from "../static/shared/backoff.js";
 
 const THRESHOLDS = {
   temperature: { min: -40, max: 85, unit: "°C" },
