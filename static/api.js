@@ -8,6 +8,7 @@
  */
 
 import { QUANTITIES } from "./model.js";
+import { parseApiReading, parseTimestamp } from "./shared/reading.js";
 
 /** @typedef {import("./model.js").Reading} Reading */
 /** @typedef {import("./model.js").Quantity} Quantity */
@@ -107,32 +108,30 @@ function cursorOf(response, path) {
 }
 
 /**
+ * A time of the API in epoch ms, or NaN when it is not one.
  * @param {unknown} value
  * @returns {number}
  */
 function parseTime(value) {
-  return typeof value === "number" ? value : Date.parse(String(value));
+  try {
+    return parseTimestamp(value);
+  } catch {
+    return NaN;
+  }
 }
 
 /**
  * One reading of the API as the page keeps it, or undefined when it is not a
- * reading (a page never trusts the wire blindly).
+ * reading (a page never trusts the wire blindly; see `shared/reading.js`).
  * @param {unknown} value
  * @returns {Reading | undefined}
  */
 export function parseReading(value) {
-  if (typeof value !== "object" || value === null) return undefined;
-  const object = /** @type {Record<string, unknown>} */ (value);
-  const { id, seq, timestamp, temperature, pressure, humidity } = object;
-  const t = parseTime(timestamp);
-  if (
-    !Number.isSafeInteger(id) || !Number.isSafeInteger(seq) || !Number.isFinite(t) ||
-    typeof temperature !== "number" || typeof pressure !== "number" ||
-    typeof humidity !== "number"
-  ) {
+  try {
+    return parseApiReading(value);
+  } catch {
     return undefined;
   }
-  return { id: Number(id), seq: Number(seq), t, temperature, pressure, humidity };
 }
 
 /**
@@ -260,9 +259,13 @@ export async function fetchCursor(signal) {
   return cursorOf(response, "api/readings");
 }
 
+/** @typedef {{min: number, avg: number, max: number, count: number}} SeriesStats */
+
 /**
- * One bucket of `/api/series`.
- * @typedef {{t: number, count: number} & Record<Quantity, {min: number, avg: number, max: number}>} SeriesPoint
+ * One bucket of `/api/series`: per quantity its statistics and how many
+ * readings they stand for, or `null` when no reading of the bucket measured
+ * it.
+ * @typedef {{t: number, count: number} & Record<Quantity, SeriesStats | null>} SeriesPoint
  */
 
 /**
@@ -284,12 +287,8 @@ export async function fetchSeries(window, signal) {
     /** @type {SeriesPoint[]} */
     const points = [];
     for (const point of item.points) {
-      const t = parseTime(point?.t);
-      const complete = QUANTITIES.every((quantity) =>
-        typeof point?.[quantity]?.avg === "number" &&
-        typeof point[quantity].min === "number" && typeof point[quantity].max === "number"
-      );
-      if (Number.isFinite(t) && complete) points.push({ ...point, t, count: Number(point.count) });
+      const parsed = parseSeriesPoint(point);
+      if (parsed) points.push(parsed);
     }
     series.push({ id: Number(item.id), points });
   }
@@ -300,4 +299,37 @@ export async function fetchSeries(window, signal) {
     bucketMs: bucket > 0 ? bucket * 1000 : window.bucketMs,
     series,
   };
+}
+
+/**
+ * One bucket of `/api/series`, or undefined when it is not one.
+ * @param {unknown} value
+ * @returns {SeriesPoint | undefined}
+ */
+function parseSeriesPoint(value) {
+  if (typeof value !== "object" || value === null) return undefined;
+  const point = /** @type {Record<string, unknown>} */ (value);
+  const t = parseTime(point["t"]);
+  const count = Number(point["count"]);
+  if (!Number.isFinite(t) || !(count >= 0)) return undefined;
+  /** @type {Partial<Record<Quantity, SeriesStats | null>>} */
+  const stats = {};
+  let measured = false;
+  for (const quantity of QUANTITIES) {
+    const entry = /** @type {Record<string, unknown> | null | undefined} */ (point[quantity]);
+    if (entry === null || entry?.["avg"] === null) {
+      stats[quantity] = null;
+      continue;
+    }
+    const { min, avg, max } = entry ?? {};
+    if (typeof min !== "number" || typeof avg !== "number" || typeof max !== "number") {
+      return undefined;
+    }
+    // A per-quantity count, where the server gives one, weighs live readings right.
+    const own = Number(entry?.["count"]);
+    stats[quantity] = { min, avg, max, count: own >= 0 ? own : count };
+    measured = true;
+  }
+  if (!measured) return undefined;
+  return { t, count, .../** @type {Record<Quantity, SeriesStats | null>} */ (stats) };
 }

@@ -113,21 +113,23 @@ export function envelopePlugin(state, marksLabel) {
         ctx.fillStyle = withAlpha(String(dataset.borderColor), 0.16);
         let start = 0;
         for (let i = 1; i <= points.length; i++) {
-          const gap = i === points.length ||
+          // A bucket without a value (y null) breaks the envelope as it breaks the line.
+          const gap = i === points.length || points[i]?.y === null ||
+            points[i - 1]?.y === null ||
             (points[i]?.x ?? 0) - (points[i - 1]?.x ?? 0) > 2.5 * state.bucketMs;
           if (!gap) continue;
-          const segment = points.slice(start, i);
+          const segment = points.slice(start, i).filter((p) => p.y !== null);
           start = i;
           if (segment.length < 2) continue;
           ctx.beginPath();
           for (const [n, p] of segment.entries()) {
             const px = x.getPixelForValue(p.x);
-            const py = y.getPixelForValue(p.max ?? p.y);
+            const py = y.getPixelForValue(p.max ?? p.y ?? NaN);
             if (n === 0) ctx.moveTo(px, py);
             else ctx.lineTo(px, py);
           }
           for (const p of segment.reverse()) {
-            ctx.lineTo(x.getPixelForValue(p.x), y.getPixelForValue(p.min ?? p.y));
+            ctx.lineTo(x.getPixelForValue(p.x), y.getPixelForValue(p.min ?? p.y ?? NaN));
           }
           ctx.closePath();
           ctx.fill();

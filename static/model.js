@@ -12,25 +12,26 @@
  * @module
  */
 
-/** The three quantities, in the order the charts show them. */
-export const QUANTITIES = /** @type {const} */ (["temperature", "pressure", "humidity"]);
+import { QUANTITIES } from "./shared/reading.js";
 
-/** @typedef {typeof QUANTITIES[number]} Quantity */
+export { QUANTITIES };
+
+/** @typedef {import("./shared/reading.js").Quantity} Quantity */
 
 /**
  * One reading as the page keeps it: the API's reading with `t`, its
- * timestamp in epoch ms.
- * @typedef {{
- *   readonly id: number, readonly seq: number, readonly t: number,
- *   readonly temperature: number, readonly pressure: number, readonly humidity: number
- * }} Reading
+ * timestamp in epoch ms, and `null` for a quantity the sensor does not
+ * measure.
+ * @typedef {import("./shared/reading.js").ApiReading} Reading
  */
 
 /**
  * A point of a line. Raw points carry the reading's `seq` (to drop a reading
  * delivered twice); bucket points carry `min`, `max` and `count`, and `y` is
- * the bucket's average.
- * @typedef {{x: number, y: number, seq?: number, min?: number, max?: number, count?: number}} Point
+ * the bucket's average. `y` is `null` where the quantity was not measured:
+ * Chart.js draws nothing there and breaks the line, so an absent value is
+ * never drawn as zero nor bridged.
+ * @typedef {{x: number, y: number | null, seq?: number, min?: number, max?: number, count?: number}} Point
  */
 
 /**
@@ -175,14 +176,14 @@ export class WindowModel {
       for (const quantity of QUANTITIES) {
         const value = reading[quantity];
         insertAt(track.points[quantity], at, { x: reading.t, y: value, seq: reading.seq });
-        this.#mark(track, quantity, reading.t, value, value);
+        if (value !== null) this.#mark(track, quantity, reading.t, value, value);
       }
     } else {
       const x = this.bucketStart(reading.t);
       for (const quantity of QUANTITIES) {
         const value = reading[quantity];
         foldIntoBucket(track.points[quantity], x, value);
-        this.#mark(track, quantity, x, value, value);
+        if (value !== null) this.#mark(track, quantity, x, value, value);
       }
     }
     this.#bound(track);
@@ -190,20 +191,25 @@ export class WindowModel {
   }
 
   /**
-   * Adds a bucket from `/api/series` (bucket windows).
+   * Adds a bucket from `/api/series` (bucket windows); `stats` is null when
+   * no reading of the bucket measured `quantity`.
    * @param {number} id
    * @param {number} x bucket start, epoch ms
    * @param {Quantity} quantity
-   * @param {{min: number, avg: number, max: number}} stats
-   * @param {number} count
+   * @param {{min: number, avg: number, max: number} | null} stats
+   * @param {number} count readings behind `stats`
    */
   addBucket(id, x, quantity, stats, count) {
     const track = this.track(id);
     const points = track.points[quantity];
     const at = upperBound(points, x);
     if (points[at - 1]?.x === x) return;
-    insertAt(points, at, { x, y: stats.avg, min: stats.min, max: stats.max, count });
-    this.#mark(track, quantity, x, stats.min, stats.max);
+    if (stats === null) {
+      insertAt(points, at, { x, y: null, count: 0 });
+    } else {
+      insertAt(points, at, { x, y: stats.avg, min: stats.min, max: stats.max, count });
+      this.#mark(track, quantity, x, stats.min, stats.max);
+    }
     this.#bound(track);
   }
 
@@ -296,21 +302,28 @@ function insertAt(points, at, point) {
 }
 
 /**
+ * Folds a value into the bucket starting at `x`. A `null` value leaves a
+ * bucket that has values as it is, and otherwise holds the bucket's place
+ * as a gap (count 0) that a later value fills.
  * @param {Point[]} points
  * @param {number} x
- * @param {number} value
+ * @param {number | null} value
  */
 function foldIntoBucket(points, x, value) {
   const at = upperBound(points, x);
   const bucket = points[at - 1];
-  if (bucket?.x === x) {
-    const count = bucket.count ?? 1;
-    bucket.y = (bucket.y * count + value) / (count + 1);
+  if (bucket?.x !== x) {
+    insertAt(
+      points,
+      at,
+      value === null ? { x, y: null, count: 0 } : { x, y: value, min: value, max: value, count: 1 },
+    );
+  } else if (value !== null) {
+    const count = bucket.y === null ? 0 : bucket.count ?? 1;
+    bucket.y = ((bucket.y ?? 0) * count + value) / (count + 1);
     bucket.min = Math.min(bucket.min ?? value, value);
     bucket.max = Math.max(bucket.max ?? value, value);
     bucket.count = count + 1;
-  } else {
-    insertAt(points, at, { x, y: value, min: value, max: value, count: 1 });
   }
 }
 

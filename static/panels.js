@@ -196,6 +196,9 @@ export class SensorPicker {
   }
 }
 
+/** What a cell shows for a value not measured (or not yet read). */
+export const ABSENT = "—";
+
 /** The sensors table: last values, last seen, ok / stale / out of range. */
 export class SensorTable {
   #body;
@@ -228,11 +231,12 @@ export class SensorTable {
       for (const [i, quantity] of QUANTITIES.entries()) {
         const cell = cells[i];
         if (!cell) continue;
-        const value = state.last?.[quantity];
+        // `null`: the sensor does not measure it; undefined: no reading yet.
+        const value = state.last?.[quantity] ?? undefined;
         const bound = value === undefined ? undefined : judge(value, this.#thresholds[quantity]);
         alarm ||= bound !== undefined;
         const arrow = bound === "above" ? " ▲" : bound === "below" ? " ▼" : "";
-        setText(cell, value === undefined ? "–" : formatValue(value) + arrow);
+        setText(cell, value === undefined ? ABSENT : formatValue(value) + arrow);
         cell.classList.toggle("alarm", bound !== undefined);
       }
       const stale = book.isStale(id, now);

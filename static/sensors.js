@@ -192,7 +192,7 @@ export class EventLog {
   }
 
   /**
-   * Judges one reading. Returns true when the list changed.
+   * Judges one reading (its measured quantities). Returns true when the list changed.
    * @param {Reading} reading
    * @param {Thresholds} thresholds
    */
@@ -209,6 +209,8 @@ export class EventLog {
     let changed = false;
     for (const quantity of QUANTITIES) {
       const value = reading[quantity];
+      // Not measured: neither out of range nor back in range.
+      if (value === null) continue;
       changed = this.#record(reading.id, quantity, reading.t, value, value, thresholds[quantity]) ||
         changed;
     }

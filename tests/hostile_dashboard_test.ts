@@ -24,6 +24,16 @@ import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "./_browse
 import { postReadings } from "./_api.ts";
 
 const STEP_MS = 15_000;
+
+/** Every file under `dir` (subdirectories too: the page imports `shared/`), relative to it. */
+async function pageFiles(dir: string, prefix = ""): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(`${dir}/${prefix}`)) {
+    if (entry.isDirectory) names.push(...await pageFiles(dir, `${prefix}${entry.name}/`));
+    else names.push(`${prefix}${entry.name}`);
+  }
+  return names;
+}
 /** Markup that would run if it were ever parsed as HTML. */
 const HOSTILE = `<img src=x onerror="window.__pwned=(window.__pwned||0)+1">` +
   `<script>window.__pwned=(window.__pwned||0)+1</script>` +
@@ -47,17 +57,19 @@ Deno.test("dashboard modules use no HTML sink and evaluate no strings as code", 
     /\.on\w+\s*=\s*[^=]*\b(?:data|reading|error|body|text)\b/,
   ];
   let files = 0;
-  for await (const entry of Deno.readDir(`${ROOT}static`)) {
-    if (!/\.(js|html)$/.test(entry.name)) continue;
-    const source = await Deno.readTextFile(`${ROOT}static/${entry.name}`);
+  for (const name of await pageFiles(`${ROOT}static`)) {
+    if (!/\.(js|html)$/.test(name)) continue;
+    const source = await Deno.readTextFile(`${ROOT}static/${name}`);
     files++;
-    for (const sink of sinks) assert.doesNotMatch(source, sink, `static/${entry.name}`);
-    if (entry.name.endsWith(".html")) {
-      assert.doesNotMatch(source, /\son\w+\s*=/i, `no inline handlers in static/${entry.name}`);
+    for (const sink of sinks) assert.doesNotMatch(source, sink, `static/${name}`);
+    if (name.endsWith(".html")) {
+      assert.doesNotMatch(source, /\son\w+\s*=/i, `no inline handlers in static/${name}`);
       assert.doesNotMatch(source, /<script(?![^>]*\bsrc=)[^>]*>\s*\S/i, "no inline script");
     }
   }
   assert.ok(files >= 5, `checked ${files} files`);
+  const checked = await pageFiles(`${ROOT}static`);
+  assert.ok(checked.includes("shared/reading.js"), `the shared modules are checked too`);
 });
 
 Deno.test({
