@@ -306,7 +306,7 @@ export async function fetchSeries(window, signal) {
  * @param {unknown} value
  * @returns {SeriesPoint | undefined}
  */
-function parseSeriesPoint(value) {
+export function parseSeriesPoint(value) {
   if (typeof value !== "object" || value === null) return undefined;
   const point = /** @type {Record<string, unknown>} */ (value);
   const t = parseTime(point["t"]);

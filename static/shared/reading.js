@@ -111,7 +111,9 @@ export function parseApiReading(value) {
   const pressure = parseValue("pressure", record["pressure"]);
   const humidity = parseValue("humidity", record["humidity"]);
   if (temperature === null && pressure === null && humidity === null) {
-    throw new TypeError("reading: expected at least one of temperature, pressure, humidity");
+    throw new TypeError(
+      "temperature, pressure, humidity: expected at least one number, got all null",
+    );
   }
   return { id, seq, t, temperature, pressure, humidity };
 }
