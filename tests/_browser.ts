@@ -6,7 +6,10 @@
  * @module
  */
 
-import type { BrowserType } from "playwright-core";
+import type { BrowserType, Page } from "playwright-core";
+
+/** The longest any single step of a browser test may take. */
+export const STEP_MS = 15_000;
 
 /** Where Debian's package puts the browser. */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -48,4 +51,23 @@ export async function loadChromium(): Promise<BrowserType> {
   } finally {
     Deno.env.delete("__IS_WSL_TEST__");
   }
+}
+
+/**
+ * Polls `expression` in the page until it is truthy, for at most
+ * {@linkcode STEP_MS}. Not `page.waitForFunction`: its string form runs
+ * through eval inside the page, which the dashboard's
+ * Content-Security-Policy rightly forbids.
+ */
+export async function waitForExpression(page: Page, expression: string): Promise<void> {
+  const deadline = Date.now() + STEP_MS;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`page never satisfied: ${expression}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The text an operator reads in `selector`, whitespace collapsed. */
+export async function text(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).innerText({ timeout: STEP_MS })).replace(/\s+/g, " ");
 }

@@ -20,11 +20,17 @@ import type { Browser, Page } from "playwright-core";
 import type { RunningProgram } from "./_process.ts";
 import { startServer } from "./_link.ts";
 import { testPki } from "./_pki.ts";
-import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "./_browser.ts";
+import {
+  assertChromium,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  loadChromium,
+  STEP_MS,
+  text,
+  waitForExpression,
+} from "./_browser.ts";
 import { type ApiReading, postReadings } from "./_api.ts";
 
-/** The longest any single step may take. */
-const STEP_MS = 15_000;
 const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
 
 function reading(id: number, seq: number, timestamp: number, changes = {}): ApiReading {
@@ -72,19 +78,6 @@ const BUCKETS = `JSON.stringify(Object.fromEntries(${JSON.stringify(QUANTITIES)}
   }];
 })))`;
 
-/**
- * Polls `expression` in the page until it is truthy, for at most STEP_MS.
- * Not `page.waitForFunction`: its string form runs through eval inside the
- * page, which the dashboard's Content-Security-Policy rightly forbids.
- */
-async function waitForExpression(page: Page, expression: string): Promise<void> {
-  const deadline = Date.now() + STEP_MS;
-  while (!(await page.evaluate(expression))) {
-    if (Date.now() > deadline) throw new Error(`page never satisfied: ${expression}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 async function waitForPoints(page: Page, expected: number): Promise<void> {
   try {
     await waitForExpression(page, `Object.values(${POINT_COUNTS}).every((n) => n === ${expected})`);
@@ -94,10 +87,6 @@ async function waitForPoints(page: Page, expected: number): Promise<void> {
       cause: error,
     });
   }
-}
-
-async function text(page: Page, selector: string): Promise<string> {
-  return (await page.locator(selector).innerText({ timeout: STEP_MS })).replace(/\s+/g, " ");
 }
 
 Deno.test({
