@@ -13,7 +13,7 @@ import { formatNumber } from "./format.js";
 
 /** @typedef {import("./model.js").Quantity} Quantity */
 /** @typedef {import("./model.js").Point} Point */
-/** @typedef {import("./charts.js").Theme} Theme */
+/** @typedef {import("./theme.js").Theme} Theme */
 /** @typedef {import("chart.js").Plugin<"line">} LinePlugin */
 
 /** Above this many visible lines, bucket envelopes would be mud: not drawn. */

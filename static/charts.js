@@ -16,8 +16,9 @@
  */
 
 import { envelopePlugin, safeRangePlugin } from "./chart_plugins.js";
-import { formatDuration, formatNumber, formatTime, formatValue, timeTicks } from "./format.js";
+import { applyThemeOptions, chartOptions, MARKS } from "./chart_options.js";
 import { QUANTITIES } from "./model.js";
+import { lineStyle, readTheme } from "./theme.js";
 
 /** @typedef {import("./model.js").Quantity} Quantity */
 /** @typedef {import("./model.js").Point} Point */
@@ -27,60 +28,7 @@ import { QUANTITIES } from "./model.js";
 /** @typedef {import("chart.js").Chart<"line", (Point | Mark)[]>} LineChart */
 /** @typedef {import("chart.js").ChartDataset<"line", (Point | Mark)[]>} LineDataset */
 /** @typedef {import("./chart_plugins.js").ChartState} ChartState */
-
-/** What each chart shows. */
-export const QUANTITY_LABELS = /** @type {const} */ ({
-  temperature: { label: "Temperature", unit: "°C" },
-  pressure: { label: "Pressure", unit: "hPa" },
-  humidity: { label: "Humidity", unit: "% RH" },
-});
-
-/** Line dash patterns, one per group of ten sensors (colour repeats every ten). */
-const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3]];
-
-/**
- * Colours and fonts, read from the page's CSS custom properties so the
- * stylesheet alone decides light and dark.
- * @typedef {{
- *   text: string, muted: string, grid: string, alarm: string, band: string,
- *   limit: string, surface: string, palette: string[], font: string, fontSize: number
- * }} Theme
- */
-
-/** @returns {Theme} */
-export function readTheme() {
-  const style = getComputedStyle(document.documentElement);
-  /** @param {string} name */
-  const value = (name) => style.getPropertyValue(name).trim();
-  const palette = [];
-  for (let i = 0; i < 10; i++) palette.push(value(`--series-${i}`) || "#888888");
-  return {
-    text: value("--fg"),
-    muted: value("--muted"),
-    grid: value("--grid"),
-    alarm: value("--alarm"),
-    band: value("--band"),
-    limit: value("--limit"),
-    surface: value("--surface"),
-    palette,
-    font: style.fontFamily,
-    fontSize: parseFloat(style.fontSize) || 16,
-  };
-}
-
-/**
- * The colour and dash of sensor `id`: fixed by the id, so a sensor keeps its
- * colour across reloads and across screens.
- * @param {number} id
- * @param {Theme} theme
- */
-export function styleOf(id, theme) {
-  const slot = id % (theme.palette.length * DASHES.length);
-  return {
-    color: theme.palette[slot % theme.palette.length] ?? "#888888",
-    dash: DASHES[Math.floor(slot / theme.palette.length)] ?? [],
-  };
-}
+/** @typedef {import("./theme.js").Theme} Theme */
 
 /** @returns {typeof import("chart.js").Chart} */
 function chartClass() {
@@ -90,9 +38,6 @@ function chartClass() {
   }
   return chart;
 }
-
-/** Label of the out-of-range dataset (one per chart). */
-const MARKS = "Out of range";
 
 /** The three charts, their datasets and their window. */
 export class ChartSet {
@@ -275,129 +220,5 @@ export class ChartSet {
     };
     entry.lines.set(id, dataset);
     entry.chart.data.datasets.push(dataset);
-  }
-}
-
-/**
- * @param {number} id
- * @param {Theme} theme
- */
-function lineStyle(id, theme) {
-  const { color, dash } = styleOf(id, theme);
-  // Lines thicken with the text on big screens (read from across a room).
-  const width = Math.max(1.5, theme.fontSize / 9);
-  return {
-    borderWidth: width,
-    borderDash: dash.map((length) => length * width / 1.5),
-    borderColor: color,
-    backgroundColor: color,
-    pointBackgroundColor: color,
-  };
-}
-
-/**
- * @param {ChartState} state
- * @returns {import("chart.js").ChartOptions<"line">}
- */
-function chartOptions(state) {
-  const { label, unit } = QUANTITY_LABELS[state.quantity];
-  return {
-    animation: false,
-    parsing: false,
-    normalized: true,
-    responsive: true,
-    maintainAspectRatio: false,
-    interaction: { mode: "nearest", intersect: false, axis: "xy" },
-    scales: {
-      x: {
-        type: "linear",
-        title: { display: true, text: "Local time" },
-        ticks: {
-          maxRotation: 0,
-          autoSkip: false,
-          callback: (value) => formatTime(Number(value), state.stepMs < 60_000),
-        },
-        afterBuildTicks(scale) {
-          const maxTicks = Math.floor(scale.width / (state.theme.fontSize * 5.5));
-          const { ticks, stepMs } = timeTicks(scale.min, scale.max, maxTicks);
-          state.stepMs = stepMs;
-          scale.ticks = ticks.map((value) => ({ value }));
-        },
-      },
-      y: {
-        type: "linear",
-        grace: "8%",
-        title: { display: true, text: `${label} (${unit})` },
-        ticks: { callback: (value) => formatNumber(Number(value)) },
-        afterFit(scale) {
-          // The same width on the three charts lines their time axes up.
-          scale.width = Math.max(scale.width, state.theme.fontSize * 5);
-        },
-      },
-    },
-    plugins: {
-      legend: { display: false },
-      // Colours come from the theme; Chart.js's automatic palette would
-      // recolour the datasets created before the theme is applied.
-      colors: { enabled: false },
-      decimation: { enabled: false },
-      tooltip: {
-        callbacks: {
-          title(items) {
-            const x = items[0]?.parsed.x;
-            if (x === undefined || x === null) return "";
-            return state.bucketMs > 0
-              ? `${formatTime(x)} (${formatDuration(state.bucketMs)} bucket)`
-              : formatTime(x);
-          },
-          label(item) {
-            const raw = /** @type {Point & Partial<Mark>} */ (item.raw);
-            if (item.dataset.label === MARKS) {
-              const limit = raw.bound === "above" ? "max" : "min";
-              return `Sensor ${raw.id}: ${formatValue(raw.y)} ${unit}, ${raw.bound} ${limit} ${
-                formatNumber(raw.limit ?? 0)
-              }`;
-            }
-            if (raw.min !== undefined && raw.max !== undefined) {
-              return `${item.dataset.label}: avg ${formatValue(raw.y)} ${unit} (${
-                formatValue(raw.min)
-              } – ${formatValue(raw.max)})`;
-            }
-            return `${item.dataset.label}: ${formatValue(raw.y)} ${unit}`;
-          },
-        },
-      },
-    },
-  };
-}
-
-/**
- * @param {LineChart} chart
- * @param {Theme} theme
- */
-function applyThemeOptions(chart, theme) {
-  const options = chart.options;
-  const font = { family: theme.font, size: Math.round(theme.fontSize * 0.8) };
-  options.color = theme.muted;
-  options.font = font;
-  for (const axis of ["x", "y"]) {
-    const scale = options.scales?.[axis];
-    if (!scale) continue;
-    Object.assign(scale.ticks ?? {}, { color: theme.muted, font });
-    Object.assign(scale.grid ?? {}, { color: theme.grid });
-    Object.assign(scale.border ?? {}, { color: theme.grid });
-    if ("title" in scale) Object.assign(scale.title, { color: theme.text, font });
-  }
-  const tooltip = options.plugins?.tooltip;
-  if (tooltip) {
-    Object.assign(tooltip, {
-      backgroundColor: theme.surface,
-      titleColor: theme.text,
-      bodyColor: theme.text,
-      borderColor: theme.grid,
-      borderWidth: 1,
-      titleFont: font,
-      bodyFont: font,
-    });
   }
 }

@@ -13,21 +13,23 @@
  * @module
  */
 
-import { ChartSet, QUANTITY_LABELS, readTheme } from "./charts.js";
-import { formatNumber, formatTime } from "./format.js";
+import { ChartSet } from "./charts.js";
+import { formatTime } from "./format.js";
 import { LiveFeed } from "./live.js";
-import { QUANTITIES } from "./model.js";
 import { EventList } from "./events.js";
-import { SensorPicker, SensorTable, showStatus } from "./panels.js";
-import { backoffDelay, sleep } from "./shared/backoff.js";
+import { SensorTable, showSafeRanges, showStatus } from "./panels.js";
+import { SensorPicker } from "./picker.js";
+import { readTheme } from "./theme.js";
+import { retry } from "./shared/backoff.js";
 import { EventLog, SensorBook } from "./sensors.js";
-import { addReadings, EVENTS, loadWindow } from "./windows.js";
+import { addReadings, EVENTS, loadWindow, longestGap } from "./windows.js";
 
 /** @typedef {import("./model.js").Reading} Reading */
 /** @typedef {import("./model.js").Quantity} Quantity */
 /** @typedef {import("./model.js").WindowModel} WindowModel */
+/** @typedef {import("./model.js").Thresholds} Thresholds */
 /** @typedef {import("./live.js").LiveState} LiveState */
-/** @typedef {import("./charts.js").Theme} Theme */
+/** @typedef {import("./theme.js").Theme} Theme */
 /** @typedef {import("./windows.js").WindowKey} WindowKey */
 /** @typedef {import("./windows.js").LoadedWindow} LoadedWindow */
 
@@ -63,8 +65,10 @@ const MIN_RENDER_MS = 500;
  */
 
 /**
- * Everything that changes while the page is open.
+ * Everything that changes while the page is open; `parts` are the page's
+ * components, made once the safe ranges are known.
  * @typedef {{
+ *   parts: {charts: ChartSet, table: SensorTable, picker: SensorPicker, thresholds: Thresholds} | undefined,
  *   book: SensorBook, events: EventLog, theme: Theme,
  *   live: {state: LiveState, detail: {attempt: number, retryAt: number}},
  *   window: WindowKey, model: WindowModel | undefined, loading: AbortController | undefined,
@@ -84,6 +88,7 @@ const MIN_RENDER_MS = 500;
 export function createDashboard(ui, api, options) {
   /** @type {DashboardState} */
   const state = {
+    parts: undefined,
     book: new SensorBook(),
     events: new EventLog(EVENTS),
     theme: readTheme(),
@@ -104,8 +109,6 @@ export function createDashboard(ui, api, options) {
     onReadings: addLive,
     onState: setLiveState,
   });
-  /** @type {{charts: ChartSet, table: SensorTable, picker: SensorPicker, thresholds: import("./model.js").Thresholds} | undefined} */
-  let parts;
 
   /**
    * @param {LiveState} liveState
@@ -130,24 +133,21 @@ export function createDashboard(ui, api, options) {
    * @param {AbortSignal} [signal]
    * @returns {Promise<T>}
    */
-  async function retrying(what, task, signal = new AbortController().signal) {
-    for (let attempt = 0;; attempt++) {
-      try {
-        const result = await task(signal);
-        showNotice("");
-        return result;
-      } catch (error) {
-        if (signal.aborted) throw error;
-        const delay = backoffDelay(attempt, { baseMs: 1000, maxMs: 30_000 });
-        setLiveState(attempt >= 4 ? "offline" : "reconnecting", {
-          attempt: attempt + 1,
-          retryAt: Date.now() + delay,
+  async function retrying(what, task, signal) {
+    const result = await retry(task, {
+      baseMs: 1000,
+      maxMs: 30_000,
+      ...(signal ? { signal } : {}),
+      onRetry(error, attempt, delayMs) {
+        setLiveState(attempt > 4 ? "offline" : "reconnecting", {
+          attempt,
+          retryAt: Date.now() + delayMs,
         });
         showNotice(`${what}: ${error instanceof Error ? error.message : String(error)}`);
-        await sleep(delay, signal);
-        if (signal.aborted) throw error;
-      }
-    }
+      },
+    });
+    showNotice("");
+    return result;
   }
 
   /**
@@ -158,8 +158,8 @@ export function createDashboard(ui, api, options) {
    *   asked for (its failure means: ask again)
    */
   async function showWindow(key, prefetched) {
-    if (!parts) return;
-    const { charts, picker, thresholds } = parts;
+    if (!state.parts) return;
+    const { charts, picker, thresholds } = state.parts;
     state.loading?.abort();
     const controller = new AbortController();
     state.loading = controller;
@@ -177,7 +177,7 @@ export function createDashboard(ui, api, options) {
       state.newestReading = Math.max(state.newestReading, loaded.newest);
       state.window = key;
       picker.add(state.book.ids, state.theme);
-      charts.setModel(loaded.model, gapOf);
+      charts.setModel(loaded.model, (id) => longestGap(loaded.model, state.book, id));
       charts.setVisible(picker.visible);
       render();
       ui.body.dataset["window"] = key;
@@ -193,6 +193,7 @@ export function createDashboard(ui, api, options) {
 
   /** @param {Reading[]} readings */
   function addLive(readings) {
+    const parts = state.parts;
     if (!state.model || !parts) return;
     const newest = addReadings(readings, {
       model: state.model,
@@ -223,21 +224,9 @@ export function createDashboard(ui, api, options) {
       }), wait);
   }
 
-  /**
-   * The longest gap a sensor's line bridges before it breaks to show an
-   * outage: the silence that makes the sensor stale, but at least 1/60 of
-   * the window (15 s in 15 min: a sensor that slowed down still draws a
-   * line) and two and a half buckets.
-   * @param {number} id
-   */
-  function gapOf(id) {
-    const span = state.model?.spanMs ?? 0;
-    return Math.max(state.book.staleAfter(id), span / 60, 2.5 * (state.model?.bucketMs ?? 0));
-  }
-
   /** Slides the window to now, drops what left it, and redraws everything. */
   function render() {
-    const model = state.model;
+    const { model, parts } = state;
     if (!model || !parts) return;
     state.lastRender = performance.now();
     const now = api.serverNow();
@@ -271,27 +260,19 @@ export function createDashboard(ui, api, options) {
       const thresholds = await thresholdsReady;
       const picker = new SensorPicker(ui.picker, {
         onChange(visible) {
-          parts?.charts.setVisible(visible);
+          state.parts?.charts.setVisible(visible);
           options.onView?.({ sensors: [...visible].sort((a, b) => a - b) });
           render();
         },
         ...(options.sensors ? { chosen: new Set(options.sensors) } : {}),
       });
-      parts = {
+      state.parts = {
         charts: new ChartSet(ui.canvases, thresholds),
         table: new SensorTable(ui.sensors, thresholds),
         picker,
         thresholds,
       };
-      for (const quantity of QUANTITIES) {
-        const range = thresholds[quantity];
-        const caption = ui.captions[quantity];
-        if (caption) {
-          caption.textContent = `safe ${formatNumber(range.min)} to ${formatNumber(range.max)} ${
-            QUANTITY_LABELS[quantity].unit
-          }`;
-        }
-      }
+      showSafeRanges(ui.captions, thresholds);
       await showWindow(state.window, first);
       ui.body.dataset["ready"] = "true";
     },
@@ -314,9 +295,9 @@ export function createDashboard(ui, api, options) {
     /** Re-reads colours and font size (colour scheme or screen size changed). */
     refreshTheme() {
       state.theme = readTheme();
-      parts?.charts.applyTheme(state.theme);
-      parts?.picker.applyTheme(state.theme);
-      parts?.table.applyTheme(state.theme);
+      state.parts?.charts.applyTheme(state.theme);
+      state.parts?.picker.applyTheme(state.theme);
+      state.parts?.table.applyTheme(state.theme);
     },
   };
 }

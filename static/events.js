@@ -7,8 +7,14 @@
  * @module
  */
 
-import { QUANTITY_LABELS } from "./charts.js";
-import { formatDateTime, formatDuration, formatNumber, formatTime, formatValue } from "./format.js";
+import {
+  formatDateTime,
+  formatDuration,
+  formatNumber,
+  formatTime,
+  formatValue,
+  QUANTITY_LABELS,
+} from "./format.js";
 import { element } from "./panels.js";
 
 /** @typedef {import("./sensors.js").OutOfRangeEvent} OutOfRangeEvent */

@@ -8,6 +8,13 @@
  * @module
  */
 
+/** What each quantity is called on screen, and its unit. */
+export const QUANTITY_LABELS = /** @type {const} */ ({
+  temperature: { label: "Temperature", unit: "°C" },
+  pressure: { label: "Pressure", unit: "hPa" },
+  humidity: { label: "Humidity", unit: "% RH" },
+});
+
 const clockWithSeconds = new Intl.DateTimeFormat(undefined, {
   hour: "2-digit",
   minute: "2-digit",

@@ -1,8 +1,7 @@
 // @ts-check
 /**
- * The page's text parts: the connection status, the sensor picker (which
- * doubles as the charts' legend) and the sensors table (the out-of-range
- * list is in `events.js`).
+ * The page's text parts: the connection status and the sensors table (the
+ * sensor picker is in `picker.js`, the out-of-range list in `events.js`).
  *
  * Everything coming from the server is written with `textContent` (never
  * `innerHTML`), so a reading can never carry markup or script into the page,
@@ -12,14 +11,22 @@
  * @module
  */
 
-import { styleOf } from "./charts.js";
-import { formatAgo, formatDateTime, formatDuration, formatValue } from "./format.js";
+import { styleOf } from "./theme.js";
+import {
+  formatAgo,
+  formatDateTime,
+  formatDuration,
+  formatNumber,
+  formatValue,
+  QUANTITY_LABELS,
+} from "./format.js";
 import { judge, QUANTITIES } from "./model.js";
 
 /** @typedef {import("./model.js").Thresholds} Thresholds */
+/** @typedef {import("./model.js").Quantity} Quantity */
 /** @typedef {import("./sensors.js").SensorBook} SensorBook */
 /** @typedef {import("./live.js").LiveState} LiveState */
-/** @typedef {import("./charts.js").Theme} Theme */
+/** @typedef {import("./theme.js").Theme} Theme */
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -43,7 +50,7 @@ export function element(tag, className, text) {
  * @param {number} id
  * @param {Theme} theme
  */
-function swatch(id, theme) {
+export function swatch(id, theme) {
   const { color, dash } = styleOf(id, theme);
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", "swatch");
@@ -58,6 +65,23 @@ function swatch(id, theme) {
   if (dash.length > 0) line.setAttribute("stroke-dasharray", dash.map((n) => n / 2).join(" "));
   svg.append(line);
   return svg;
+}
+
+/**
+ * Writes each chart's safe range under it (`safe -40 to 85 °C`).
+ * @param {Partial<Record<Quantity, Element>>} captions
+ * @param {Thresholds} thresholds
+ */
+export function showSafeRanges(captions, thresholds) {
+  for (const quantity of QUANTITIES) {
+    const range = thresholds[quantity];
+    const caption = captions[quantity];
+    if (caption) {
+      caption.textContent = `safe ${formatNumber(range.min)} to ${formatNumber(range.max)} ${
+        QUANTITY_LABELS[quantity].unit
+      }`;
+    }
+  }
 }
 
 /** Words shown for each connection state. */
@@ -87,112 +111,6 @@ export function showStatus(root, state, detail) {
     hint.textContent = detail.retryAt > 0
       ? ` · attempt ${detail.attempt}, next in ${seconds} s`
       : ` · attempt ${detail.attempt}`;
-  }
-}
-
-/**
- * The row of sensor toggles above the charts; the legend of every chart.
- * With more than `defaultVisible` sensors only the first ones start shown.
- */
-export class SensorPicker {
-  #root;
-  #list;
-  #count;
-  #onChange;
-  /** @type {Map<number, HTMLButtonElement>} */
-  #buttons = new Map();
-  /** @type {Set<number>} */
-  #visible = new Set();
-  #defaultVisible;
-  /** @type {Set<number> | undefined} ids chosen in the URL, kept as chosen */
-  #chosen;
-
-  /**
-   * @param {HTMLElement} root
-   * @param {{onChange: (visible: ReadonlySet<number>) => void, defaultVisible?: number, chosen?: Set<number>}} options
-   */
-  constructor(root, options) {
-    this.#root = root;
-    this.#onChange = options.onChange;
-    this.#defaultVisible = options.defaultVisible ?? 24;
-    this.#chosen = options.chosen;
-    this.#list = root.querySelector(".picker-list") ?? root;
-    this.#count = root.querySelector(".picker-count");
-    root.querySelector("[data-pick=all]")?.addEventListener("click", () => {
-      this.#setAll(true);
-    });
-    root.querySelector("[data-pick=none]")?.addEventListener("click", () => {
-      this.#setAll(false);
-    });
-  }
-
-  /** Sensors drawn on the charts. */
-  get visible() {
-    return /** @type {ReadonlySet<number>} */ (this.#visible);
-  }
-
-  /**
-   * Adds toggles for sensors not seen before (in id order).
-   * @param {readonly number[]} ids
-   * @param {Theme} theme
-   */
-  add(ids, theme) {
-    let added = false;
-    for (const id of ids) {
-      if (this.#buttons.has(id)) continue;
-      added = true;
-      const shown = this.#chosen ? this.#chosen.has(id) : this.#visible.size < this.#defaultVisible;
-      if (shown) this.#visible.add(id);
-      const button = element("button", "pick");
-      button.type = "button";
-      button.dataset["sensor"] = String(id);
-      button.setAttribute("aria-pressed", String(shown));
-      button.append(swatch(id, theme), element("span", "", `Sensor ${id}`));
-      button.addEventListener("click", () => {
-        this.#toggle(id, !this.#visible.has(id));
-        this.#onChange(this.#visible);
-      });
-      const next = [...this.#buttons.keys()].filter((other) => other > id).sort((a, b) => a - b)[0];
-      this.#list.insertBefore(button, next === undefined ? null : this.#buttons.get(next) ?? null);
-      this.#buttons.set(id, button);
-    }
-    if (added) this.#updateCount();
-    return added;
-  }
-
-  /**
-   * Redraws the swatches (colour scheme changed).
-   * @param {Theme} theme
-   */
-  applyTheme(theme) {
-    for (const [id, button] of this.#buttons) {
-      button.querySelector("svg")?.replaceWith(swatch(id, theme));
-    }
-  }
-
-  /** @param {boolean} shown */
-  #setAll(shown) {
-    for (const id of this.#buttons.keys()) this.#toggle(id, shown);
-    this.#onChange(this.#visible);
-  }
-
-  /**
-   * @param {number} id
-   * @param {boolean} shown
-   */
-  #toggle(id, shown) {
-    if (shown) this.#visible.add(id);
-    else this.#visible.delete(id);
-    this.#chosen = new Set(this.#visible);
-    this.#buttons.get(id)?.setAttribute("aria-pressed", String(shown));
-    this.#updateCount();
-  }
-
-  #updateCount() {
-    this.#root.dataset["many"] = String(this.#buttons.size > this.#defaultVisible);
-    if (this.#count) {
-      this.#count.textContent = `${this.#visible.size} of ${this.#buttons.size} shown`;
-    }
   }
 }
 

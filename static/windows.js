@@ -128,3 +128,16 @@ export function addReadings(readings, { model, events, book, ranges, now }) {
   }
   return newest;
 }
+
+/**
+ * The longest gap (ms) sensor `id`'s line bridges before it breaks to show
+ * an outage: the silence that makes the sensor stale, but at least 1/60 of
+ * the window (15 s in 15 min: a sensor that slowed down still draws a
+ * line) and two and a half buckets.
+ * @param {WindowModel} model
+ * @param {SensorBook} book
+ * @param {number} id
+ */
+export function longestGap(model, book, id) {
+  return Math.max(book.staleAfter(id), model.spanMs / 60, 2.5 * model.bucketMs);
+}

@@ -8,7 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { judge, type Reading, upperBound, WindowModel } from "../static/model.js";
+import { judge, type Reading, WindowModel } from "../static/model.js";
+import { upperBound } from "../static/points.js";
 import {
   DEFAULT_INTERVAL_MS,
   EventLog,
@@ -17,7 +18,7 @@ import {
   STALE_INTERVALS,
 } from "../static/sensors.js";
 import { formatAgo, formatDuration, timeTicks } from "../static/format.js";
-import { backoffDelay } from "../static/shared/backoff.js";
+import { backoffDelay, retry } from "../static/shared/backoff.js";
 
 const THRESHOLDS = {
   temperature: { min: -40, max: 85, unit: "°C" },
@@ -248,4 +249,50 @@ Deno.test("backoffDelay() doubles its ceiling up to the maximum, never below hal
   assert.equal(backoffDelay(0, { ...options, random: () => 0.999999 }), 499.99975);
   assert.equal(backoffDelay(3, { ...options, random: () => 0 }), 2000);
   assert.equal(backoffDelay(50, { ...options, random: () => 1 }), 30_000);
+});
+
+Deno.test("retry() backs off after each failure until the task succeeds, or stops on abort", async () => {
+  const heard: string[] = [];
+  let calls = 0;
+  const result = await retry(() => {
+    calls++;
+    return calls < 3 ? Promise.reject(new Error(`down ${calls}`)) : Promise.resolve("up");
+  }, {
+    baseMs: 4,
+    maxMs: 100,
+    random: () => 0,
+    onRetry: (error, attempt, delayMs) =>
+      heard.push(`${(error as Error).message} ${attempt} ${delayMs}`),
+  });
+  assert.equal(result, "up");
+  assert.deepEqual(heard, ["down 1 1 2", "down 2 2 4"]);
+
+  const abort = new AbortController();
+  const failing = retry(() => Promise.reject(new Error("still down")), {
+    baseMs: 60_000,
+    maxMs: 60_000,
+    signal: abort.signal,
+    onRetry: () => abort.abort(),
+  });
+  await assert.rejects(failing, /still down/);
+});
+
+Deno.test("index.html preloads exactly the page's modules, shared/ included", async () => {
+  const root = new URL("../static/", import.meta.url);
+  const html = await Deno.readTextFile(new URL("index.html", root));
+  const preloaded = [...html.matchAll(/rel="modulepreload" href="([^"]+)"/g)].map((m) => m[1]);
+  // Every module reachable from app.js, found by following the imports.
+  const reached = new Set<string>();
+  const queue = ["app.js"];
+  while (queue.length > 0) {
+    const name = queue.pop()!;
+    if (reached.has(name)) continue;
+    reached.add(name);
+    const source = await Deno.readTextFile(new URL(name, root));
+    for (const [, path] of source.matchAll(/^(?:import|export)[^;]*? from "\.\/([^"]+)";/gms)) {
+      queue.push(new URL(path!, new URL(name, "file:///")).pathname.slice(1));
+    }
+  }
+  reached.delete("app.js");
+  assert.deepEqual(preloaded.sort(), [...reached].sort());
 });

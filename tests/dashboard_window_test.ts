@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { type Reading, WindowModel } from "../static/model.js";
 import { EventLog, SensorBook } from "../static/sensors.js";
-import { addReadings, loadWindow, type WindowApi } from "../static/windows.js";
+import { addReadings, loadWindow, longestGap, type WindowApi } from "../static/windows.js";
 import type { SeriesPoint } from "../static/api.js";
 
 const THRESHOLDS = {
@@ -161,4 +161,17 @@ Deno.test("addReadings() keeps the window's points and reports the newest time",
   assert.equal(newest, NOW - 5000);
   assert.equal(model.pointCount("temperature"), 2, "the old reading is outside the window");
   assert.deepEqual(book.ids, [1, 2], "but its sensor is known");
+});
+
+Deno.test("longestGap() bridges a sensor's normal silence, 1/60 of the window and 2.5 buckets", () => {
+  const book = new SensorBook();
+  for (let seq = 0; seq < 5; seq++) book.observe(reading(1, seq, NOW + seq * 20_000));
+  const raw = new WindowModel({ kind: "raw", spanMs: 15 * 60_000 }, THRESHOLDS);
+  assert.equal(longestGap(raw, book, 1), 60_000, "stale after 3 intervals of 20 s");
+  assert.equal(longestGap(raw, book, 2), 30_000, "unknown: 3 default intervals of 10 s");
+  const day = new WindowModel(
+    { kind: "bucket", spanMs: 24 * 3_600_000, bucketMs: 240_000 },
+    THRESHOLDS,
+  );
+  assert.equal(longestGap(day, book, 1), 24 * 60_000, "1/60 of a day");
 });

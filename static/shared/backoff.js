@@ -63,3 +63,30 @@ export function sleep(ms, signal) {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Runs `task` until it resolves. After each failure `onRetry` hears the
+ * error, the attempt that failed (1 for the first) and the wait before the
+ * next one ({@linkcode backoffDelay}). Rejects only when `signal` aborts,
+ * with the last error.
+ * @template T
+ * @param {(signal: AbortSignal) => Promise<T>} task
+ * @param {Readonly<BackoffOptions> & {
+ *   signal?: AbortSignal, onRetry?: (error: unknown, attempt: number, delayMs: number) => void
+ * }} options
+ * @returns {Promise<T>}
+ */
+export async function retry(task, options) {
+  const signal = options.signal ?? new AbortController().signal;
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await task(signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const delay = backoffDelay(attempt, options);
+      options.onRetry?.(error, attempt + 1, delay);
+      await sleep(delay, signal);
+      if (signal.aborted) throw error;
+    }
+  }
+}
