@@ -97,6 +97,21 @@ Deno.test({
       const stored = await postReadings(base, pki.tokenValue, readings);
       assert.equal(stored.status, 200, await stored.text());
 
+      // The modules the programs share with the page are served like the page's own.
+      const page0 = await fetch(`${base}/`);
+      await page0.body?.cancel();
+      for (const path of ["/shared/backoff.js", "/shared/reading.js"]) {
+        const module = await fetch(`${base}${path}`);
+        assert.equal(module.status, 200, path);
+        await module.body?.cancel();
+        assert.equal(module.headers.get("content-type"), "text/javascript; charset=utf-8", path);
+        assert.equal(
+          module.headers.get("content-security-policy"),
+          page0.headers.get("content-security-policy"),
+          path,
+        );
+      }
+
       const chromium = await loadChromium();
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       const page = await browser.newPage();
