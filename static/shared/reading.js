@@ -105,7 +105,7 @@ export function parseApiReading(value) {
   try {
     t = parseTimestamp(record["timestamp"]);
   } catch (error) {
-    throw prefixed("timestamp", error);
+    throw fieldError("timestamp", error);
   }
   const temperature = parseValue("temperature", record["temperature"]);
   const pressure = parseValue("pressure", record["pressure"]);
@@ -119,6 +119,7 @@ export function parseApiReading(value) {
 }
 
 /**
+ * An unsigned 32-bit integer field (`id`, `seq`).
  * @param {string} field
  * @param {unknown} value
  * @returns {number}
@@ -150,11 +151,13 @@ function parseValue(field, value) {
 }
 
 /**
+ * `error` with its message put under `field` (`timestamp: expected …`),
+ * keeping its class: how every error of a reading names its field.
  * @param {string} field
  * @param {unknown} error
  * @returns {Error}
  */
-function prefixed(field, error) {
+export function fieldError(field, error) {
   const message = error instanceof Error ? error.message.replace(/^[^:]*: /, "") : String(error);
   return error instanceof TypeError
     ? new TypeError(`${field}: ${message}`)
