@@ -252,7 +252,8 @@ export function createDashboard(ui, api, options) {
         (signal) => api.fetchThresholds(signal),
       );
       // The first window's history is asked for at the same time as the ranges.
-      const first = loadWindow(state.window, {
+      const key = state.window;
+      const first = loadWindow(key, {
         api,
         book: state.book,
         thresholds: thresholdsReady,
@@ -273,16 +274,17 @@ export function createDashboard(ui, api, options) {
         thresholds,
       };
       showSafeRanges(ui.captions, thresholds);
-      await showWindow(state.window, first);
+      await showWindow(key, first);
       ui.body.dataset["ready"] = "true";
     },
 
     /**
-     * Switches to window `key` (a no-op when it is on screen).
+     * Switches to window `key` (a no-op when it is on screen, or before
+     * `start()` has the safe ranges).
      * @param {WindowKey} key
      */
     async setWindow(key) {
-      if (key === state.window) return;
+      if (!state.parts || key === state.window) return;
       state.window = key;
       options.onView?.({ window: key });
       await showWindow(key);
