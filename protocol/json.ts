@@ -22,13 +22,10 @@
  * @module
  */
 
-import {
-  fromHundredths,
-  QUANTITIES,
-  type Reading,
-  TIMESTAMP_LIMIT,
-  toHundredths,
-} from "./reading.ts";
+import { fromHundredths, type Reading, toHundredths } from "./reading.ts";
+import { fieldError, parseApiReading, parseTimestamp } from "../static/shared/reading.js";
+
+export { parseTimestamp };
 
 /** A reading as the HTTP API writes it. */
 export interface ReadingJson {
@@ -72,105 +69,33 @@ export function readingToObject(reading: Reading): ReadingJson {
   };
 }
 
-// Date and time, then optional seconds and fraction, then an explicit zone:
-// a time without a zone would silently take the server's local zone. The
-// year has four digits, or six with a sign (ISO 8601's expanded form, what
-// `toISOString()` writes outside 0000..9999): every timestamp a READING may
-// carry (±8.64e15 ms) must read back from the API's own answers.
-const ISO_8601 =
-  /^(?:\d{4}|[+-]\d{6})-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
-
-/**
- * Parses a timestamp as the API accepts it: an ISO 8601 string with a zone,
- * or an integer number of epoch milliseconds. Returns epoch milliseconds.
- * Throws `TypeError` for another type and `RangeError` for an unparsable or
- * out-of-range value.
- */
-export function parseTimestamp(value: unknown): number {
-  if (typeof value === "number") {
-    if (!Number.isInteger(value) || Math.abs(value) > TIMESTAMP_LIMIT) {
-      throw new RangeError(`expected integer epoch milliseconds, got ${value}`);
-    }
-    return value;
-  }
-  if (typeof value !== "string") {
-    throw new TypeError(
-      `expected an ISO 8601 string or epoch milliseconds, got ${typeName(value)}`,
-    );
-  }
-  const ms = ISO_8601.test(value) ? Date.parse(value.replace(",", ".")) : NaN;
-  if (Number.isNaN(ms)) {
-    throw new RangeError(
-      `expected ISO 8601 with a time zone, got ${JSON.stringify(value.slice(0, 40))}`,
-    );
-  }
-  return ms;
-}
-
 /**
  * Validates one reading of an API request and converts it to hundredths.
  *
- * Throws `TypeError` or `RangeError` whose message starts with the field
- * name (`temperature: expected a finite number or null, got "hot"`). A
- * quantity may be `null` (not measured) but not missing, and at least one
- * must be a number. Unknown extra fields are ignored, as JSON APIs usually do.
+ * The checks are `parseApiReading`'s (static/shared/reading.js, the parser
+ * the dashboard uses too): `TypeError` or `RangeError` whose message starts
+ * with the field name (`temperature: expected a finite number or null, got
+ * "hot"`). A quantity may be `null` (not measured) but not missing, and at
+ * least one must be a number. Unknown extra fields are ignored, as JSON APIs
+ * usually do.
  */
 export function parseReadingJson(value: unknown): Reading {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TypeError(`reading: expected an object, got ${typeName(value)}`);
-  }
-  const record = value as Record<string, unknown>;
-  const sensorId = parseU32("id", record.id);
-  const seq = parseU32("seq", record.seq);
-  let timestamp: number;
-  try {
-    timestamp = parseTimestamp(record.timestamp);
-  } catch (error) {
-    throw prefixed("timestamp", error);
-  }
-  const [temperature, pressure, humidity] = QUANTITIES.map((quantity) =>
-    parseHundredths(quantity, record[quantity])
-  ) as [number | null, number | null, number | null];
-  if (temperature === null && pressure === null && humidity === null) {
-    throw new TypeError(
-      "temperature, pressure, humidity: expected at least one number, got all null",
-    );
-  }
-  return { sensorId, seq, timestamp, temperature, pressure, humidity };
+  const json = parseApiReading(value);
+  return {
+    sensorId: json.id,
+    seq: json.seq,
+    timestamp: json.t,
+    temperature: hundredths("temperature", json.temperature),
+    pressure: hundredths("pressure", json.pressure),
+    humidity: hundredths("humidity", json.humidity),
+  };
 }
 
-function parseU32(field: string, value: unknown): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`${field}: expected an integer, got ${typeName(value)}`);
-  }
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
-    throw new RangeError(`${field}: expected an integer in 0..4294967295, got ${value}`);
-  }
-  return value;
-}
-
-function parseHundredths(field: string, value: unknown): number | null {
+function hundredths(field: string, value: number | null): number | null {
   if (value === null) return null;
-  if (typeof value !== "number") {
-    throw new TypeError(`${field}: expected a finite number or null, got ${typeName(value)}`);
-  }
   try {
     return toHundredths(value);
   } catch (error) {
-    throw prefixed(field, error);
+    throw fieldError(field, error);
   }
-}
-
-function prefixed(field: string, error: unknown): Error {
-  const message = error instanceof Error ? error.message.replace(/^[^:]*: /, "") : String(error);
-  return error instanceof TypeError
-    ? new TypeError(`${field}: ${message}`)
-    : new RangeError(`${field}: ${message}`);
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return JSON.stringify(value.slice(0, 40));
-  return typeof value;
 }

@@ -15,6 +15,14 @@
  * @module
  */
 
+// The quantities, in wire order, and the largest timestamp magnitude (ms;
+// the range of a JavaScript `Date`, which every ISO 8601 form in the HTTP
+// API can carry — the wire's i64 is wider, and readings beyond it are
+// rejected, not rounded) are the ones the dashboard reads the API with.
+import { QUANTITIES, type Quantity, TIMESTAMP_LIMIT } from "../static/shared/reading.js";
+
+export { QUANTITIES, type Quantity, TIMESTAMP_LIMIT };
+
 /**
  * One measurement of one sensor. Values are integer hundredths (2150 is
  * 21.50 °C) so no stage ever rounds a float. `(sensorId, seq, timestamp)`
@@ -45,18 +53,6 @@ export interface MeasuredReading extends Reading {
   readonly pressure: number;
   readonly humidity: number;
 }
-
-/** The measured quantities of a reading, in wire order. */
-export const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
-/** One of the measured quantities. */
-export type Quantity = typeof QUANTITIES[number];
-
-/**
- * The largest timestamp magnitude, in ms: the range of a JavaScript `Date`
- * (±100,000,000 days), which every ISO 8601 form in the HTTP API can carry.
- * The wire's i64 is wider; readings beyond this are rejected, not rounded.
- */
-export const TIMESTAMP_LIMIT = 8_640_000_000_000_000;
 
 const U32_MAX = 0xffff_ffff;
 const I32_MIN = -0x8000_0000;
