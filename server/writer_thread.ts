@@ -49,12 +49,15 @@ export type WriterResponse =
 
 /**
  * Whether the writer thread can load its modules (a worker needs read access
- * to server/ and protocol/). Without it the server still works, committing
+ * to server/, protocol/ and static/shared/, whose reading parser protocol/
+ * imports). Without it the server still works, committing
  * on the main thread, only with less throughput under heavy load; the
  * warning says which permission to add.
  */
 export function writerThreadAvailable(log: Logger): boolean {
-  const modules = ["./", "../protocol/"].map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
+  const modules = ["./", "../protocol/", "../static/shared/"].map((dir) =>
+    fileURLToPath(new URL(dir, import.meta.url))
+  );
   const readable = (path: string) =>
     Deno.permissions.querySync({ name: "read", path }).state === "granted";
   if (modules.every(readable)) return true;
