@@ -53,6 +53,8 @@ export class Committer {
   #buffer = new Uint8Array(1024 * READING_RECORD_SIZE);
   #count = 0;
   #parties = new Set<CommitParty>();
+  /** Device-source sensors in the batch: the last seq each was given. */
+  #seqs = new Map<number, number>();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(spool: Spool, options: CommitterOptions) {
@@ -70,8 +72,13 @@ export class Committer {
     return this.#spool.hasRoom(this.#count + readings);
   }
 
-  /** Adds a reading to the batch; `party` hears when it is durable. */
-  add(reading: Reading, party: CommitParty): void {
+  /**
+   * Adds a reading to the batch; `party` hears when it is durable. With
+   * `markSeq` (a device source, which has no sender to keep its counter) the
+   * reading's seq is stored with the batch as its sensor's last.
+   */
+  add(reading: Reading, party: CommitParty, markSeq = false): void {
+    if (markSeq) this.#seqs.set(reading.sensorId, reading.seq);
     const offset = this.#count * READING_RECORD_SIZE;
     if (offset + READING_RECORD_SIZE > this.#buffer.length) this.#grow();
     encodeReadingRecord(this.#buffer, offset, reading);
@@ -96,11 +103,13 @@ export class Committer {
     if (this.#count === 0) return;
     const count = this.#count;
     const parties = this.#parties;
+    const seqs = this.#seqs;
     this.#count = 0;
     this.#parties = new Set();
+    this.#seqs = new Map();
     const { metrics, log } = this.#options;
     try {
-      this.#spool.commit(this.#buffer.subarray(0, count * READING_RECORD_SIZE), count);
+      this.#spool.commit(this.#buffer.subarray(0, count * READING_RECORD_SIZE), count, seqs);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       metrics.values.commit_failures++;

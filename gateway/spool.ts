@@ -14,12 +14,16 @@
  * ```sql
  * batches(id INTEGER PRIMARY KEY, readings INTEGER, payload BLOB)  -- oldest first by id
  * rejected(id INTEGER PRIMARY KEY, at TEXT, error TEXT, payload BLOB)
+ * source_seq(sensor_id INTEGER PRIMARY KEY, seq INTEGER)           -- device sources' last seq
  * ```
  *
  * A row holds at most {@linkcode MAX_BATCH_READINGS} readings, what one
  * `POST /api/data` may carry, so the forwarder never has to split a row.
  * `rejected` keeps a reading the server refused as invalid (400): kept for
  * an operator, never silently dropped, and out of the way of the rest.
+ * `source_seq` is the last `seq` the gateway gave each sensor of a device
+ * source (Modbus, OPC UA), written in the same transaction as the readings
+ * carrying it, so a seq is never given twice, even across a crash.
  * The file's format versions and their migration: {@link ./spool_format.ts}.
  *
  * @module
@@ -84,6 +88,7 @@ export class Spool {
   #delete: StatementSync;
   #update: StatementSync;
   #reject: StatementSync;
+  #markSeq: StatementSync;
   #depth: number;
   #batches: number;
   #maxReadings: number;
@@ -101,6 +106,10 @@ export class Spool {
     this.#delete = db.prepare("DELETE FROM batches WHERE id = ?");
     this.#update = db.prepare("UPDATE batches SET readings = ?, payload = ? WHERE id = ?");
     this.#reject = db.prepare("INSERT INTO rejected (at, error, payload) VALUES (?, ?, ?)");
+    this.#markSeq = db.prepare(
+      "INSERT INTO source_seq (sensor_id, seq) VALUES (?, ?) " +
+        "ON CONFLICT (sensor_id) DO UPDATE SET seq = excluded.seq",
+    );
     const row = db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(readings), 0) AS depth FROM batches")
       .get() as { n: number; depth: number };
     this.#batches = row.n;
@@ -142,8 +151,10 @@ export class Spool {
    * {@linkcode MAX_BATCH_READINGS}. When it returns, they survive a crash.
    * The bound is the caller's to check (with {@linkcode hasRoom}) before it
    * accepts readings; a commit never refuses what was already accepted.
+   * `seqs` (sensor id → last seq given, for device sources) is stored in
+   * the same transaction.
    */
-  commit(payload: Uint8Array, readings: number): void {
+  commit(payload: Uint8Array, readings: number, seqs?: ReadonlyMap<number, number>): void {
     if (readings === 0) return;
     if (payload.length !== readings * READING_RECORD_SIZE) {
       throw new RangeError(
@@ -159,6 +170,7 @@ export class Spool {
         this.#insert.run(part.length / READING_RECORD_SIZE, part);
         rows++;
       }
+      for (const [sensorId, seq] of seqs ?? []) this.#markSeq.run(sensorId, seq);
       this.#db.exec("COMMIT");
       this.#batches += rows;
       this.#depth += readings;
@@ -241,6 +253,15 @@ export class Spool {
     return rest.length === 0
       ? undefined
       : { id: batch.id, readings: batch.readings - 1, payload: rest };
+  }
+
+  /** The last seq given to each device-source sensor, as committed. */
+  sourceSeqs(): Map<number, number> {
+    const rows = this.#db.prepare("SELECT sensor_id, seq FROM source_seq").all() as {
+      sensor_id: number;
+      seq: number;
+    }[];
+    return new Map(rows.map((row) => [row.sensor_id, row.seq]));
   }
 
   /** Closes the database; every commit already returned is on disk. */

@@ -33,6 +33,14 @@ const TABLES = `
   ) STRICT;
 `;
 
+/** The last seq given to each device-source sensor (Modbus, OPC UA). */
+const SOURCE_SEQ_TABLE = `
+  CREATE TABLE IF NOT EXISTS source_seq (
+    sensor_id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL
+  ) STRICT;
+`;
+
 /**
  * Sets the spool's pragmas, creates its tables and brings an older file to
  * {@linkcode SPOOL_VERSION}. Throws `RangeError` for a newer file.
@@ -51,6 +59,8 @@ export function prepareSpool(db: DatabaseSync, location: string): void {
       `Cannot open spool "${location}": format version ${version} is newer than this release's ${SPOOL_VERSION}`,
     );
   }
+  // Any version gains it as it is: it only adds what device sources write.
+  db.exec(SOURCE_SEQ_TABLE);
   if (version === SPOOL_VERSION) return;
   db.exec("BEGIN IMMEDIATE");
   try {
