@@ -22,6 +22,8 @@
  *   --stats-interval SECONDS  period of the `stats` log line, 0 = off (default 10)
  *   --metrics-port PORT     also serve Prometheus text on http://HOST:PORT/metrics
  *                           (0 = any free port; default off)
+ *   --modbus FILE           also poll the Modbus TCP devices of FILE (JSON, see
+ *                           docs/modbus.md) into the same spool (default off)
  *   --log-json, --debug, -h/--help
  *
  * The first log line is `listening on HOST:PORT`. SIGINT/SIGTERM: stop
@@ -30,8 +32,9 @@
  * resumes forwarding from the spool.
  *
  * Exit codes: 0 after a clean shutdown, 1 fatal error (unreadable
- * certificates, spool not a database, port in use), 2 bad flags or a flag
- * pointing outside the permission set.
+ * certificates, spool not a database, port in use), 2 bad flags, a flag
+ * pointing outside the permission set, or a `--modbus` file that does not
+ * follow its format (one line naming the file, the field and the reason).
  *
  * @module
  */
@@ -52,6 +55,9 @@ import { assertPermissions, databaseAccess, netAccess, readAccess } from "./lib/
 import { serveGateway } from "./gateway/serve.ts";
 import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
+import { readModbusConfig } from "./gateway/modbus_config.ts";
+import { createModbusSource } from "./gateway/modbus_source.ts";
+import { type DeviceSource, DeviceSources } from "./gateway/sources.ts";
 
 /** Configuration of the gateway. */
 export interface GatewayConfig extends CommonConfig {
@@ -67,6 +73,8 @@ export interface GatewayConfig extends CommonConfig {
   readonly statsIntervalMs: number;
   /** Undefined: no metrics endpoint. */
   readonly metricsPort: number | undefined;
+  /** Undefined: no Modbus devices. */
+  readonly modbus: string | undefined;
 }
 
 const USAGE = `
@@ -88,6 +96,7 @@ readings durably, ACKs them, and forwards them to the server.
   --flush-ms MS             commit and ACK interval (default: 50)
   --stats-interval SECONDS  period of the stats log line, 0 = off (default: 10)
   --metrics-port PORT       serve Prometheus metrics on HOST:PORT/metrics (default: off)
+  --modbus FILE             also poll the Modbus TCP devices in FILE (default: off)
   --log-json                log one JSON object per line
   --debug                   log debug lines and stacks
   -h, --help                show this help
@@ -107,6 +116,7 @@ export function parseConfig(args: string[]): GatewayConfig {
     "flush-ms": { type: "string", default: "50" },
     "stats-interval": { type: "string", default: "10" },
     "metrics-port": { type: "string" },
+    modbus: { type: "string" },
   });
   const metricsPort = values["metrics-port"];
   return {
@@ -128,6 +138,7 @@ export function parseConfig(args: string[]): GatewayConfig {
     statsIntervalMs: 1000 *
       parseNumber("stats-interval", values["stats-interval"], { min: 0, max: 86_400 }),
     metricsPort: metricsPort === undefined ? undefined : parsePort("metrics-port", metricsPort),
+    modbus: values.modbus,
   };
 }
 
@@ -144,6 +155,7 @@ export async function run(config: GatewayConfig, signal: AbortSignal, log: Logge
       ? []
       : [netAccess("metrics-port", config.host, config.metricsPort)]),
   ]);
+  const sources = await loadSources(config, log);
   const credentials = await readCredentials(config.certs);
   const spool = openDatabase(
     "spool",
@@ -151,7 +163,13 @@ export async function run(config: GatewayConfig, signal: AbortSignal, log: Logge
     (path) => openSpool(path, { maxReadings: config.spoolMax }),
   );
   try {
-    await serveGateway(spool, { ...config, ...credentials, spoolPath: config.spool, log }, signal);
+    await serveGateway(spool, {
+      ...config,
+      ...credentials,
+      spoolPath: config.spool,
+      sources,
+      log,
+    }, signal);
   } finally {
     spool.close();
   }
@@ -162,6 +180,25 @@ interface Credentials {
   readonly cert: string;
   readonly key: string;
   readonly token: string;
+}
+
+/**
+ * The device sources the flags name, their files read and checked (a bad
+ * file throws a `UsageError`: exit 2) and their devices within the
+ * permission set.
+ */
+async function loadSources(config: GatewayConfig, log: Logger): Promise<DeviceSources> {
+  const sources: DeviceSource[] = [];
+  if (config.modbus !== undefined) {
+    assertPermissions("gateway", [readAccess("modbus", config.modbus)]);
+    const modbus = await readModbusConfig(config.modbus);
+    assertPermissions(
+      "gateway",
+      modbus.devices.map((device) => netAccess("modbus", device.host, device.port)),
+    );
+    sources.push(createModbusSource(modbus, { log }));
+  }
+  return new DeviceSources(sources);
 }
 
 async function readCredentials(dir: string): Promise<Credentials> {

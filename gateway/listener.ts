@@ -47,6 +47,8 @@ export interface ListenerOptions {
   readonly maxPendingReadings: number;
   /** Bytes queued towards one peer before it counts as not reading. */
   readonly maxWriteBuffer: number;
+  /** Sensor ids owned by device sources: a certificate naming one gets ERROR 2. */
+  readonly reservedIds?: ReadonlySet<number>;
 }
 
 /** A listening gateway door. */
@@ -140,10 +142,13 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
     }
     const cn = socket.getPeerCertificate()?.subject?.CN;
     const sensorId = sensorIdFromCn(cn);
-    if (sensorId === undefined) {
+    const reserved = sensorId !== undefined && options.reservedIds?.has(sensorId) === true;
+    if (sensorId === undefined || reserved) {
       values.identity_rejected++;
-      const reason = `certificate CN ${JSON.stringify(cn ?? null)} does not name a sensor ` +
-        `(expected sensor-<id>)`;
+      const reason = reserved
+        ? `sensor ${sensorId} belongs to a device source (--modbus/--opcua file), not to a TLS sensor`
+        : `certificate CN ${JSON.stringify(cn ?? null)} does not name a sensor ` +
+          `(expected sensor-<id>)`;
       log.warn("rejected sensor certificate", { peer, reason });
       socket.end(encodeError(ERROR_CODES.identity, reason));
       const timer = setTimeout(() => socket.destroy(), 2_000);

@@ -6,13 +6,15 @@
  *
  * ```text
  * sensors ─TLS─▶ listener ─▶ sessions ─▶ committer ─▶ spool ─▶ forwarder ─HTTP─▶ server
- *                               ▲                        │removed
+ *                               ▲            ▲           │removed
+ *                               │     device sources     │
+ *                               │  (Modbus: sink + seq)  │
  *                               └──────── room gate ◀────┘
  * ```
  *
- * The shutdown order is the one the ACK promise needs: no new peers, make
- * what is in hand durable and ACK it, then let the peers go, then the
- * forwarder.
+ * The shutdown order is the one the ACK promise needs: no new peers and no
+ * more polls, make what is in hand durable and ACK it, then let the peers
+ * go, then the forwarder.
  *
  * @module
  */
@@ -24,6 +26,7 @@ import { Forwarder } from "./forwarder.ts";
 import { listenForSensors } from "./listener.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { RoomGate } from "./room_gate.ts";
+import { type DeviceSources, ReadingSink } from "./sources.ts";
 import type { Spool } from "./spool.ts";
 
 /** What {@linkcode serveGateway} needs besides its spool. */
@@ -46,6 +49,8 @@ export interface ServeOptions {
   readonly metricsPort: number | undefined;
   /** For the first log line only. */
   readonly spoolPath: string;
+  /** Device sources (Modbus): started after the listener, stopped with it. */
+  readonly sources: DeviceSources;
   readonly log: Logger;
 }
 
@@ -94,6 +99,7 @@ export async function serveGateway(
     handshakeTimeoutMs: Math.min(MAX_HANDSHAKE_MS, options.idleTimeoutMs),
     maxPendingReadings: MAX_PENDING_PER_CONNECTION,
     maxWriteBuffer: MAX_WRITE_BUFFER,
+    reservedIds: options.sources.sensorIds,
   });
   log.info(`listening on ${listener.hostname}:${listener.port}`, {
     spool: options.spoolPath,
@@ -101,9 +107,14 @@ export async function serveGateway(
     server: options.server.origin,
   });
 
-  const metricsServer = options.metricsPort === undefined
-    ? undefined
-    : serveMetrics(options.host, options.metricsPort, metrics, log);
+  const { sources } = options;
+  sources.start(new ReadingSink(committer, { lastSeqs: spool.sourceSeqs(), log }));
+  const metricsServer = options.metricsPort === undefined ? undefined : serveMetrics(
+    options.host,
+    options.metricsPort,
+    () => metrics.toPrometheus() + sources.toPrometheus(),
+    log,
+  );
   const stopStats = startStatsLine(log, {
     intervalMs: options.statsIntervalMs,
     rates: () => ({
@@ -124,6 +135,7 @@ export async function serveGateway(
   await Promise.race([aborted, forwarding.catch((error) => (fatal = error))]);
 
   listener.stopAccepting();
+  await sources.stop();
   gate.releaseAll();
   committer.flush();
   await listener.closeSessions(SHUTDOWN_SESSIONS_GRACE_MS);
@@ -140,7 +152,7 @@ export async function serveGateway(
 function serveMetrics(
   hostname: string,
   port: number,
-  metrics: GatewayMetrics,
+  exposition: () => string,
   log: Logger,
 ): Deno.HttpServer {
   return Deno.serve({
@@ -152,7 +164,7 @@ function serveMetrics(
     if (new URL(request.url).pathname !== "/metrics") {
       return Response.json({ error: "not found" }, { status: 404 });
     }
-    return new Response(metrics.toPrometheus(), {
+    return new Response(exposition(), {
       headers: { "content-type": "text/plain; version=0.0.4" },
     });
   });

@@ -1,0 +1,67 @@
+/**
+ * The Modbus source in a real gateway process: the simulated PLC (plc.ts)
+ * polled into the spool, forwarded to a real server; the metrics; a TLS
+ * sensor presenting a certificate for a Modbus-owned id.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { metricsPort } from "./_faults.ts";
+import { fetchAllReadings, startGateway, startServer, waitUntil } from "./_link.ts";
+import { modbusMetric, plcFile, startPlc, writeModbusFile } from "./_modbus.ts";
+import { testPki } from "./_pki.ts";
+import type { Reading } from "../protocol/mod.ts";
+
+Deno.test("gateway --modbus stores the PLC's readings on the server, per sensor in seq order", async () => {
+  const pki = await testPki(1);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-modbus-" });
+  await using plc = await startPlc([
+    "--devices",
+    "2",
+    "--sensors",
+    "2",
+    "--type",
+    "float32",
+    "--order",
+    "CDAB",
+  ]);
+  await using server = await startServer(pki, dir);
+  const file = await writeModbusFile(
+    dir,
+    plcFile({ sensors: 2, type: "float32", order: "CDAB" }, {
+      port: plc.port,
+      devices: 2,
+      interval: 0.05,
+    }),
+  );
+  await using gateway = await startGateway(pki, dir, {
+    server: `http://127.0.0.1:${server.port}`,
+    args: ["--modbus", file, "--metrics-port", "0"],
+  });
+  const metrics = await metricsPort(gateway);
+  let readings: Reading[] = [];
+  await waitUntil(
+    async () => {
+      readings = await fetchAllReadings(server.port);
+      return [1001, 1002, 1003, 1004].every((id) =>
+        readings.filter((r) => r.sensorId === id).length >= 5
+      );
+    },
+    20_000,
+    "five readings of each PLC sensor on the server",
+  );
+  for (const id of [1001, 1002, 1003, 1004]) {
+    const seqs = readings.filter((r) => r.sensorId === id).map((r) => r.seq);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `sensor ${id}`);
+  }
+  for (const reading of readings) {
+    assert.ok(reading.temperature > -6000 && reading.temperature < 12000, JSON.stringify(reading));
+    assert.ok(reading.pressure > 50000 && reading.pressure < 140000, JSON.stringify(reading));
+  }
+  assert.ok(await modbusMetric(metrics, "polls", { device: "plc-0" }) >= 5);
+  assert.equal(await modbusMetric(metrics, "device_up", { device: "plc-1" }), 1);
+  assert.equal(await modbusMetric(metrics, "errors", { device: "plc-0", kind: "connect" }), 0);
+  const status = await gateway.stop();
+  assert.equal(status.code, 0, gateway.output());
+});
