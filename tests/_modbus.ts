@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { layoutConfig, type PlcEndpoint, type PlcLayout } from "../modbus/layout.ts";
+import { delay, freePort } from "./_faults.ts";
 import { type RunningProgram, startProgram } from "./_process.ts";
 
 /** Starts plc.ts on port 0 (unless `--port` is in `args`) with `args`. */
@@ -51,4 +52,60 @@ export async function modbusMetric(
     }
   }
   throw new Error(`no metric vigia_modbus_${name}{${labelText}} in:\n${text}`);
+}
+
+/** A point as the pymodbus server encodes it. */
+export interface PymodbusPoint {
+  readonly table: "holding" | "input";
+  readonly address: number;
+  readonly type: "int16" | "uint16" | "int32" | "uint32" | "float32";
+  readonly order?: "ABCD" | "CDAB" | "BADC" | "DCBA";
+  readonly value: number;
+}
+
+/** A pymodbus server running; dispose to stop it. */
+export interface Pymodbus extends AsyncDisposable {
+  readonly port: number;
+}
+
+/**
+ * Starts tests/_pymodbus_server.py (Debian's `python3-pymodbus`) on a free
+ * port serving `points` in tables of `size` registers for `unit`, and waits
+ * until it accepts connections.
+ */
+export async function startPymodbus(
+  spec: { size: number; unit?: number; points: readonly PymodbusPoint[] },
+): Promise<Pymodbus> {
+  const port = freePort();
+  const child = new Deno.Command("/usr/bin/python3", {
+    args: [
+      new URL("./_pymodbus_server.py", import.meta.url).pathname,
+      String(port),
+      JSON.stringify(spec),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    return await output;
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        const { stderr } = await stop();
+        throw new Error(`pymodbus server did not start: ${new TextDecoder().decode(stderr)}`);
+      }
+      await delay(100);
+    }
+  }
+  return { port, [Symbol.asyncDispose]: async () => void await stop() };
 }
