@@ -123,6 +123,8 @@ class DevicePoller {
   #stopped = false;
   #retryAt = 0;
   #connectFailures = 0;
+  /** A tick came while the current poll ran. */
+  #overran = false;
 
   constructor(device: ModbusDevice, options: PollerOptions) {
     this.#device = device;
@@ -170,6 +172,7 @@ class DevicePoller {
     if (this.#stopped) return;
     const now = performance.now();
     if (this.#polling !== undefined) {
+      this.#overran = true;
       this.#count("overrun");
       this.#faults.fail("overrun", "poll skipped: the previous poll is still running", {
         interval_ms: this.#device.intervalMs,
@@ -188,7 +191,7 @@ class DevicePoller {
     const name = this.#device.name;
     const started = performance.now();
     metrics.add("polls", [name]);
-    this.#faults.clear("overrun");
+    this.#overran = false;
     const registers = new Map<number, { values: Uint16Array; start: number }>();
     const failed = new Set<number>();
     let up = true;
@@ -226,6 +229,8 @@ class DevicePoller {
         }
       }
     }
+    // Cleared only by a poll that fitted its interval, not by every poll that starts.
+    if (!this.#overran) this.#faults.clear("overrun");
     metrics.set("device_up", [name], up ? 1 : 0);
     metrics.set("poll_seconds", [name], (performance.now() - started) / 1000);
     if (!up || this.#stopped) return;
