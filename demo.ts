@@ -10,8 +10,14 @@
  * A component that dies on its own is reported and the demo stops the rest
  * and exits 1 rather than limping on.
  *
+ * With `--modbus` it also starts a simulated PLC (plc.ts) with three
+ * sensors (ids 1001…, or above the TLS sensors' ids), has it write the
+ * gateway's `--modbus` file into the data directory, and starts the gateway
+ * with it: Modbus readings appear on the dashboard next to the TLS ones.
+ *
  * Usage: deno task demo [--sensors N] [--interval SECONDS] [--count N] [--seed N]
  *                       [--port PORT] [--gateway-port PORT] [--certs DIR] [--data DIR]
+ *                       [--modbus]
  *
  * Exit codes: 0 stopped by a signal, 1 a component failed, 2 bad flags.
  *
@@ -47,6 +53,8 @@ export interface DemoConfig extends CommonConfig {
   readonly count: number;
   /** Seed of the simulated values, for a reproducible run. */
   readonly seed: number | undefined;
+  /** Also run a simulated PLC polled by the gateway over Modbus TCP. */
+  readonly modbus: boolean;
 }
 
 const USAGE = `
@@ -65,6 +73,7 @@ them all cleanly.
   --query-interval SEC   seconds between the query client's polls (default: 10)
   --certs DIR            certificates (default: certs; created if missing)
   --data DIR             databases (default: data)
+  --modbus               also run a simulated PLC the gateway polls over Modbus TCP
   --log-json             every program logs one JSON object per line
   --debug                every program logs debug lines (the query client: every poll)
   -h, --help             show this help
@@ -73,6 +82,8 @@ Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 a component failed, 2 bad flags.
 `;
 
 const START_TIMEOUT_MS = 30_000;
+/** Sensors of the demo's simulated PLC. */
+const PLC_SENSORS = 3;
 const STOP_GRACE_MS = 15_000;
 
 /** Parses the demo's flags. */
@@ -87,6 +98,7 @@ export function parseConfig(args: string[]): DemoConfig {
     data: { type: "string", default: "data" },
     count: { type: "string", default: "0" },
     seed: { type: "string" },
+    modbus: { type: "boolean", default: false },
   });
   return {
     ...commonConfig(values),
@@ -101,6 +113,7 @@ export function parseConfig(args: string[]): DemoConfig {
     seed: values.seed === undefined
       ? undefined
       : parseNumber("seed", values.seed, { min: 0, max: 0xffff_ffff, integer: true }),
+    modbus: values.modbus,
   };
 }
 
@@ -153,7 +166,24 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     ], [...dataAccess, ...certsAccess]);
     const serverAddress = await listeningAddress(server);
 
+    const modbusFile = join(config.data, "modbus.json");
+    if (config.modbus) {
+      const plc = start("plc", [
+        "--port",
+        "0",
+        "--sensors",
+        String(PLC_SENSORS),
+        "--first-id",
+        String(Math.max(1001, config.sensors + 1)),
+        "--config-out",
+        modbusFile,
+        ...(config.seed === undefined ? [] : ["--seed", String(config.seed)]),
+      ], dataAccess.filter((flag) => flag.startsWith("--allow-write")));
+      await listeningAddress(plc);
+    }
+
     const gateway = start("gateway", [
+      ...(config.modbus ? ["--modbus", modbusFile] : []),
       "--port",
       String(config.gatewayPort),
       "--server",
@@ -190,8 +220,10 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     ], certsAccess);
 
     log.info(`dashboard: http://${serverAddress}/`);
+    const plcSensors = config.modbus ? ` + ${PLC_SENSORS} Modbus sensors (simulated PLC)` : "";
     log.info(
-      `${config.sensors} sensors → gateway ${gatewayAddress} → server ${serverAddress}; Ctrl-C stops`,
+      `${config.sensors} sensors${plcSensors} → gateway ${gatewayAddress} → server ${serverAddress}; ` +
+        "Ctrl-C stops",
     );
 
     let failed = await firstExit(children, signal);
@@ -238,9 +270,10 @@ async function firstExit(children: readonly Child[], signal: AbortSignal) {
 }
 
 // Sensors stop first (their last readings get acknowledged), then the
-// gateway (it commits, acknowledges and forwards what it holds), the query
-// client, and the server last, so nothing in flight has nowhere to go.
-const STOP_ORDER = ["sensor.ts", "gateway.ts", "query.ts", "server.ts"];
+// gateway (it commits, acknowledges and forwards what it holds), the PLC it
+// polled, the query client, and the server last, so nothing in flight has
+// nowhere to go.
+const STOP_ORDER = ["sensor.ts", "gateway.ts", "plc.ts", "query.ts", "server.ts"];
 
 /** Stops every child in dependency order; true when all exited 0. */
 async function stopAll(children: readonly Child[], log: Logger): Promise<boolean> {
@@ -271,6 +304,7 @@ const COLORS: Readonly<Record<string, string>> = {
   gateway: "\x1b[35m",
   sensor: "\x1b[32m",
   query: "\x1b[33m",
+  plc: "\x1b[34m",
 };
 const useColor = Deno.stdout.isTerminal() && !Deno.noColor;
 const encoder = new TextEncoder();

@@ -197,6 +197,10 @@ async function loadSources(config: GatewayConfig, log: Logger): Promise<DeviceSo
       modbus.devices.map((device) => netAccess("modbus", device.host, device.port)),
     );
     sources.push(createModbusSource(modbus, { log }));
+    log.info(`modbus: polling ${modbus.devices.length} devices`, {
+      file: config.modbus,
+      sensors: modbus.devices.reduce((sum, device) => sum + device.sensors.length, 0),
+    });
   }
   return new DeviceSources(sources);
 }

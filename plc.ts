@@ -25,6 +25,7 @@
  *   --wrong-tid-every N     answer every Nth request with another transaction id
  *   --missing ADDRESS       this register does not exist (illegal data address); repeatable
  *   --print-config          print the gateway's --modbus file for this layout and exit
+ *   --config-out FILE       once listening, write the gateway's --modbus file there
  *   --log-json, --debug, -h/--help
  *
  * A request for another unit gets "gateway target device failed to
@@ -46,7 +47,7 @@ import {
   UsageError,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
-import { assertPermissions, netAccess } from "./lib/permissions.ts";
+import { assertPermissions, netAccess, writeAccess } from "./lib/permissions.ts";
 import { createSimulator, type Simulator } from "./sensor/simulator.ts";
 import {
   BYTE_ORDERS,
@@ -79,6 +80,7 @@ export interface PlcConfig extends CommonConfig {
   readonly wrongTidEvery: number;
   readonly missing: ReadonlySet<number>;
   readonly printConfig: boolean;
+  readonly configOut: string | undefined;
 }
 
 const USAGE = `
@@ -105,6 +107,7 @@ Simulated PLC: serves drifting sensor values as Modbus TCP registers.
   --wrong-tid-every N     every Nth request: answer another transaction id (default: off)
   --missing ADDRESS       a register that does not exist; repeatable
   --print-config          print the gateway's --modbus file for this layout, then exit
+  --config-out FILE       once listening, write that file (with the bound port) to FILE
   --log-json              log one JSON object per line
   --debug                 log debug lines and stacks
   -h, --help              show this help
@@ -132,6 +135,7 @@ export function parseConfig(args: string[]): PlcConfig {
     "wrong-tid-every": { type: "string", default: "0" },
     missing: { type: "string", multiple: true, default: [] },
     "print-config": { type: "boolean", default: false },
+    "config-out": { type: "string" },
   });
   const integer = (flag: string, min: number, max: number) =>
     parseNumber(flag, values[flag as "unit"], { min, max, integer: true });
@@ -177,6 +181,7 @@ export function parseConfig(args: string[]): PlcConfig {
     wrongTidEvery: integer("wrong-tid-every", 0, 1e9),
     missing: new Set(values.missing.map((value) => parsePort("missing", value))),
     printConfig: values["print-config"],
+    configOut: values["config-out"],
   };
 }
 
@@ -188,19 +193,27 @@ interface Device {
 
 /** Serves until `signal` aborts. */
 export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): Promise<void> {
+  const gatewayFile = (port: number) =>
+    JSON.stringify(
+      layoutConfig(config.layout, {
+        host: config.host,
+        port,
+        devices: config.devices,
+        firstUnit: config.unit,
+        interval: 1,
+        timeout: 1,
+      }),
+      null,
+      2,
+    ) + "\n";
   if (config.printConfig) {
-    const file = layoutConfig(config.layout, {
-      host: config.host,
-      port: config.port,
-      devices: config.devices,
-      firstUnit: config.unit,
-      interval: 1,
-      timeout: 1,
-    });
-    await Deno.stdout.write(new TextEncoder().encode(JSON.stringify(file, null, 2) + "\n"));
+    await Deno.stdout.write(new TextEncoder().encode(gatewayFile(config.port)));
     return;
   }
-  assertPermissions("plc", [netAccess("port", config.host, config.port)]);
+  assertPermissions("plc", [
+    netAccess("port", config.host, config.port),
+    ...(config.configOut === undefined ? [] : [writeAccess("config-out", config.configOut)]),
+  ]);
   const { layout } = config;
   const devices: Device[] = Array.from({ length: config.devices }, (_, d) => ({
     registers: new Uint16Array(layoutSize(layout)),
@@ -222,6 +235,9 @@ export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): 
   const ticker = setInterval(update, 1000 / config.rate);
   const listener = Deno.listen({ hostname: config.host, port: config.port });
   const address = listener.addr;
+  if (config.configOut !== undefined) {
+    await Deno.writeTextFile(config.configOut, gatewayFile(address.port));
+  }
   log.info(`listening on ${address.hostname}:${address.port}`, {
     devices: config.devices,
     sensors: layout.sensors,

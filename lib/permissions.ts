@@ -22,6 +22,11 @@ export function readAccess(flag: string, path: string): PermissionNeed {
   return { kind: "read", path, flag };
 }
 
+/** Access to write a file. */
+export function writeAccess(flag: string, path: string): PermissionNeed {
+  return { kind: "write", path, flag };
+}
+
 /**
  * Read and write access to an SQLite database: its directory, because SQLite
  * creates `-wal`, `-shm` and journal files beside it.
