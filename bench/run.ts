@@ -23,6 +23,10 @@ const BENCHMARKS = {
     script: "bench/dashboard.ts",
     about: "first render, heap and redraw cost in Chromium",
   },
+  modbus: {
+    script: "bench/modbus.ts",
+    about: "100 Modbus devices x 10 sensors at 10 Hz -> gateway -> server",
+  },
 } as const;
 type BenchmarkName = keyof typeof BENCHMARKS;
 

@@ -60,3 +60,19 @@ Deno.test("pipeline bench: a small run stores every reading once and prints its 
   );
   assert.match(stdout, /\| sensors \| offered \| stored\/s \|/);
 });
+
+Deno.test("modbus bench: a small run polls, stores and prints its BENCH line", async () => {
+  const { code, stdout } = await bench(
+    "modbus",
+    "--",
+    ...["--devices", "2", "--sensors", "3", "--hz", "5", "--seconds", "2", "--warmup", "1"],
+  );
+  assert.equal(code, 0, stdout);
+  const line = stdout.split("\n").find((l) => l.startsWith("BENCH modbus "));
+  assert.ok(line, stdout);
+  const fields = new Map(
+    line.split(" ").slice(2).map((field) => field.split("=") as [string, string]),
+  );
+  assert.ok(Number(fields.get("polls_per_s")) > 0, line);
+  assert.ok(Number(fields.get("stored_per_s")) > 0, line);
+});
