@@ -60,7 +60,8 @@ export interface PymodbusPoint {
   readonly address: number;
   readonly type: "int16" | "uint16" | "int32" | "uint32" | "float32";
   readonly order?: "ABCD" | "CDAB" | "BADC" | "DCBA";
-  readonly value: number;
+  /** A number, or a string Python's float() reads (`"nan"`). */
+  readonly value: number | string;
 }
 
 /** A pymodbus server running; dispose to stop it. */

@@ -4,7 +4,8 @@ Usage: /usr/bin/python3 _pymodbus_server.py PORT SPEC_JSON
 
 SPEC_JSON: {"size": N, "unit": U, "points": [{"table": "holding"|"input",
 "address": A, "type": "int16"|"uint16"|"int32"|"uint32"|"float32",
-"order": "ABCD"|"CDAB"|"BADC"|"DCBA", "value": V}, ...]}. Each value is
+"order": "ABCD"|"CDAB"|"BADC"|"DCBA", "value": V}, ...]}, V a number or a
+string such as "nan" (JSON has no NaN). Each value is
 encoded by pymodbus's own BinaryPayloadBuilder; both tables hold N
 registers from address 0 (zero_mode), so an address past them is answered
 with the exception "illegal data address".
@@ -36,7 +37,8 @@ def registers(point):
         "uint32": builder.add_32bit_uint,
         "float32": builder.add_32bit_float,
     }[point["type"]]
-    add(point["value"])
+    value = point["value"]
+    add(float(value) if isinstance(value, str) else value)  # "nan": JSON has no NaN
     return builder.to_registers()
 
 

@@ -2,7 +2,8 @@
  * Interoperability with a Modbus stack nobody here wrote: Debian's
  * pymodbus 3.0 serves values its own payload builder encoded (every type,
  * 32-bit values in all four byte orders, holding and input tables, gaps
- * between points, an address the device does not have), and the gateway's
+ * between points, an address the device does not have, a NaN and a value
+ * too large to store), and the gateway's
  * Modbus source (config, planner, client, decoding) turns them into
  * readings in a real spool.
  *
@@ -100,9 +101,18 @@ const SENSORS: Sensor[] = [
       humidity: { table: "holding", address: 45, type: "int16", value: 3 },
     },
   },
+  {
+    // values the pipeline cannot store: a NaN float32, and 2^31 - 1 hundred times over
+    id: 22,
+    points: {
+      temperature: { table: "input", address: 30, type: "float32", value: "nan" },
+      pressure: { table: "input", address: 32, type: "int32", value: 2147483647 },
+      humidity: { table: "input", address: 34, type: "int16", value: 1 },
+    },
+  },
 ];
 
-Deno.test("the Modbus source reads pymodbus's values: every type and order, both tables, gaps, a missing address", async () => {
+Deno.test("the Modbus source reads pymodbus's values: every type and order, both tables, gaps, a missing address, unstorable values", async () => {
   await using device = await startPymodbus({
     size: 40,
     unit: 7,
@@ -167,7 +177,20 @@ Deno.test("the Modbus source reads pymodbus's values: every type and order, both
     exceptions[0]!,
     /WARN exception response: illegal data address device=pymodbus table=holding address=45 /,
   );
+  assert.equal(
+    lines.filter((line) =>
+      /WARN cannot store value NaN: .* sensor=22 quantity=temperature /.test(line)
+    ).length,
+    1,
+  );
+  assert.equal(
+    lines.filter((line) =>
+      /WARN cannot store value 2147483647: .* sensor=22 quantity=pressure /.test(line)
+    ).length,
+    1,
+  );
   const text = source.toPrometheus();
+  assert.match(text, /vigia_modbus_errors_total\{device="pymodbus",kind="value"\} [2-9]/);
   assert.match(text, /vigia_modbus_errors_total\{device="pymodbus",kind="exception"\} [1-9]/);
   assert.match(text, /vigia_modbus_device_up\{device="pymodbus"\} 1/);
 });
