@@ -25,7 +25,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Child, LISTENING_LINE, ROOT, startChild } from "../lib/child.ts";
+import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
 import { layoutConfig } from "../modbus/layout.ts";
 import {
   fetchMetrics,
@@ -88,25 +88,10 @@ const portOf = async (child: Child) =>
 
 try {
   const certs = join(dir, "certs");
-  const certsRun = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=certs",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      "certs.ts",
-      "--out",
-      certs,
-      "--sensors",
-      "1",
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "null",
-  }).output();
-  if (!certsRun.success) {
-    throw new Error(`certs.ts failed: ${new TextDecoder().decode(certsRun.stderr)}`);
-  }
+  const made = await startChild("certs.ts", ["--out", certs, "--sensors", "1"], {
+    allow: [`--allow-read=${dir}`, `--allow-write=${dir}`],
+  }).status;
+  if (!made.success) throw new Error(`certs.ts exited with ${made.code}`);
 
   const server = start("server.ts", [
     "--port",
@@ -190,7 +175,7 @@ try {
   };
   const rate = (pick: (s: typeof first) => number) => (pick(last) - pick(first)) / seconds;
   const polls = rate((s) => total(s.gatewayMetrics, "vigia_modbus_polls_total{"));
-  const made = rate((s) => total(s.gatewayMetrics, "vigia_modbus_readings_total{"));
+  const madeRate = rate((s) => total(s.gatewayMetrics, "vigia_modbus_readings_total{"));
   const errors = rate((s) => total(s.gatewayMetrics, "vigia_modbus_errors_total{"));
   const stored = rate((s) => s.serverMetrics.get("vigia_readings_stored_total") ?? 0);
   const before = histogramBuckets(first.serverMetrics, FRESHNESS);
@@ -206,7 +191,7 @@ try {
     }`,
   );
   console.log(
-    `  readings/s made ${made.toFixed(0)}, stored ${stored.toFixed(0)} (offered ${
+    `  readings/s made ${madeRate.toFixed(0)}, stored ${stored.toFixed(0)} (offered ${
       DEVICES * SENSORS * HZ
     })`,
   );
@@ -218,7 +203,7 @@ try {
   );
   console.log(
     `BENCH modbus devices=${DEVICES} sensors=${SENSORS} hz=${HZ} polls_per_s=${polls.toFixed(0)} ` +
-      `errors_per_s=${errors.toFixed(1)} made_per_s=${made.toFixed(0)} stored_per_s=${
+      `errors_per_s=${errors.toFixed(1)} made_per_s=${madeRate.toFixed(0)} stored_per_s=${
         stored.toFixed(0)
       } ` +
       `p50_ms=${ms(0.5)} p99_ms=${ms(0.99)} gateway_cores=${cores(0).toFixed(3)} ` +

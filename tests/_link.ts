@@ -149,7 +149,8 @@ export function closeQuietly(conn: Deno.Conn): void {
 export function startGateway(
   pki: TestPki,
   dir: string,
-  options: { args?: readonly string[]; server?: string; port?: number } = {},
+  options: { args?: readonly string[]; server?: string; port?: number; waitFor?: RegExp | null } =
+    {},
 ): Promise<RunningProgram> {
   return startProgram("gateway.ts", [
     "--port",
@@ -163,7 +164,10 @@ export function startGateway(
     "--stats-interval",
     "0",
     ...(options.args ?? []),
-  ], { allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`] });
+  ], {
+    allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`],
+    ...(options.waitFor === undefined ? {} : { waitFor: options.waitFor }),
+  });
 }
 
 /** sensor.ts's flags, each given one as `--kebab-case value` in this order (`ackTimeout: 1` → `--ack-timeout 1`). */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseModbusConfig } from "../gateway/modbus_config.ts";
 import { SourceConfigError } from "../gateway/source_config.ts";
-import { startProgram } from "./_process.ts";
+import { startGateway } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 
 /** A valid file; each case below changes one field of it. */
@@ -196,16 +196,7 @@ Deno.test("gateway --modbus with a bad file exits 2 with one line naming file, f
       [join(dir, "absent.json"), `${join(dir, "absent.json")}: cannot read the file`],
     ] as const
   ) {
-    const gateway = await startProgram("gateway.ts", [
-      "--port",
-      "0",
-      "--certs",
-      pki.dir,
-      "--spool",
-      join(dir, "spool.db"),
-      "--modbus",
-      path,
-    ], { allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`], waitFor: null });
+    const gateway = await startGateway(pki, dir, { args: ["--modbus", path], waitFor: null });
     const status = await gateway.status;
     assert.equal(status.code, 2, gateway.output());
     const lines = gateway.lines().filter((line) => !/experimental/.test(line));
