@@ -166,6 +166,7 @@ class DevicePoller {
     clearTimeout(this.#timer);
     this.#client.close();
     await this.#polling;
+    this.#client.close(); // a connect that was under way when stopping has finished now
   }
 
   #tick = (): void => {
