@@ -53,14 +53,10 @@ import {
   BYTE_ORDERS,
   type ByteOrder,
   decodeRequest,
-  encodeExceptionResponse,
-  encodeRegistersResponse,
-  FUNCTION_CODES,
-  MAX_READ_REGISTERS,
-  readRequestData,
   REGISTER_TYPE_NAMES,
   type RegisterType,
 } from "./modbus/mod.ts";
+import { type Answer, answerRequest, type RawRequest } from "./modbus/answer.ts";
 import { layoutConfig, layoutSize, type PlcLayout, storeSensorValues } from "./modbus/layout.ts";
 
 /** Configuration of the simulated PLC. */
@@ -78,6 +74,7 @@ export interface PlcConfig extends CommonConfig {
   readonly dropEvery: number;
   readonly garbageEvery: number;
   readonly wrongTidEvery: number;
+  /** Registers that do not exist (illegal data address). */
   readonly missing: ReadonlySet<number>;
   readonly printConfig: boolean;
   readonly configOut: string | undefined;
@@ -250,8 +247,8 @@ export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): 
   }, { once: true });
   let requests = 0;
   const serving: Promise<void>[] = [];
-  const answer = (request: NonNullable<ReturnType<typeof decodeRequest>>["request"]) =>
-    respond(config, devices, request, ++requests);
+  const served = { firstUnit: config.unit, registers: devices.map((device) => device.registers) };
+  const answer = (request: RawRequest) => answerRequest(request, served, config, ++requests);
   try {
     for await (const conn of listener) {
       conns.add(conn);
@@ -268,51 +265,9 @@ export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): 
   log.info("stopped", { requests });
 }
 
-/** What to do with one request: bytes to send, or close the connection. */
-type Answer = Uint8Array | "drop";
-
-const GARBAGE = new TextEncoder().encode("\r\nHTTP/1.1 400 Bad Request\r\n\r\n");
-
-function respond(
-  config: PlcConfig,
-  devices: readonly Device[],
-  request: { transactionId: number; unit: number; functionCode: number; data: Uint8Array },
-  n: number,
-): Answer {
-  const every = (k: number) => k > 0 && n % k === 0;
-  if (every(config.dropEvery)) return "drop";
-  if (every(config.garbageEvery)) return GARBAGE;
-  const tid = every(config.wrongTidEvery)
-    ? (request.transactionId + 1) & 0xffff
-    : request.transactionId;
-  const { unit, functionCode } = request;
-  const exception = (code: number) => encodeExceptionResponse(tid, unit, functionCode, code);
-  const device = devices[unit - config.unit];
-  if (device === undefined) return exception(0x0b);
-  if (functionCode !== FUNCTION_CODES.holding && functionCode !== FUNCTION_CODES.input) {
-    return exception(0x01);
-  }
-  const read = readRequestData(request.data);
-  if (read === undefined || read.count < 1 || read.count > MAX_READ_REGISTERS) {
-    return exception(0x03);
-  }
-  const end = read.address + read.count;
-  if (end > device.registers.length) return exception(0x02);
-  for (const missing of config.missing) {
-    if (missing >= read.address && missing < end) return exception(0x02);
-  }
-  if (every(config.exceptionEvery)) return exception(0x06);
-  return encodeRegistersResponse(
-    tid,
-    unit,
-    functionCode,
-    device.registers.subarray(read.address, end),
-  );
-}
-
 async function serveConnection(
   conn: Deno.TcpConn,
-  answer: (request: NonNullable<ReturnType<typeof decodeRequest>>["request"]) => Answer,
+  answer: (request: RawRequest) => Answer,
   slowMs: number,
   log: Logger,
 ): Promise<void> {
