@@ -260,14 +260,7 @@ export class DevicePoller {
       }
     }
     if (!complete) return undefined;
-    // Until readings carry absent quantities, an unmeasured one is sent as 0.
-    return {
-      sensorId: sensor.id,
-      timestamp,
-      temperature: reading.temperature ?? 0,
-      pressure: reading.pressure ?? 0,
-      humidity: reading.humidity ?? 0,
-    };
+    return { sensorId: sensor.id, timestamp, ...reading };
   }
 
   #splitRead(read: PlannedRead): PlannedRead[] {

@@ -13,7 +13,7 @@ import {
   ReadingSink,
   type SourceReading,
 } from "../gateway/sources.ts";
-import { unpackReadings } from "./_spool.ts";
+import { decodeReadingRecords } from "../protocol/mod.ts";
 
 function collector(): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];
@@ -44,7 +44,9 @@ Deno.test("ReadingSink gives per-sensor seqs that survive a restart of the spool
       spool.close();
     }
     const spool = openSpool(path, { maxReadings: 100 });
-    const stored = spool.take("oldest", 100).flatMap((batch) => unpackReadings(batch.payload));
+    const stored = spool.take("oldest", 100).flatMap((batch) =>
+      decodeReadingRecords(batch.payload)
+    );
     assert.deepEqual(stored.map((r) => [r.sensorId, r.seq]), [
       [101, 1],
       [101, 2],

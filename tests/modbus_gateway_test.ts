@@ -1,7 +1,7 @@
 /**
  * The Modbus source in a real gateway process: the simulated PLC (plc.ts)
- * polled into the spool, forwarded to a real server, judged by the query
- * client; the metrics.
+ * polled into the spool, forwarded to a real server (a quantity a sensor
+ * does not measure as null), judged by the query client; the metrics.
  *
  * @module
  */
@@ -33,14 +33,14 @@ Deno.test("gateway --modbus stores the PLC's readings on the server in seq order
   await using query = await startProgram("query.ts", [
     ...["--server", `http://127.0.0.1:${server.port}`, "--interval", "0.2"],
   ], { waitFor: /following / });
-  const file = await writeModbusFile(
-    dir,
-    plcFile({ sensors: 2, type: "float32", order: "CDAB" }, {
-      port: plc.port,
-      devices: 2,
-      interval: 0.05,
-    }),
-  );
+  const layout = plcFile({ sensors: 2, type: "float32", order: "CDAB" }, {
+    port: plc.port,
+    devices: 2,
+    interval: 0.05,
+  });
+  // sensor 1003 measures no humidity: stored as null
+  delete (layout.devices[1] as { sensors: { humidity?: unknown }[] }).sensors[0]!.humidity;
+  const file = await writeModbusFile(dir, layout);
   await using gateway = await startGateway(pki, dir, {
     server: `http://127.0.0.1:${server.port}`,
     args: ["--modbus", file, "--metrics-port", "0"],
@@ -61,6 +61,12 @@ Deno.test("gateway --modbus stores the PLC's readings on the server in seq order
     const seqs = readings.filter((r) => r.sensorId === id).map((r) => r.seq);
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `sensor ${id}`);
   }
+  const absent = readings.filter((r) => r.sensorId === 1003);
+  assert.ok(
+    absent.every((r) => r.humidity === null && r.temperature !== null),
+    JSON.stringify(absent),
+  );
+  assert.ok(readings.every((r) => r.sensorId === 1003 || r.humidity !== null));
   await query.waitForLine(/ALERT sensor 100[1-4]: /, 20_000);
   assert.ok(await modbusMetric(metrics, "polls", { device: "plc-0" }) >= 5);
   assert.equal(await modbusMetric(metrics, "device_up", { device: "plc-1" }), 1);

@@ -22,14 +22,14 @@ import type { Reading } from "../protocol/mod.ts";
 import { BYTE_ORDERS } from "../modbus/mod.ts";
 import { waitUntil } from "./_link.ts";
 import { type PymodbusPoint, startPymodbus } from "./_modbus.ts";
-import { unpackReadings } from "./_spool.ts";
+import { decodeReadingRecords } from "../protocol/mod.ts";
 
 type Point = PymodbusPoint & { scale?: number; offset?: number };
 interface Sensor {
   id: number;
-  points: Record<"temperature" | "pressure" | "humidity", Point>;
-  /** Hundredths, or undefined when no reading may come. */
-  expected?: [number, number, number];
+  points: Partial<Record<"temperature" | "pressure" | "humidity", Point>>;
+  /** Hundredths (null: not measured), or undefined when no reading may come. */
+  expected?: [number | null, number | null, number | null];
 }
 
 const SENSORS: Sensor[] = [
@@ -49,6 +49,14 @@ const SENSORS: Sensor[] = [
       humidity: { table: "holding", address: 3, type: "int32", value: 4550, scale: 0.01 },
     },
     expected: [-2000, 100000, 4550],
+  },
+  {
+    // pressure only: temperature and humidity are stored as null (not measured)
+    id: 2,
+    points: {
+      pressure: { table: "holding", address: 20, type: "int16", value: 10132, scale: 0.1 },
+    },
+    expected: [null, 101320, null],
   },
   ...BYTE_ORDERS.map((order, i): Sensor => ({
     id: 10 + i,
@@ -148,7 +156,9 @@ Deno.test("the Modbus source reads pymodbus's values: every type and order, both
   try {
     await waitUntil(
       () => {
-        readings = spool.take("oldest", 100_000).flatMap((batch) => unpackReadings(batch.payload));
+        readings = spool.take("oldest", 100_000).flatMap((batch) =>
+          decodeReadingRecords(batch.payload)
+        );
         return SENSORS.every((sensor) =>
           sensor.expected === undefined ||
           readings.filter((r) => r.sensorId === sensor.id).length >= 3
