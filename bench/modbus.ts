@@ -27,12 +27,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
 import { layoutConfig } from "../modbus/layout.ts";
-import {
-  fetchMetrics,
-  histogramBuckets,
-  type MetricSamples,
-  windowQuantile,
-} from "./pipeline_tally.ts";
+import { fetchMetrics, histogramBuckets, windowQuantile } from "./pipeline_tally.ts";
+import type { MetricSamples } from "../lib/metrics.ts";
 import { sampleCosts } from "./process_stats.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 

@@ -26,12 +26,8 @@ import { type Quantity, toHundredths } from "../protocol/mod.ts";
 import { decodeValue, type PlannedRead, planReads, REGISTER_TYPES } from "../modbus/mod.ts";
 import { ModbusClient, ModbusError } from "./modbus_client.ts";
 import type { ModbusDevice, ModbusPoint } from "./modbus_config.ts";
-import {
-  FaultReporter,
-  type LabelledMetrics,
-  type ReadingSink,
-  type SourceReading,
-} from "./sources.ts";
+import { FaultReporter, type ReadingSink, type SourceReading } from "./sources.ts";
+import { LabelledCounter, type Labels, MetricsRegistry } from "../lib/metrics.ts";
 
 /** The kinds of `vigia_modbus_errors_total`. */
 export const MODBUS_ERROR_KINDS = [
@@ -45,22 +41,54 @@ export const MODBUS_ERROR_KINDS = [
 /** One of {@linkcode MODBUS_ERROR_KINDS}. */
 export type ModbusErrorKindName = typeof MODBUS_ERROR_KINDS[number];
 
-/** The `vigia_modbus_*` metrics: kind, help, labels. */
-export const MODBUS_METRICS = {
-  polls: ["counter", "Polls started, per device", ["device"]],
-  readings: ["counter", "Readings made from polled registers and queued for the spool", [
-    "device",
-  ]],
-  errors: ["counter", "Failed connects, requests, values and skipped polls, per device and kind", [
-    "device",
-    "kind",
-  ]],
-  device_up: ["gauge", "1 when the device's last poll got every response, else 0", ["device"]],
-  poll_seconds: ["gauge", "Duration of the device's last poll", ["device"]],
-} as const;
+/**
+ * The `vigia_modbus_*` metrics of every device, in one registry: counters
+ * by label set, gauges read from the pollers' last values at render.
+ */
+export class ModbusMetrics {
+  readonly polls: LabelledCounter = new LabelledCounter();
+  readonly readings: LabelledCounter = new LabelledCounter();
+  readonly errors: LabelledCounter = new LabelledCounter();
+  /** Per device: 1 when its last poll got every response, else 0. */
+  readonly up: Map<string, number> = new Map();
+  /** Per device: its last poll's duration in seconds. */
+  readonly pollSeconds: Map<string, number> = new Map();
+  readonly registry: MetricsRegistry = new MetricsRegistry()
+    .counter("vigia_modbus_polls_total", "Polls started, per device.", this.polls)
+    .counter(
+      "vigia_modbus_errors_total",
+      "Failed connects and requests, unstorable values and skipped polls, per device and kind.",
+      this.errors,
+    )
+    .gauge(
+      "vigia_modbus_device_up",
+      "1 when the device's last poll got every response, else 0.",
+      () => byDevice(this.up),
+    )
+    .gauge(
+      "vigia_modbus_poll_seconds",
+      "Duration of the device's last poll.",
+      () => byDevice(this.pollSeconds),
+    )
+    .counter(
+      "vigia_modbus_readings_total",
+      "Readings made from polled registers and queued for the spool, per device.",
+      this.readings,
+    );
 
-/** The Modbus source's metrics, labelled by device (and kind). */
-export type ModbusMetrics = LabelledMetrics<keyof typeof MODBUS_METRICS>;
+  /** Creates every series of `device` at 0, so rates work from the first scrape. */
+  addDevice(device: string): void {
+    this.polls.add({ device }, 0);
+    this.readings.add({ device }, 0);
+    for (const kind of MODBUS_ERROR_KINDS) this.errors.add({ device, kind }, 0);
+    this.up.set(device, 0);
+    this.pollSeconds.set(device, 0);
+  }
+}
+
+function* byDevice(values: ReadonlyMap<string, number>): Iterable<readonly [Labels, number]> {
+  for (const [device, value] of values) yield [{ device }, value];
+}
 
 /** Reconnect pacing: first retry within 0.5 s, never more than 30 s apart. */
 const RECONNECT = { baseMs: 500, maxMs: 30_000 } as const;
@@ -121,11 +149,7 @@ export class DevicePoller {
       address: point.address,
       count: REGISTER_TYPES[point.type],
     })));
-    const { metrics } = options;
-    for (const name of ["polls", "readings", "device_up", "poll_seconds"] as const) {
-      metrics.set(name, [device.name], 0);
-    }
-    for (const kind of MODBUS_ERROR_KINDS) metrics.set("errors", [device.name, kind], 0);
+    options.metrics.addDevice(device.name);
   }
 
   start(): void {
@@ -163,7 +187,7 @@ export class DevicePoller {
     const { metrics, sink } = this.#options;
     const name = this.#device.name;
     const started = performance.now();
-    metrics.add("polls", [name]);
+    metrics.polls.add({ device: name });
     this.#overran = false;
     const registers = new Map<number, { values: Uint16Array; start: number }>();
     const failed = new Set<number>();
@@ -179,6 +203,7 @@ export class DevicePoller {
         }
       } catch (error) {
         if (!(error instanceof ModbusError)) throw error;
+        if (this.#stopped) return; // our own close at shutdown, not the device's fault
         if (error.kind !== "exception") {
           up = false;
           this.#transportFailed(error);
@@ -204,8 +229,8 @@ export class DevicePoller {
     }
     // Cleared only by a poll that fitted its interval, not by every poll that starts.
     if (!this.#overran) this.#faults.clear("overrun");
-    metrics.set("device_up", [name], up ? 1 : 0);
-    metrics.set("poll_seconds", [name], (performance.now() - started) / 1000);
+    metrics.up.set(name, up ? 1 : 0);
+    metrics.pollSeconds.set(name, (performance.now() - started) / 1000);
     if (!up || this.#stopped) return;
     const timestamp = Date.now();
     for (let s = 0; s < this.#device.sensors.length; s++) {
@@ -216,7 +241,7 @@ export class DevicePoller {
         continue;
       }
       this.#faults.clear("full");
-      metrics.add("readings", [name]);
+      metrics.readings.add({ device: name });
     }
   }
 
@@ -298,6 +323,6 @@ export class DevicePoller {
   }
 
   #count(kind: ModbusErrorKindName, by = 1): void {
-    this.#options.metrics.add("errors", [this.#device.name, kind], by);
+    this.#options.metrics.errors.add({ device: this.#device.name, kind }, by);
   }
 }

@@ -8,8 +8,8 @@
 
 import type { Logger } from "../lib/log.ts";
 import type { ModbusConfig } from "./modbus_config.ts";
-import { DevicePoller, MODBUS_METRICS, type ModbusMetrics } from "./modbus_poller.ts";
-import { type DeviceSource, LabelledMetrics } from "./sources.ts";
+import { DevicePoller, ModbusMetrics } from "./modbus_poller.ts";
+import type { DeviceSource } from "./sources.ts";
 
 /** Options of {@linkcode createModbusSource}. */
 export interface ModbusSourceOptions {
@@ -21,7 +21,7 @@ export function createModbusSource(
   config: ModbusConfig,
   options: ModbusSourceOptions,
 ): DeviceSource {
-  const metrics: ModbusMetrics = new LabelledMetrics("vigia_modbus_", MODBUS_METRICS);
+  const metrics = new ModbusMetrics();
   const sensorIds = new Set(config.devices.flatMap((device) => device.sensors.map((s) => s.id)));
   let pollers: DevicePoller[] = [];
   return {
@@ -36,6 +36,6 @@ export function createModbusSource(
     async stop() {
       await Promise.all(pollers.map((poller) => poller.stop()));
     },
-    toPrometheus: () => metrics.toPrometheus(),
+    metrics: metrics.registry,
   };
 }

@@ -13,8 +13,10 @@
  *   start/stop lifecycle, their metrics.
  * - {@linkcode FaultReporter}: a fault is logged once when it starts and once
  *   when it clears, not once per poll.
- * - {@linkcode LabelledMetrics}: counters and gauges with labels
- *   (`vigia_modbus_errors_total{device="plc",kind="timeout"}`).
+ *
+ * Each source keeps its metrics in its own `MetricsRegistry` (lib/metrics.ts,
+ * labelled: `vigia_modbus_errors_total{device="plc",kind="timeout"}`); the
+ * gateway's `/metrics` renders them after its own.
  *
  * A source is any object with the {@linkcode DeviceSource} shape.
  *
@@ -23,6 +25,7 @@
 
 import { UsageError } from "../lib/cli.ts";
 import type { LogFields, Logger } from "../lib/log.ts";
+import type { MetricsRegistry } from "../lib/metrics.ts";
 import type { Reading } from "../protocol/mod.ts";
 import type { CommitParty, Committer } from "./committer.ts";
 
@@ -39,8 +42,8 @@ export interface DeviceSource {
   start(sink: ReadingSink): void;
   /** Stops; resolves once nothing more will reach the sink. */
   stop(): Promise<void>;
-  /** Its metrics in the Prometheus text format. */
-  toPrometheus(): string;
+  /** Its metrics, rendered after the gateway's own on `/metrics`. */
+  readonly metrics: MetricsRegistry;
 }
 
 /** Outcome of {@linkcode ReadingSink.push}. */
@@ -142,7 +145,7 @@ export class DeviceSources {
 
   /** The metrics of every source, Prometheus text. */
   toPrometheus(): string {
-    return this.#sources.map((source) => source.toPrometheus()).join("");
+    return this.#sources.map((source) => source.metrics.render()).join("");
   }
 }
 
@@ -187,65 +190,4 @@ export class FaultReporter {
   clearWhere(test: (key: string) => boolean): void {
     for (const key of [...this.#active.keys()]) if (test(key)) this.clear(key);
   }
-}
-
-/** Kind, help text and label names of one labelled metric. */
-export type LabelledMetricSpec = readonly [
-  kind: "counter" | "gauge",
-  help: string,
-  labels: readonly string[],
-];
-
-/**
- * A table of labelled metrics under one prefix. Counters get `_total` in
- * the exposition. Series appear once they have been touched.
- */
-export class LabelledMetrics<Name extends string> {
-  #prefix: string;
-  #specs: Readonly<Record<Name, LabelledMetricSpec>>;
-  #series = new Map<Name, Map<string, number>>();
-
-  constructor(prefix: string, specs: Readonly<Record<Name, LabelledMetricSpec>>) {
-    this.#prefix = prefix;
-    this.#specs = specs;
-    for (const name of Object.keys(specs) as Name[]) this.#series.set(name, new Map());
-  }
-
-  /** Adds `by` to a counter (or gauge). Labels in the spec's order. */
-  add(name: Name, labels: readonly string[], by = 1): void {
-    const series = this.#series.get(name)!;
-    const key = this.#key(name, labels);
-    series.set(key, (series.get(key) ?? 0) + by);
-  }
-
-  /** Sets a gauge. */
-  set(name: Name, labels: readonly string[], value: number): void {
-    this.#series.get(name)!.set(this.#key(name, labels), value);
-  }
-
-  /** The value of one series (0 when never touched). */
-  get(name: Name, labels: readonly string[]): number {
-    return this.#series.get(name)!.get(this.#key(name, labels)) ?? 0;
-  }
-
-  /** The Prometheus text exposition (format 0.0.4). */
-  toPrometheus(): string {
-    let text = "";
-    for (const [name, series] of this.#series) {
-      const [kind, help] = this.#specs[name];
-      const full = `${this.#prefix}${name}${kind === "counter" ? "_total" : ""}`;
-      text += `# HELP ${full} ${help}\n# TYPE ${full} ${kind}\n`;
-      for (const [labels, value] of series) text += `${full}{${labels}} ${value}\n`;
-    }
-    return text;
-  }
-
-  #key(name: Name, labels: readonly string[]): string {
-    const names = this.#specs[name][2];
-    return names.map((label, i) => `${label}="${escapeLabel(labels[i] ?? "")}"`).join(",");
-  }
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLogger } from "../lib/log.ts";
+import { MetricsRegistry } from "../lib/metrics.ts";
 import { Committer } from "../gateway/committer.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
 import { openSpool } from "../gateway/spool.ts";
@@ -9,7 +10,6 @@ import {
   type DeviceSource,
   DeviceSources,
   FaultReporter,
-  LabelledMetrics,
   ReadingSink,
   type SourceReading,
 } from "../gateway/sources.ts";
@@ -89,35 +89,13 @@ Deno.test("FaultReporter logs a fault once when it starts and once when it clear
   assert.deepEqual([...faults.active], []);
 });
 
-Deno.test("LabelledMetrics writes one series per label set, counters with _total", () => {
-  const metrics = new LabelledMetrics("vigia_modbus_", {
-    polls: ["counter", "Polls", ["device"]],
-    errors: ["counter", "Errors", ["device", "kind"]],
-    device_up: ["gauge", "Up", ["device"]],
-  });
-  metrics.add("polls", ["a"]);
-  metrics.add("polls", ["a"]);
-  metrics.add("errors", ["a", "timeout"], 3);
-  metrics.set("device_up", ['b"\\'], 1);
-  assert.equal(metrics.get("polls", ["a"]), 2);
-  assert.equal(
-    metrics.toPrometheus(),
-    "# HELP vigia_modbus_polls_total Polls\n# TYPE vigia_modbus_polls_total counter\n" +
-      'vigia_modbus_polls_total{device="a"} 2\n' +
-      "# HELP vigia_modbus_errors_total Errors\n# TYPE vigia_modbus_errors_total counter\n" +
-      'vigia_modbus_errors_total{device="a",kind="timeout"} 3\n' +
-      "# HELP vigia_modbus_device_up Up\n# TYPE vigia_modbus_device_up gauge\n" +
-      'vigia_modbus_device_up{device="b\\"\\\\"} 1\n',
-  );
-});
-
 Deno.test("DeviceSources refuses a sensor id claimed by two sources", () => {
   const source = (kind: string, ids: number[]): DeviceSource => ({
     kind,
     sensorIds: new Set(ids),
     start() {},
     stop: () => Promise.resolve(),
-    toPrometheus: () => "",
+    metrics: new MetricsRegistry(),
   });
   const sources = new DeviceSources([source("modbus", [1, 2]), source("opcua", [3])]);
   assert.deepEqual([...sources.sensorIds], [1, 2, 3]);

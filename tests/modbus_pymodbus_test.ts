@@ -199,7 +199,7 @@ Deno.test("the Modbus source reads pymodbus's values: every type and order, both
     ).length,
     1,
   );
-  const text = source.toPrometheus();
+  const text = source.metrics.render();
   assert.match(text, /vigia_modbus_errors_total\{device="pymodbus",kind="value"\} [2-9]/);
   assert.match(text, /vigia_modbus_errors_total\{device="pymodbus",kind="exception"\} [1-9]/);
   assert.match(text, /vigia_modbus_device_up\{device="pymodbus"\} 1/);
