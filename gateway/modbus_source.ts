@@ -8,7 +8,8 @@
 
 import type { Logger } from "../lib/log.ts";
 import type { ModbusConfig } from "./modbus_config.ts";
-import { DevicePoller, ModbusMetrics } from "./modbus_poller.ts";
+import { ModbusMetrics } from "./modbus_metrics.ts";
+import { DevicePoller } from "./modbus_poller.ts";
 import type { DeviceSource } from "./sources.ts";
 
 /** Options of {@linkcode createModbusSource}. */
