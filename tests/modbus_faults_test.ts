@@ -2,7 +2,9 @@
  * The Modbus source's fault manners, each against a real misbehaving device
  * (plc.ts fault modes) polled by one real gateway process: every fault is
  * counted per device and kind, logged once when it starts (and once when it
- * clears), and never stops the other devices. Also: a device down at start
+ * clears), and never stops the other devices: wrong transaction ids,
+ * garbage, connections dropped mid-request, timeouts, overruns, an exception
+ * on one point. Also: a device down at start
  * and coming up, a device killed mid-poll and restarted, and a TLS sensor
  * presenting a certificate for an id the Modbus file owns.
  *
@@ -38,6 +40,7 @@ Deno.test("Modbus faults: each counted and logged once per device, the other dev
   await using b = await startPlc(["--slow", "0.5", "--first-id", "11"]);
   await using c = await startPlc(["--wrong-tid-every", "2", "--first-id", "21"]);
   await using d = await startPlc(["--garbage-every", "2", "--first-id", "31"]);
+  await using f = await startPlc(["--drop-every", "3", "--first-id", "51"]);
   const ePort = freePort();
   const healthy = plcFile({ firstId: 1 }, { port: aPort, devices: 2, namePrefix: "a-" });
   const sensors = (healthy.devices[0] as { sensors: { humidity: { address: number } }[] }).sensors;
@@ -49,6 +52,7 @@ Deno.test("Modbus faults: each counted and logged once per device, the other dev
         .devices,
       ...plcFile({ firstId: 21 }, { port: c.port, namePrefix: "c-" }).devices,
       ...plcFile({ firstId: 31 }, { port: d.port, namePrefix: "d-" }).devices,
+      ...plcFile({ firstId: 51 }, { port: f.port, namePrefix: "f-" }).devices,
       ...plcFile({ firstId: 41 }, { port: ePort, namePrefix: "e-" }).devices,
     ],
   });
@@ -97,17 +101,21 @@ Deno.test("Modbus faults: each counted and logged once per device, the other dev
       );
     });
 
-    await t_step("a wrong transaction id and garbage bytes are dropped and counted", async () => {
-      await storedAtLeast([21, 31], 3, "readings of c and d between their bad answers");
-      assert.ok(await metric("c-0", "errors", "mismatch") > 0);
-      assert.ok(await metric("d-0", "errors", "mismatch") > 0);
-      assert.ok(
-        logged(/WARN response dropped: transaction id \d+, expected \d+ .*device=c-0/) >= 1,
-      );
-      assert.ok(
-        logged(/WARN response dropped: Cannot decode Modbus TCP message: .*device=d-0/) >= 1,
-      );
-    });
+    await t_step(
+      "a wrong transaction id, garbage bytes, a dropped connection: counted, polls go on",
+      async () => {
+        await storedAtLeast([21, 31, 51], 3, "readings of c, d and f between their bad answers");
+        assert.ok(await metric("f-0", "errors", "connect") > 0, "f-0 dropped connections counted");
+        assert.ok(await metric("c-0", "errors", "mismatch") > 0);
+        assert.ok(await metric("d-0", "errors", "mismatch") > 0);
+        assert.ok(
+          logged(/WARN response dropped: transaction id \d+, expected \d+ .*device=c-0/) >= 1,
+        );
+        assert.ok(
+          logged(/WARN response dropped: Cannot decode Modbus TCP message: .*device=d-0/) >= 1,
+        );
+      },
+    );
 
     await t_step(
       "a device slower than the timeout: timeouts, skipped polls, nothing stored",
