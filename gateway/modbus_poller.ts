@@ -20,7 +20,7 @@
  * @module
  */
 
-import { backoffDelay } from "../lib/backoff.ts";
+import { backoffDelay } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
 import { type Quantity, toHundredths } from "../protocol/mod.ts";
 import { decodeValue, type PlannedRead, planReads, REGISTER_TYPES } from "../modbus/mod.ts";
