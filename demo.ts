@@ -123,11 +123,13 @@ export function parseConfig(args: string[]): DemoConfig {
  */
 export async function run(config: DemoConfig, signal: AbortSignal, log: Logger): Promise<number> {
   const children: Child[] = [];
+  running = children;
   const common = [...(config.logJson ? ["--log-json"] : []), ...(config.debug ? ["--debug"] : [])];
   const start = (name: string, args: string[], allow: string[] = []) => {
     const child = startChild(`${name}.ts`, [...args, ...common], {
       allow,
       keepLines: 50,
+      detached: true,
       onLine: (line) => printPrefixed(name, line),
     });
     children.push(child);
@@ -218,6 +220,8 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
       "--certs",
       config.certs,
     ], certsAccess);
+    // Until its signal handlers are in place, a Ctrl-C would kill it outright.
+    await sensor.waitForLine(/sending to /, START_TIMEOUT_MS);
 
     log.info(`dashboard: http://${serverAddress}/`);
     const plcSensors = config.modbus ? ` + ${PLC_SENSORS} Modbus sensors (simulated PLC)` : "";
@@ -318,7 +322,17 @@ function printPrefixed(name: string, line: string): void {
   while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
 }
 
+// The children run in sessions of their own (a Ctrl-C reaches only the demo,
+// which stops them in order); a forced exit must not leave them running.
+let running: readonly Child[] = [];
+
 /** The demo, as `runMain` runs it. */
-export const demoProgram: Program<DemoConfig> = { name: "demo", usage: USAGE, parseConfig, run };
+export const demoProgram: Program<DemoConfig> = {
+  name: "demo",
+  usage: USAGE,
+  parseConfig,
+  run,
+  onForceExit: () => running.forEach((child) => child.kill()),
+};
 
 if (import.meta.main) await runMain(demoProgram);

@@ -32,6 +32,12 @@ export interface ChildOptions {
   readonly onLine?: (line: string, stream: StreamName) => void;
   /** How many recent lines to keep for {@linkcode Child.lines} (default: all). */
   readonly keepLines?: number;
+  /**
+   * Start it in a session of its own, out of the terminal's foreground
+   * group, so a Ctrl-C reaches only the parent, which then stops its
+   * children in the order it chooses.
+   */
+  readonly detached?: boolean;
 }
 
 /** A running program. */
@@ -46,6 +52,8 @@ export interface Child {
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<string>;
   /** Sends `signal`; after `graceMs` without exit, SIGKILL. Resolves with the exit status. */
   stop(signal?: Deno.Signal, graceMs?: number): Promise<Deno.CommandStatus>;
+  /** Sends SIGKILL now, without waiting. */
+  kill(): void;
 }
 
 /** Matches a program's first log line and captures host and port. */
@@ -74,6 +82,7 @@ export function startChild(
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", ...options.env },
+    detached: options.detached ?? false,
   }).spawn();
 
   const keep = options.keepLines ?? Infinity;
@@ -133,7 +142,8 @@ export function startChild(
     }
   };
 
-  return { script, pid: process.pid, status, lines: () => [...kept], waitForLine, stop };
+  const kill = () => sendSignal(process, "SIGKILL");
+  return { script, pid: process.pid, status, lines: () => [...kept], waitForLine, stop, kill };
 }
 
 /**

@@ -129,12 +129,22 @@ export interface Program<C extends CommonConfig> {
    * alarm is active); nothing means 0.
    */
   readonly run: (config: C, signal: AbortSignal, log: Logger) => Promise<void | number>;
+  /** Called just before a forced exit (a second Ctrl-C): last chance to kill children. */
+  readonly onForceExit?: () => void;
 }
+
+/**
+ * Signals closer together than this are one request. One Ctrl-C reaches a
+ * program more than once: the terminal signals its whole foreground group and
+ * `deno task` (or the launcher) forwards its own copy a few ms later.
+ */
+export const REPEAT_WINDOW_MS = 1000;
 
 /**
  * Runs `program` as the process's main: parses `args`, wires SIGINT and
  * SIGTERM to an abort, and exits with the contract's code. A second Ctrl-C
- * (SIGINT) while shutting down exits at once with code 130.
+ * (SIGINT) pressed {@linkcode REPEAT_WINDOW_MS} or more after the first, while
+ * still shutting down, exits at once with code 130.
  */
 export async function runMain<C extends CommonConfig>(
   program: Program<C>,
@@ -154,20 +164,24 @@ export async function runMain<C extends CommonConfig>(
   }
   const log = createLogger(program.name, { json: config.logJson, debug: config.debug });
   const controller = new AbortController();
-  // Ctrl-C reaches every process of the terminal's group, and a supervisor
-  // (the demo) may then send its own SIGTERM: only a second Ctrl-C means
-  // "stop now"; any other repeat is the same request again.
+  // Any repeat of the request within the window (the same Ctrl-C delivered
+  // twice, a supervisor's SIGTERM after the terminal's SIGINT) is the same
+  // request; only a person pressing Ctrl-C again later means "stop now".
+  let firstInterrupt: number | undefined;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
-    if (controller.signal.aborted) {
-      if (signal === "SIGINT" && interrupted) Deno.exit(130);
-      interrupted ||= signal === "SIGINT";
-      return;
+    const now = performance.now();
+    if (signal === "SIGINT") {
+      if (firstInterrupt !== undefined && now - firstInterrupt >= REPEAT_WINDOW_MS) {
+        log.warn("second Ctrl-C: exiting without finishing the stop");
+        program.onForceExit?.();
+        Deno.exit(130);
+      }
+      firstInterrupt ??= now;
     }
-    interrupted = signal === "SIGINT";
+    if (controller.signal.aborted) return;
     log.info("shutting down");
     controller.abort();
   };
-  let interrupted = false;
   Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
   let code: void | number;
