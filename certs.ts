@@ -18,7 +18,7 @@
  * engineer already trusts to inspect them, with no cryptographic code or
  * dependency of ours in between.
  *
- * Usage: deno task certs [--out DIR] [--sensors N] [--force]
+ * Flags: `deno task certs --help` (the table is {@linkcode FLAGS}).
  *
  * Exit codes: 0 done, 1 openssl failed or a file could not be written,
  * 2 bad flags or missing permission.
@@ -30,14 +30,15 @@ import { join } from "node:path";
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseNumber,
+  parseTable,
   type Program,
   runMain,
   UsageError,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
-import { assertPermissions } from "./lib/permissions.ts";
+import { type Flag, usage } from "./lib/flags.ts";
+import { type PermissionNeed, readWriteAccess, runAccess } from "./lib/permissions.ts";
 
 /** Configuration of `deno task certs`. */
 export interface CertsConfig extends CommonConfig {
@@ -46,18 +47,26 @@ export interface CertsConfig extends CommonConfig {
   readonly force: boolean;
 }
 
-const USAGE = `
-Usage: deno task certs [--out DIR] [--sensors N] [--force]
+/** The flags of `deno task certs`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "out", value: "DIR", default: "certs", help: "where to write" },
+  {
+    name: "sensors",
+    value: "N",
+    default: "10",
+    help: "sensor certificates sensor-1..sensor-N",
+  },
+  { name: "force", boolean: true, help: "regenerate everything, the CA included" },
+];
 
-Creates the plant CA, the gateway certificate, one client certificate per
-sensor (ids 1..N) and the ingest token. Existing files are kept.
-
-  --out DIR      where to write (default: certs)
-  --sensors N    sensor certificates sensor-1..sensor-N (default: 10)
-  --force        regenerate everything, the CA included
-  --log-json     log one JSON object per line
-  -h, --help     show this help
-`;
+const USAGE = usage(
+  "certs",
+  `Creates the plant CA, the gateway certificate, one client certificate per
+sensor (ids 1..N) and the ingest token. Existing files are kept.`,
+  FLAGS,
+  `Exit codes: 0 done, 1 openssl failed or a file could not be written, 2 bad flags
+or permission.`,
+);
 
 const CA_DAYS = 3650;
 const LEAF_DAYS = 1825;
@@ -66,16 +75,16 @@ const MAX_SENSORS = 100_000;
 
 /** Parses the flags of `deno task certs`. */
 export function parseConfig(args: string[]): CertsConfig {
-  const values = parseFlags(args, {
-    out: { type: "string", default: "certs" },
-    sensors: { type: "string", default: "10" },
-    force: { type: "boolean", default: false },
-  });
+  const values = parseTable(args, FLAGS);
   return {
     ...commonConfig(values),
-    out: values.out,
-    sensors: parseNumber("sensors", values.sensors, { min: 1, max: MAX_SENSORS, integer: true }),
-    force: values.force,
+    out: values.string("out"),
+    sensors: parseNumber("sensors", values.string("sensors"), {
+      min: 1,
+      max: MAX_SENSORS,
+      integer: true,
+    }),
+    force: values.boolean("force"),
   };
 }
 
@@ -105,12 +114,13 @@ export function certsPaths(out: string): CertsPaths {
   };
 }
 
+/** What the flags need: the output directory, and the openssl command. */
+export function permissions(config: CertsConfig): PermissionNeed[] {
+  return [...readWriteAccess("out", config.out), runAccess("out", "openssl")];
+}
+
 /** Creates whatever is missing (everything with `--force`). */
 export async function run(config: CertsConfig, signal: AbortSignal, log: Logger): Promise<void> {
-  assertPermissions("certs", [
-    { kind: "read", path: config.out, flag: "out" },
-    { kind: "write", path: config.out, flag: "out" },
-  ]);
   await assertOpenssl();
   const paths = certsPaths(config.out);
   if (config.force) {
@@ -358,6 +368,13 @@ function createProgress(total: number, log: Logger): () => void {
 }
 
 /** The program, as `runMain` runs it. */
-export const certsProgram: Program<CertsConfig> = { name: "certs", usage: USAGE, parseConfig, run };
+export const certsProgram: Program<CertsConfig> = {
+  name: "certs",
+  usage: USAGE,
+  flags: FLAGS,
+  parseConfig,
+  permissions,
+  run,
+};
 
 if (import.meta.main) await runMain(certsProgram);

@@ -15,27 +15,28 @@
  * gateway's `--modbus` file into the data directory, and starts the gateway
  * with it: Modbus readings appear on the dashboard next to the TLS ones.
  *
- * Usage: deno task demo [--sensors N] [--interval SECONDS] [--count N] [--seed N]
- *                       [--port PORT] [--gateway-port PORT] [--certs DIR] [--data DIR]
- *                       [--modbus]
+ * Flags: `deno task demo --help` (the table is {@linkcode FLAGS}).
  *
  * Exit codes: 0 stopped by a signal, 1 a component failed, 2 bad flags.
  *
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { type Child, LISTENING_LINE, startChild } from "./lib/child.ts";
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseNumber,
   parsePort,
+  parseTable,
   type Program,
   runMain,
 } from "./lib/cli.ts";
+import { type Flag, usage } from "./lib/flags.ts";
+import type { ProgramName } from "./lib/launch.ts";
 import type { Logger } from "./lib/log.ts";
+import { type PermissionNeed, readAccess, runAccess } from "./lib/permissions.ts";
 
 /** Configuration of the demo. */
 export interface DemoConfig extends CommonConfig {
@@ -57,29 +58,57 @@ export interface DemoConfig extends CommonConfig {
   readonly modbus: boolean;
 }
 
-const USAGE = `
-Usage: deno task demo [flags]
+/** The flags of `deno task demo`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "sensors", value: "N", default: "5", help: "simulated sensors, ids 1..N" },
+  {
+    name: "interval",
+    value: "SECONDS",
+    default: "1",
+    help: "seconds between readings per sensor",
+  },
+  {
+    name: "count",
+    value: "N",
+    default: "0",
+    help: "readings per sensor, then the sensors stop; 0 = forever",
+  },
+  { name: "seed", value: "N", defaultHelp: "random", help: "seed of the simulated values" },
+  {
+    name: "port",
+    value: "PORT",
+    default: "8080",
+    help: "server and dashboard port, 0 = any free",
+  },
+  {
+    name: "gateway-port",
+    value: "PORT",
+    default: "8443",
+    help: "gateway port for sensors, 0 = any free",
+  },
+  {
+    name: "query-interval",
+    value: "SEC",
+    default: "10",
+    help: "seconds between the query client's polls",
+  },
+  { name: "certs", value: "DIR", default: "certs", help: "certificates, created if missing" },
+  { name: "data", value: "DIR", default: "data", help: "databases" },
+  {
+    name: "modbus",
+    boolean: true,
+    help: "also run a simulated PLC the gateway polls over Modbus TCP",
+  },
+];
 
-Runs the server, the gateway, simulated sensors and the query client
-together, each as its own process with its own permissions. Ctrl-C stops
-them all cleanly.
-
-  --sensors N            simulated sensors, ids 1..N (default: 5)
-  --interval SECONDS     seconds between readings per sensor (default: 1)
-  --count N              readings per sensor, then the sensors stop (default: 0 = forever)
-  --seed N               seed of the simulated values (default: random)
-  --port PORT            server and dashboard port, 0 = any free (default: 8080)
-  --gateway-port PORT    gateway port for sensors, 0 = any free (default: 8443)
-  --query-interval SEC   seconds between the query client's polls (default: 10)
-  --certs DIR            certificates (default: certs; created if missing)
-  --data DIR             databases (default: data)
-  --modbus               also run a simulated PLC the gateway polls over Modbus TCP
-  --log-json             every program logs one JSON object per line
-  --debug                every program logs debug lines (the query client: every poll)
-  -h, --help             show this help
-
-Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 a component failed, 2 bad flags.
-`;
+const USAGE = usage(
+  "demo",
+  `Runs the server, the gateway, simulated sensors and the query client
+together, each as its own process with only the permissions its flags need.
+Ctrl-C stops them all cleanly, in order.`,
+  FLAGS,
+  `Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 a component failed, 2 bad flags.`,
+);
 
 const START_TIMEOUT_MS = 30_000;
 /** Sensors of the demo's simulated PLC. */
@@ -88,33 +117,38 @@ const STOP_GRACE_MS = 15_000;
 
 /** Parses the demo's flags. */
 export function parseConfig(args: string[]): DemoConfig {
-  const values = parseFlags(args, {
-    sensors: { type: "string", default: "5" },
-    interval: { type: "string", default: "1" },
-    port: { type: "string", default: "8080" },
-    "gateway-port": { type: "string", default: "8443" },
-    "query-interval": { type: "string", default: "10" },
-    certs: { type: "string", default: "certs" },
-    data: { type: "string", default: "data" },
-    count: { type: "string", default: "0" },
-    seed: { type: "string" },
-    modbus: { type: "boolean", default: false },
-  });
+  const values = parseTable(args, FLAGS);
   return {
     ...commonConfig(values),
-    sensors: parseNumber("sensors", values.sensors, { min: 1, max: 10_000, integer: true }),
-    interval: parseNumber("interval", values.interval, { min: 0.001 }),
-    port: parsePort("port", values.port),
-    gatewayPort: parsePort("gateway-port", values["gateway-port"]),
-    queryInterval: parseNumber("query-interval", values["query-interval"], { min: 0.1 }),
-    certs: values.certs,
-    data: values.data,
-    count: parseNumber("count", values.count, { min: 0, integer: true }),
-    seed: values.seed === undefined
+    sensors: parseNumber("sensors", values.string("sensors"), {
+      min: 1,
+      max: 10_000,
+      integer: true,
+    }),
+    interval: parseNumber("interval", values.string("interval"), { min: 0.001 }),
+    port: parsePort("port", values.string("port")),
+    gatewayPort: parsePort("gateway-port", values.string("gateway-port")),
+    queryInterval: parseNumber("query-interval", values.string("query-interval"), { min: 0.1 }),
+    certs: values.string("certs"),
+    data: values.string("data"),
+    count: parseNumber("count", values.string("count"), { min: 0, integer: true }),
+    seed: values.optional("seed") === undefined
       ? undefined
-      : parseNumber("seed", values.seed, { min: 0, max: 0xffff_ffff, integer: true }),
-    modbus: values.modbus,
+      : parseNumber("seed", values.string("seed"), { min: 0, max: 0xffff_ffff, integer: true }),
+    modbus: values.boolean("modbus"),
   };
+}
+
+/**
+ * The demo runs Deno (its children get their own permissions from their
+ * flags) and, with `--modbus`, reads the PLC's file to grant the gateway
+ * the devices it names.
+ */
+export function permissions(config: DemoConfig): PermissionNeed[] {
+  return [
+    runAccess("demo", Deno.execPath()),
+    ...(config.modbus ? [readAccess("modbus", join(config.data, "modbus.json"))] : []),
+  ];
 }
 
 /**
@@ -125,9 +159,8 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
   const children: Child[] = [];
   running = children;
   const common = [...(config.logJson ? ["--log-json"] : []), ...(config.debug ? ["--debug"] : [])];
-  const start = (name: string, args: string[], allow: string[] = []) => {
-    const child = startChild(`${name}.ts`, [...args, ...common], {
-      allow,
+  const start = async (name: ProgramName, args: string[]) => {
+    const child = await startChild(`${name}.ts`, [...args, ...common], {
       keepLines: 50,
       detached: true,
       onLine: (line) => printPrefixed(name, line),
@@ -135,42 +168,31 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     children.push(child);
     return child;
   };
-  // The programs' permission sets cover certs/ and data/ only; other
-  // directories the user asked for are granted explicitly, and only those.
-  const certsAccess = outsideDefault(config.certs, "certs")
-    ? [`--allow-read=${resolve(config.certs)}`]
-    : [];
-  const dataAccess = outsideDefault(config.data, "data")
-    ? [`--allow-read=${resolve(config.data)}`, `--allow-write=${resolve(config.data)}`]
-    : [];
 
   try {
-    const certs = start("certs", [
+    const certs = await start("certs", [
       "--out",
       config.certs,
       "--sensors",
       String(Math.max(10, config.sensors)),
-    ], [
-      ...certsAccess,
-      ...(certsAccess.length > 0 ? [`--allow-write=${resolve(config.certs)}`] : []),
     ]);
     const certsStatus = await certs.status;
     children.pop();
     if (!certsStatus.success) throw new ComponentError("certs", certsStatus.code);
 
-    const server = start("server", [
+    const server = await start("server", [
       "--port",
       String(config.port),
       "--db",
       join(config.data, "readings.db"),
       "--token-file",
       join(config.certs, "ingest.token"),
-    ], [...dataAccess, ...certsAccess]);
+    ]);
     const serverAddress = await listeningAddress(server);
 
     const modbusFile = join(config.data, "modbus.json");
     if (config.modbus) {
-      const plc = start("plc", [
+      const plc = await start("plc", [
         "--port",
         "0",
         "--sensors",
@@ -180,11 +202,11 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
         "--config-out",
         modbusFile,
         ...(config.seed === undefined ? [] : ["--seed", String(config.seed)]),
-      ], dataAccess.filter((flag) => flag.startsWith("--allow-write")));
+      ]);
       await listeningAddress(plc);
     }
 
-    const gateway = start("gateway", [
+    const gateway = await start("gateway", [
       ...(config.modbus ? ["--modbus", modbusFile] : []),
       "--port",
       String(config.gatewayPort),
@@ -194,12 +216,12 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
       join(config.data, "gateway-spool.db"),
       "--certs",
       config.certs,
-    ], [...dataAccess, ...certsAccess]);
+    ]);
     const gatewayAddress = await listeningAddress(gateway);
 
     // The query client follows the store from where it is when it starts:
     // started before the sensors, it judges every reading they send.
-    const query = start("query", [
+    const query = await start("query", [
       "--server",
       `http://${serverAddress}`,
       "--interval",
@@ -207,7 +229,7 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     ]);
     await query.waitForLine(/following /, START_TIMEOUT_MS);
 
-    const sensor = start("sensor", [
+    const sensor = await start("sensor", [
       "--gateway",
       gatewayAddress,
       "--sensors",
@@ -219,7 +241,7 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
       ...(config.seed === undefined ? [] : ["--seed", String(config.seed)]),
       "--certs",
       config.certs,
-    ], certsAccess);
+    ]);
     // Until its signal handlers are in place, a Ctrl-C would kill it outright.
     await sensor.waitForLine(/sending to /, START_TIMEOUT_MS);
 
@@ -297,10 +319,6 @@ async function stopAll(children: readonly Child[], log: Logger): Promise<boolean
   return clean;
 }
 
-function outsideDefault(directory: string, fallback: string): boolean {
-  return resolve(directory) !== resolve(fallback);
-}
-
 const NAME_WIDTH = 7;
 const COLORS: Readonly<Record<string, string>> = {
   certs: "\x1b[90m",
@@ -330,7 +348,9 @@ let running: readonly Child[] = [];
 export const demoProgram: Program<DemoConfig> = {
   name: "demo",
   usage: USAGE,
+  flags: FLAGS,
   parseConfig,
+  permissions,
   run,
   onForceExit: () => running.forEach((child) => child.kill()),
 };

@@ -5,26 +5,9 @@
  * committed, and forwards the spool to the server's `POST /api/data`,
  * deleting nothing before the server's 2xx.
  *
- * Usage: deno task gateway [flags]
- *
- *   --host HOST             listen address (default 127.0.0.1)
- *   --port PORT             listen port, 0 = any free port (default 8443)
- *   --server URL            the server's base URL (default http://127.0.0.1:8080)
- *   --spool FILE            the spool database (default data/gateway-spool.db)
- *   --certs DIR             ca.crt, gateway.crt, gateway.key, ingest.token (default certs)
- *   --spool-max N           spool bound in readings; when full, new readings get
- *                           ERROR 4 and stay on the sensors (default 1000000);
- *                           while the server is draining it, a sensor is first
- *                           held unread for up to 2 s
- *   --max-connections N     TCP connections at once (default 2048)
- *   --idle-timeout SECONDS  no complete frame for this long: ERROR 5 (default 60)
- *   --flush-ms MS           longest wait for a commit and its ACK (default 50)
- *   --stats-interval SECONDS  period of the `stats` log line, 0 = off (default 10)
- *   --metrics-port PORT     also serve Prometheus text on http://HOST:PORT/metrics
- *                           (0 = any free port; default off)
- *   --modbus FILE           also poll the Modbus TCP devices of FILE (JSON, see
- *                           docs/modbus.md) into the same spool (default off)
- *   --log-json, --debug, -h/--help
+ * Flags: `deno task gateway --help` (the table is {@linkcode FLAGS});
+ * `--modbus FILE` also polls the Modbus TCP devices of FILE (docs/modbus.md)
+ * into the same spool.
  *
  * The first log line is `listening on HOST:PORT`. SIGINT/SIGTERM: stop
  * accepting, commit and ACK what is in hand, close the connections, let an
@@ -32,9 +15,9 @@
  * resumes forwarding from the spool.
  *
  * Exit codes: 0 after a clean shutdown, 1 fatal error (unreadable
- * certificates, spool not a database, port in use), 2 bad flags, a flag
- * pointing outside the permission set, or a `--modbus` file that does not
- * follow its format (one line naming the file, the field and the reason).
+ * certificates, spool not a database, port in use), 2 bad flags, a missing
+ * permission, or a `--modbus` file that does not follow its format (one line
+ * naming the file, the field and the reason).
  *
  * @module
  */
@@ -43,19 +26,26 @@ import { join } from "node:path";
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseHttpUrl,
   parseNumber,
   parsePort,
+  parseTable,
   type Program,
   runMain,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
-import { assertPermissions, databaseAccess, netAccess, readAccess } from "./lib/permissions.ts";
+import { type Flag, usage } from "./lib/flags.ts";
+import {
+  databaseAccess,
+  netAccess,
+  type PermissionNeed,
+  readAccess,
+  urlAccess,
+} from "./lib/permissions.ts";
 import { serveGateway } from "./gateway/serve.ts";
 import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
-import { readModbusConfig } from "./gateway/modbus_config.ts";
+import { parseModbusConfig, readModbusConfig } from "./gateway/modbus_config.ts";
 import { createModbusSource } from "./gateway/modbus_source.ts";
 import { type DeviceSource, DeviceSources } from "./gateway/sources.ts";
 
@@ -77,84 +67,125 @@ export interface GatewayConfig extends CommonConfig {
   readonly modbus: string | undefined;
 }
 
-const USAGE = `
-Usage: deno task gateway [flags]
+/** The flags of `deno task gateway`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "host", value: "HOST", default: "127.0.0.1", help: "listen address" },
+  { name: "port", value: "PORT", default: "8443", help: "listen port, 0 = any free port" },
+  { name: "server", value: "URL", default: "http://127.0.0.1:8080", help: "server base URL" },
+  { name: "spool", value: "FILE", default: "data/gateway-spool.db", help: "spool database" },
+  {
+    name: "certs",
+    value: "DIR",
+    default: "certs",
+    help: "ca.crt, gateway.crt, gateway.key, ingest.token",
+  },
+  {
+    name: "spool-max",
+    value: "N",
+    default: "1000000",
+    help: "spool bound in readings; beyond it sensors get ERROR 4 and keep their readings; " +
+      "while the server drains it, a sensor is first held up to 2 s",
+  },
+  {
+    name: "max-connections",
+    value: "N",
+    default: "2048",
+    help: "simultaneous TCP connections",
+  },
+  {
+    name: "idle-timeout",
+    value: "SECONDS",
+    default: "60",
+    help: "close a connection with no frame for this long",
+  },
+  { name: "flush-ms", value: "MS", default: "50", help: "commit and ACK interval" },
+  {
+    name: "stats-interval",
+    value: "SECONDS",
+    default: "10",
+    help: "period of the stats log line, 0 = off",
+  },
+  {
+    name: "metrics-port",
+    value: "PORT",
+    defaultHelp: "off",
+    help: "serve Prometheus metrics on HOST:PORT/metrics, 0 = any free port",
+  },
+  {
+    name: "modbus",
+    value: "FILE",
+    defaultHelp: "off",
+    help: "also poll the Modbus TCP devices in FILE (docs/modbus.md)",
+  },
+];
 
-Mutual-TLS listener for sensors: checks CRC and certificate identity, spools
-readings durably, ACKs them, and forwards them to the server.
-
-  --host HOST               listen address (default: 127.0.0.1)
-  --port PORT               listen port, 0 = any free port (default: 8443)
-  --server URL              server base URL (default: http://127.0.0.1:8080)
-  --spool FILE              spool database (default: data/gateway-spool.db)
-  --certs DIR               ca.crt, gateway.crt, gateway.key, ingest.token (default: certs)
-  --spool-max N             spool bound in readings; beyond it sensors get ERROR 4
-                            and keep their readings (default: 1000000); while the
-                            server drains it, a sensor is first held up to 2 s
-  --max-connections N       simultaneous TCP connections (default: 2048)
-  --idle-timeout SECONDS    close a connection with no frame for this long (default: 60)
-  --flush-ms MS             commit and ACK interval (default: 50)
-  --stats-interval SECONDS  period of the stats log line, 0 = off (default: 10)
-  --metrics-port PORT       serve Prometheus metrics on HOST:PORT/metrics (default: off)
-  --modbus FILE             also poll the Modbus TCP devices in FILE (default: off)
-  --log-json                log one JSON object per line
-  --debug                   log debug lines and stacks
-  -h, --help                show this help
-`;
+const USAGE = usage(
+  "gateway",
+  `Mutual-TLS listener for sensors: checks CRC and certificate identity, spools
+readings durably, ACKs them, and forwards them to the server.`,
+  FLAGS,
+  "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.",
+);
 
 /** Parses the gateway's flags. */
 export function parseConfig(args: string[]): GatewayConfig {
-  const values = parseFlags(args, {
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string", default: "8443" },
-    server: { type: "string", default: "http://127.0.0.1:8080" },
-    spool: { type: "string", default: "data/gateway-spool.db" },
-    certs: { type: "string", default: "certs" },
-    "spool-max": { type: "string", default: "1000000" },
-    "max-connections": { type: "string", default: "2048" },
-    "idle-timeout": { type: "string", default: "60" },
-    "flush-ms": { type: "string", default: "50" },
-    "stats-interval": { type: "string", default: "10" },
-    "metrics-port": { type: "string" },
-    modbus: { type: "string" },
-  });
-  const metricsPort = values["metrics-port"];
+  const values = parseTable(args, FLAGS);
+  const metricsPort = values.optional("metrics-port");
   return {
     ...commonConfig(values),
-    host: values.host,
-    port: parsePort("port", values.port),
-    server: parseHttpUrl("server", values.server),
-    spool: values.spool,
-    certs: values.certs,
-    spoolMax: parseNumber("spool-max", values["spool-max"], { min: 1, integer: true }),
-    maxConnections: parseNumber("max-connections", values["max-connections"], {
+    host: values.string("host"),
+    port: parsePort("port", values.string("port")),
+    server: parseHttpUrl("server", values.string("server")),
+    spool: values.string("spool"),
+    certs: values.string("certs"),
+    spoolMax: parseNumber("spool-max", values.string("spool-max"), { min: 1, integer: true }),
+    maxConnections: parseNumber("max-connections", values.string("max-connections"), {
       min: 1,
       max: 1_000_000,
       integer: true,
     }),
     idleTimeoutMs: 1000 *
-      parseNumber("idle-timeout", values["idle-timeout"], { min: 0.1, max: 86_400 }),
-    flushMs: parseNumber("flush-ms", values["flush-ms"], { min: 1, max: 10_000 }),
+      parseNumber("idle-timeout", values.string("idle-timeout"), { min: 0.1, max: 86_400 }),
+    flushMs: parseNumber("flush-ms", values.string("flush-ms"), { min: 1, max: 10_000 }),
     statsIntervalMs: 1000 *
-      parseNumber("stats-interval", values["stats-interval"], { min: 0, max: 86_400 }),
+      parseNumber("stats-interval", values.string("stats-interval"), { min: 0, max: 86_400 }),
     metricsPort: metricsPort === undefined ? undefined : parsePort("metrics-port", metricsPort),
-    modbus: values.modbus,
+    modbus: values.optional("modbus"),
   };
+}
+
+/** What the flags need: the certificates, the spool's directory, the ports, the server. */
+export function permissions(config: GatewayConfig): PermissionNeed[] {
+  return [
+    readAccess("certs", config.certs),
+    ...databaseAccess("spool", config.spool),
+    netAccess("host", config.host, config.port),
+    urlAccess("server", config.server),
+    ...(config.metricsPort === undefined
+      ? []
+      : [netAccess("metrics-port", config.host, config.metricsPort)]),
+    ...(config.modbus === undefined ? [] : modbusAccess(config.modbus)),
+  ];
+}
+
+/**
+ * The `--modbus` file and the devices it names. An unreadable or invalid
+ * file grants only itself: the gateway then reports it at start.
+ */
+function modbusAccess(file: string): PermissionNeed[] {
+  try {
+    const modbus = parseModbusConfig(file, Deno.readTextFileSync(file));
+    return [
+      readAccess("modbus", file),
+      ...modbus.devices.map((device) => netAccess("modbus", device.host, device.port)),
+    ];
+  } catch {
+    return [readAccess("modbus", file)];
+  }
 }
 
 /** Runs the gateway until `signal` aborts, then shuts down in order. */
 export async function run(config: GatewayConfig, signal: AbortSignal, log: Logger): Promise<void> {
-  const serverPort = Number(config.server.port) ||
-    (config.server.protocol === "https:" ? 443 : 80);
-  assertPermissions("gateway", [
-    readAccess("certs", config.certs),
-    ...databaseAccess("spool", config.spool),
-    netAccess("host", config.host, config.port),
-    netAccess("server", config.server.hostname.replace(/^\[|\]$/g, ""), serverPort),
-    ...(config.metricsPort === undefined
-      ? []
-      : [netAccess("metrics-port", config.host, config.metricsPort)]),
-  ]);
   const sources = await loadSources(config, log);
   const credentials = await readCredentials(config.certs);
   const spool = openDatabase(
@@ -190,12 +221,8 @@ interface Credentials {
 async function loadSources(config: GatewayConfig, log: Logger): Promise<DeviceSources> {
   const sources: DeviceSource[] = [];
   if (config.modbus !== undefined) {
-    assertPermissions("gateway", [readAccess("modbus", config.modbus)]);
+    // Its devices were granted (and checked) from the same file: permissions().
     const modbus = await readModbusConfig(config.modbus);
-    assertPermissions(
-      "gateway",
-      modbus.devices.map((device) => netAccess("modbus", device.host, device.port)),
-    );
     sources.push(createModbusSource(modbus, { log }));
     log.info(`modbus: polling ${modbus.devices.length} devices`, {
       file: config.modbus,
@@ -225,7 +252,9 @@ async function readCredentials(dir: string): Promise<Credentials> {
 export const gatewayProgram: Program<GatewayConfig> = {
   name: "gateway",
   usage: USAGE,
+  flags: FLAGS,
   parseConfig,
+  permissions,
   run,
 };
 

@@ -5,28 +5,7 @@
  * describes, in both the holding and the input table; and it can misbehave
  * on purpose, as real devices do.
  *
- * Usage: deno task plc [flags]
- *
- *   --host HOST             listen address (default 127.0.0.1)
- *   --port PORT             listen port, 0 = any free port (default 5020)
- *   --unit N                unit id of the first device (default 1)
- *   --devices N             devices behind this address, units N, N+1, … (default 1)
- *   --sensors N             sensors per device (default 3)
- *   --first-id ID           sensor id of device 0's first sensor (default 1001)
- *   --type TYPE             int16, uint16, int32, uint32, float32 (default int16)
- *   --order ORDER           ABCD, CDAB, BADC, DCBA, for 32-bit types (default ABCD)
- *   --base ADDRESS          address of the first register (default 0)
- *   --rate HZ               new values per second (default 10)
- *   --seed N, --excursion-rate P   as for the sensor simulator
- *   --slow SECONDS          answer every request this late (default 0)
- *   --exception-every N     answer every Nth request "server device busy"
- *   --drop-every N          close the connection instead of every Nth answer
- *   --garbage-every N       answer every Nth request with bytes that are not Modbus
- *   --wrong-tid-every N     answer every Nth request with another transaction id
- *   --missing ADDRESS       this register does not exist (illegal data address); repeatable
- *   --print-config          print the gateway's --modbus file for this layout and exit
- *   --config-out FILE       once listening, write the gateway's --modbus file there
- *   --log-json, --debug, -h/--help
+ * Flags: `deno task plc --help` (the table is {@linkcode FLAGS}).
  *
  * A request for another unit gets "gateway target device failed to
  * respond". The first log line is `listening on HOST:PORT`.
@@ -39,15 +18,16 @@
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseNumber,
   parsePort,
+  parseTable,
   type Program,
   runMain,
   UsageError,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
-import { assertPermissions, netAccess, writeAccess } from "./lib/permissions.ts";
+import { type Flag, usage } from "./lib/flags.ts";
+import { netAccess, type PermissionNeed, writeAccess } from "./lib/permissions.ts";
 import { createSimulator, type Simulator } from "./sensor/simulator.ts";
 import {
   BYTE_ORDERS,
@@ -80,72 +60,95 @@ export interface PlcConfig extends CommonConfig {
   readonly configOut: string | undefined;
 }
 
-const USAGE = `
-Usage: deno task plc [flags]
+/** The flags of `deno task plc`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "host", value: "HOST", default: "127.0.0.1", help: "listen address" },
+  { name: "port", value: "PORT", default: "5020", help: "listen port, 0 = any free port" },
+  { name: "unit", value: "N", default: "1", help: "unit id of the first device" },
+  { name: "devices", value: "N", default: "1", help: "devices (unit ids N, N+1, ...)" },
+  { name: "sensors", value: "N", default: "3", help: "sensors per device" },
+  { name: "first-id", value: "ID", default: "1001", help: "sensor id of the first sensor" },
+  { name: "type", value: "TYPE", default: "int16", help: "int16, uint16, int32, uint32, float32" },
+  {
+    name: "order",
+    value: "ORDER",
+    default: "ABCD",
+    help: "ABCD, CDAB, BADC, DCBA for 32-bit types",
+  },
+  { name: "base", value: "ADDRESS", default: "0", help: "first register address" },
+  { name: "rate", value: "HZ", default: "10", help: "new values per second" },
+  { name: "seed", value: "N", default: "1", help: "PRNG seed" },
+  {
+    name: "excursion-rate",
+    value: "P",
+    default: "0.02",
+    help: "chance per update of an out-of-range excursion",
+  },
+  { name: "slow", value: "SECONDS", default: "0", help: "delay every answer" },
+  {
+    name: "exception-every",
+    value: "N",
+    default: "0",
+    help: 'every Nth request: exception "server device busy", 0 = off',
+  },
+  {
+    name: "drop-every",
+    value: "N",
+    default: "0",
+    help: "every Nth request: close the connection, 0 = off",
+  },
+  {
+    name: "garbage-every",
+    value: "N",
+    default: "0",
+    help: "every Nth request: answer bytes that are not Modbus, 0 = off",
+  },
+  {
+    name: "wrong-tid-every",
+    value: "N",
+    default: "0",
+    help: "every Nth request: answer another transaction id, 0 = off",
+  },
+  {
+    name: "missing",
+    value: "ADDRESS",
+    multiple: true,
+    help: "a register that does not exist; repeatable",
+  },
+  {
+    name: "print-config",
+    boolean: true,
+    help: "print the gateway's --modbus file for this layout, then exit",
+  },
+  {
+    name: "config-out",
+    value: "FILE",
+    help: "once listening, write that file (with the bound port) to FILE",
+  },
+];
 
-Simulated PLC: serves drifting sensor values as Modbus TCP registers.
-
-  --host HOST             listen address (default: 127.0.0.1)
-  --port PORT             listen port, 0 = any free port (default: 5020)
-  --unit N                unit id of the first device (default: 1)
-  --devices N             devices (unit ids N, N+1, ...) (default: 1)
-  --sensors N             sensors per device (default: 3)
-  --first-id ID           sensor id of the first sensor (default: 1001)
-  --type TYPE             int16, uint16, int32, uint32, float32 (default: int16)
-  --order ORDER           ABCD, CDAB, BADC, DCBA for 32-bit types (default: ABCD)
-  --base ADDRESS          first register address (default: 0)
-  --rate HZ               new values per second (default: 10)
-  --seed N                PRNG seed (default: 1)
-  --excursion-rate P      chance per update of an out-of-range excursion (default: 0.02)
-  --slow SECONDS          delay every answer (default: 0)
-  --exception-every N     every Nth request: exception "server device busy" (default: off)
-  --drop-every N          every Nth request: close the connection (default: off)
-  --garbage-every N       every Nth request: answer bytes that are not Modbus (default: off)
-  --wrong-tid-every N     every Nth request: answer another transaction id (default: off)
-  --missing ADDRESS       a register that does not exist; repeatable
-  --print-config          print the gateway's --modbus file for this layout, then exit
-  --config-out FILE       once listening, write that file (with the bound port) to FILE
-  --log-json              log one JSON object per line
-  --debug                 log debug lines and stacks
-  -h, --help              show this help
-`;
+const USAGE = usage(
+  "plc",
+  "Simulated PLC: serves drifting sensor values as Modbus TCP registers.",
+  FLAGS,
+  "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.",
+);
 
 /** Parses the PLC's flags. */
 export function parseConfig(args: string[]): PlcConfig {
-  const values = parseFlags(args, {
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string", default: "5020" },
-    unit: { type: "string", default: "1" },
-    devices: { type: "string", default: "1" },
-    sensors: { type: "string", default: "3" },
-    "first-id": { type: "string", default: "1001" },
-    type: { type: "string", default: "int16" },
-    order: { type: "string", default: "ABCD" },
-    base: { type: "string", default: "0" },
-    rate: { type: "string", default: "10" },
-    seed: { type: "string", default: "1" },
-    "excursion-rate": { type: "string", default: "0.02" },
-    slow: { type: "string", default: "0" },
-    "exception-every": { type: "string", default: "0" },
-    "drop-every": { type: "string", default: "0" },
-    "garbage-every": { type: "string", default: "0" },
-    "wrong-tid-every": { type: "string", default: "0" },
-    missing: { type: "string", multiple: true, default: [] },
-    "print-config": { type: "boolean", default: false },
-    "config-out": { type: "string" },
-  });
+  const values = parseTable(args, FLAGS);
   const integer = (flag: string, min: number, max: number) =>
-    parseNumber(flag, values[flag as "unit"], { min, max, integer: true });
-  const type = values.type as RegisterType;
+    parseNumber(flag, values.string(flag), { min, max, integer: true });
+  const type = values.string("type") as RegisterType;
   if (!REGISTER_TYPE_NAMES.includes(type)) {
     throw new UsageError(
-      `Cannot parse --type: expected ${REGISTER_TYPE_NAMES.join(", ")}, got "${values.type}"`,
+      `Cannot parse --type: expected ${REGISTER_TYPE_NAMES.join(", ")}, got "${type}"`,
     );
   }
-  const order = values.order as ByteOrder;
+  const order = values.string("order") as ByteOrder;
   if (!BYTE_ORDERS.includes(order)) {
     throw new UsageError(
-      `Cannot parse --order: expected ${BYTE_ORDERS.join(", ")}, got "${values.order}"`,
+      `Cannot parse --order: expected ${BYTE_ORDERS.join(", ")}, got "${order}"`,
     );
   }
   const devices = integer("devices", 1, 256);
@@ -163,22 +166,25 @@ export function parseConfig(args: string[]): PlcConfig {
   }
   return {
     ...commonConfig(values),
-    host: values.host,
-    port: parsePort("port", values.port),
+    host: values.string("host"),
+    port: parsePort("port", values.string("port")),
     unit,
     devices,
     layout,
-    rate: parseNumber("rate", values.rate, { min: 0.01, max: 1000 }),
+    rate: parseNumber("rate", values.string("rate"), { min: 0.01, max: 1000 }),
     seed: integer("seed", 0, 0xffff_ffff),
-    excursionRate: parseNumber("excursion-rate", values["excursion-rate"], { min: 0, max: 1 }),
-    slowMs: 1000 * parseNumber("slow", values.slow, { min: 0, max: 3600 }),
+    excursionRate: parseNumber("excursion-rate", values.string("excursion-rate"), {
+      min: 0,
+      max: 1,
+    }),
+    slowMs: 1000 * parseNumber("slow", values.string("slow"), { min: 0, max: 3600 }),
     exceptionEvery: integer("exception-every", 0, 1e9),
     dropEvery: integer("drop-every", 0, 1e9),
     garbageEvery: integer("garbage-every", 0, 1e9),
     wrongTidEvery: integer("wrong-tid-every", 0, 1e9),
-    missing: new Set(values.missing.map((value) => parsePort("missing", value))),
-    printConfig: values["print-config"],
-    configOut: values["config-out"],
+    missing: new Set(values.list("missing").map((value) => parsePort("missing", value))),
+    printConfig: values.boolean("print-config"),
+    configOut: values.optional("config-out"),
   };
 }
 
@@ -186,6 +192,14 @@ export function parseConfig(args: string[]): PlcConfig {
 interface Device {
   readonly registers: Uint16Array;
   readonly simulators: Simulator[];
+}
+
+/** What the flags need: the listening port, the `--config-out` file. */
+export function permissions(config: PlcConfig): PermissionNeed[] {
+  return [
+    netAccess("port", config.host, config.port),
+    ...(config.configOut === undefined ? [] : [writeAccess("config-out", config.configOut)]),
+  ];
 }
 
 /** Serves until `signal` aborts. */
@@ -207,10 +221,6 @@ export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): 
     await Deno.stdout.write(new TextEncoder().encode(gatewayFile(config.port)));
     return;
   }
-  assertPermissions("plc", [
-    netAccess("port", config.host, config.port),
-    ...(config.configOut === undefined ? [] : [writeAccess("config-out", config.configOut)]),
-  ]);
   const { layout } = config;
   const devices: Device[] = Array.from({ length: config.devices }, (_, d) => ({
     registers: new Uint16Array(layoutSize(layout)),
@@ -308,7 +318,9 @@ async function serveConnection(
 export const plcProgram: Program<PlcConfig> = {
   name: "plc",
   usage: USAGE,
+  flags: FLAGS,
   parseConfig,
+  permissions,
   run,
 };
 

@@ -24,8 +24,7 @@
  * - Stale: a known sensor with no new stored reading for `--stale` seconds
  *   on the client's clock.
  *
- * Usage: deno task query [--server URL] [--interval SECONDS] [--once] [--json]
- *   [--thresholds FILE] [--stale SECONDS]
+ * Flags: `deno task query --help` (the table is {@linkcode FLAGS}).
  *
  * Exit codes: 0 stopped by SIGINT/SIGTERM, or `--once` found no alarm;
  * 1 `--once` found an active alarm or could not read the server, or a fatal
@@ -37,20 +36,16 @@
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseHttpUrl,
   parseNumber,
+  parseTable,
   type Program,
   runMain,
   UsageError,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
-import {
-  assertPermissions,
-  netAccess,
-  type PermissionNeed,
-  readAccess,
-} from "./lib/permissions.ts";
+import { type Flag, usage } from "./lib/flags.ts";
+import { type PermissionNeed, readAccess, urlAccess } from "./lib/permissions.ts";
 import { loadThresholds, type Thresholds } from "./lib/thresholds.ts";
 import type { AlarmEvent } from "./query/alarms.ts";
 import { ApiClient } from "./query/api.ts";
@@ -74,63 +69,67 @@ export interface QueryConfig extends CommonConfig {
   readonly staleMs: number;
 }
 
-const USAGE = `
-Usage: deno task query [--server URL] [--interval SECONDS] [--once] [--json]
-                       [--thresholds FILE] [--stale SECONDS]
+/** The flags of `deno task query`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "server", value: "URL", default: "http://127.0.0.1:8080", help: "the server" },
+  {
+    name: "interval",
+    value: "SECONDS",
+    default: "10",
+    help: "time between polls, fractions allowed",
+  },
+  { name: "once", boolean: true, help: "one check of the latest state, then exit (see codes)" },
+  { name: "json", boolean: true, help: "one JSON object per event instead of a line" },
+  {
+    name: "thresholds",
+    value: "FILE",
+    defaultHelp: "the server's /api/thresholds, else -40..85 °C, 800..1200 hPa, 0..100 % RH",
+    help: "safe ranges (JSON, see lib/thresholds.ts)",
+  },
+  {
+    name: "stale",
+    value: "SECONDS",
+    default: "60",
+    help: "silence before a sensor is stale; 0 disables",
+  },
+];
 
-Polls the server's readings and prints one line per alarm state change on
+const USAGE = usage(
+  "query",
+  `Polls the server's readings and prints one line per alarm state change on
 stdout: ALERT when a value leaves its safe range, RECOVERED when it is back
 inside by the deadband, STALE when a sensor stops reporting, RECOVERED when
-it reports again. Times are UTC. Logs go to stderr.
-
-  --server URL         the server (default: http://127.0.0.1:8080)
-  --interval SECONDS   time between polls, fractions allowed (default: 10)
-  --once               one check of the latest state, then exit (see codes)
-  --json               one JSON object per event instead of a line
-  --thresholds FILE    safe ranges (JSON, see lib/thresholds.ts); default: the
-                       server's /api/thresholds, else -40..85 °C, 800..1200 hPa,
-                       0..100 % RH
-  --stale SECONDS      silence before a sensor is stale; 0 disables (default: 60)
-  --log-json           log one JSON object per line
-  --debug              log every poll
-  -h, --help           show this help
-
-Exit codes:
+it reports again. Times are UTC. Logs go to stderr.`,
+  FLAGS,
+  `Exit codes:
   0  stopped by SIGINT/SIGTERM; with --once: no alarm active
   1  with --once: an alarm is active, or the server could not be read;
      otherwise a fatal error
-  2  bad flags, unreadable thresholds file, or missing permission
-`;
+  2  bad flags, unreadable thresholds file, or missing permission`,
+);
 
 /** Parses the flags of `deno task query`. */
 export function parseConfig(args: string[]): QueryConfig {
-  const values = parseFlags(args, {
-    server: { type: "string", default: "http://127.0.0.1:8080" },
-    interval: { type: "string", default: "10" },
-    once: { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-    thresholds: { type: "string" },
-    stale: { type: "string", default: "60" },
-  });
-  const interval = parseNumber("interval", values.interval, { min: 0.01, max: 86_400 });
-  const stale = parseNumber("stale", values.stale, { min: 0, max: 30 * 86_400 });
-  if (values.thresholds === "") throw new UsageError(`Cannot parse --thresholds: expected a file`);
+  const values = parseTable(args, FLAGS);
+  const interval = parseNumber("interval", values.string("interval"), { min: 0.01, max: 86_400 });
+  const stale = parseNumber("stale", values.string("stale"), { min: 0, max: 30 * 86_400 });
+  if (values.optional("thresholds") === "") {
+    throw new UsageError(`Cannot parse --thresholds: expected a file`);
+  }
   return {
     ...commonConfig(values),
-    server: parseHttpUrl("server", values.server),
+    server: parseHttpUrl("server", values.string("server")),
     intervalMs: interval * 1000,
-    once: values.once,
-    json: values.json,
-    thresholds: values.thresholds,
+    once: values.boolean("once"),
+    json: values.boolean("json"),
+    thresholds: values.optional("thresholds"),
     staleMs: stale * 1000,
   };
 }
 
-/** The permissions the flags need: the server's host and port, the thresholds file. */
-export function permissionNeeds(config: QueryConfig): PermissionNeed[] {
-  const { server } = config;
-  const port = server.port === "" ? (server.protocol === "https:" ? 443 : 80) : Number(server.port);
-  const needs = [netAccess("server", server.hostname.replace(/^\[|\]$/g, ""), port)];
+/** What the flags need: the server's host and port, the thresholds file. */
+export function permissions(config: QueryConfig): PermissionNeed[] {
+  const needs = [urlAccess("server", config.server)];
   if (config.thresholds !== undefined) needs.push(readAccess("thresholds", config.thresholds));
   return needs;
 }
@@ -144,7 +143,6 @@ export async function run(
   signal: AbortSignal,
   log: Logger,
 ): Promise<number | void> {
-  assertPermissions("query", permissionNeeds(config));
   let thresholds: Thresholds | undefined;
   if (config.thresholds !== undefined) {
     try {
@@ -161,6 +159,13 @@ export async function run(
 }
 
 /** The program, as `runMain` runs it. */
-export const queryProgram: Program<QueryConfig> = { name: "query", usage: USAGE, parseConfig, run };
+export const queryProgram: Program<QueryConfig> = {
+  name: "query",
+  usage: USAGE,
+  flags: FLAGS,
+  parseConfig,
+  permissions,
+  run,
+};
 
 if (import.meta.main) await runMain(queryProgram);

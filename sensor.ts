@@ -10,30 +10,13 @@
  * sensor/link.ts). `--interval 0` is saturation mode: each sensor measures
  * as fast as its window of unacknowledged readings allows (for load tests).
  *
- * Usage: deno task sensor [flags]
- *
- *   --gateway HOST:PORT     the gateway (default 127.0.0.1:8443)
- *   --sensors N             sensors in this process (default 1)
- *   --first-id ID           id of the first sensor (default 1)
- *   --interval SECONDS      between readings per sensor, fractions allowed,
- *                           0 = as fast as ACKs allow (default 5)
- *   --count N               readings per sensor, 0 = forever (default 0); the
- *                           process exits 0 once all are acknowledged
- *   --certs DIR             ca.crt and sensors/sensor-<id>.crt/.key (default certs)
- *   --window N              readings in flight per sensor (default 500)
- *   --buffer N              readings kept per sensor; beyond it the oldest is
- *                           dropped and counted (default 10000)
- *   --ack-timeout SECONDS   no ACK progress this long: reconnect and resend (default 5)
- *   --seed N                PRNG seed for reproducible values (default random, logged)
- *   --excursion-rate P      chance per reading of an out-of-range excursion (default 0.02)
- *   --stats-interval SECONDS  period of the `stats` log line, 0 = off (default 10)
- *   --log-json, --debug, -h/--help
+ * Flags: `deno task sensor --help` (the table is {@linkcode FLAGS}).
  *
  * On exit (count done, SIGINT or SIGTERM) it logs one parsable line:
  * `summary sensors=N sent=… acknowledged=… resent=… dropped=… pending=… …`.
  *
  * Exit codes: 0 count done or stopped by a signal, 1 fatal error (a
- * certificate missing), 2 bad flags or a flag outside the permission set.
+ * certificate missing), 2 bad flags or a missing permission.
  *
  * @module
  */
@@ -42,14 +25,15 @@ import { join } from "node:path";
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseHostPort,
   parseNumber,
+  parseTable,
   type Program,
   runMain,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
-import { assertPermissions, netAccess, readAccess } from "./lib/permissions.ts";
+import { type Flag, usage } from "./lib/flags.ts";
+import { netAccess, type PermissionNeed, readAccess } from "./lib/permissions.ts";
 import { SensorLink } from "./sensor/link.ts";
 import { startStatsLine } from "./lib/stats_line.ts";
 import { startScheduler } from "./sensor/scheduler.ts";
@@ -75,32 +59,75 @@ export interface SensorConfig extends CommonConfig {
   readonly statsIntervalMs: number;
 }
 
-const USAGE = `
-Usage: deno task sensor [flags]
+/** The flags of `deno task sensor`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "gateway", value: "HOST:PORT", default: "127.0.0.1:8443", help: "gateway address" },
+  { name: "sensors", value: "N", default: "1", help: "sensors in this process" },
+  { name: "first-id", value: "ID", default: "1", help: "id of the first sensor" },
+  {
+    name: "interval",
+    value: "SECONDS",
+    default: "5",
+    help: "seconds between readings per sensor, fractions allowed; 0 = as fast as ACKs allow",
+  },
+  {
+    name: "count",
+    value: "N",
+    default: "0",
+    help: "readings per sensor, 0 = forever; the process exits 0 once all are acknowledged",
+  },
+  {
+    name: "certs",
+    value: "DIR",
+    default: "certs",
+    help: "ca.crt and sensors/sensor-<id>.crt/.key",
+  },
+  {
+    name: "window",
+    value: "N",
+    default: "500",
+    help: "unacknowledged readings in flight per sensor",
+  },
+  {
+    name: "buffer",
+    value: "N",
+    default: "10000",
+    help: "readings kept per sensor; beyond it the oldest are dropped and counted",
+  },
+  {
+    name: "ack-timeout",
+    value: "SECONDS",
+    default: "5",
+    help: "reconnect and resend after this long without ACK progress",
+  },
+  {
+    name: "seed",
+    value: "N",
+    defaultHelp: "random, logged",
+    help: "seed for reproducible values",
+  },
+  {
+    name: "excursion-rate",
+    value: "P",
+    default: "0.02",
+    help: "chance per reading of an out-of-range excursion",
+  },
+  {
+    name: "stats-interval",
+    value: "SECONDS",
+    default: "10",
+    help: "period of the stats log line, 0 = off",
+  },
+];
 
-Simulated sensors sending readings to the gateway over mutual TLS.
+const USAGE = usage(
+  "sensor",
+  `Simulated sensors sending readings to the gateway over mutual TLS.`,
+  FLAGS,
+  `On exit it logs: summary sensors=N sent=... acknowledged=... resent=... dropped=... pending=...
 
-  --gateway HOST:PORT       gateway address (default: 127.0.0.1:8443)
-  --sensors N               sensors in this process (default: 1)
-  --first-id ID             id of the first sensor (default: 1)
-  --interval SECONDS        seconds between readings per sensor, fractions allowed;
-                            0 = as fast as ACKs allow (default: 5)
-  --count N                 readings per sensor, 0 = forever (default: 0)
-  --certs DIR               ca.crt and sensors/sensor-<id>.crt/.key (default: certs)
-  --window N                unacknowledged readings in flight per sensor (default: 500)
-  --buffer N                readings kept per sensor; beyond it the oldest are
-                            dropped and counted (default: 10000)
-  --ack-timeout SECONDS     reconnect and resend after this long without ACK
-                            progress (default: 5)
-  --seed N                  seed for reproducible values (default: random, logged)
-  --excursion-rate P        chance per reading of an out-of-range excursion (default: 0.02)
-  --stats-interval SECONDS  period of the stats log line, 0 = off (default: 10)
-  --log-json                log one JSON object per line
-  --debug                   log debug lines and stacks
-  -h, --help                show this help
-
-On exit it logs: summary sensors=N sent=... acknowledged=... resent=... dropped=... pending=...
-`;
+Exit codes: 0 count done or stopped by a signal, 1 fatal error, 2 bad flags or permission.`,
+);
 
 const MAX_SENSORS = 100_000;
 /** Above this many sensors, per-sensor connection events are logged at debug level only. */
@@ -109,60 +136,60 @@ const BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 
 /** Parses the simulator's flags. */
 export function parseConfig(args: string[]): SensorConfig {
-  const values = parseFlags(args, {
-    gateway: { type: "string", default: "127.0.0.1:8443" },
-    sensors: { type: "string", default: "1" },
-    "first-id": { type: "string", default: "1" },
-    interval: { type: "string", default: "5" },
-    count: { type: "string", default: "0" },
-    certs: { type: "string", default: "certs" },
-    window: { type: "string", default: "500" },
-    buffer: { type: "string", default: "10000" },
-    "ack-timeout": { type: "string", default: "5" },
-    seed: { type: "string" },
-    "excursion-rate": { type: "string", default: "0.02" },
-    "stats-interval": { type: "string", default: "10" },
-  });
-  const sensors = parseNumber("sensors", values.sensors, {
+  const values = parseTable(args, FLAGS);
+  const sensors = parseNumber("sensors", values.string("sensors"), {
     min: 1,
     max: MAX_SENSORS,
     integer: true,
   });
-  const firstId = parseNumber("first-id", values["first-id"], {
+  const firstId = parseNumber("first-id", values.string("first-id"), {
     min: 0,
     max: 0xffff_ffff - sensors + 1,
     integer: true,
   });
-  const window = parseNumber("window", values.window, { min: 1, max: 1_000_000, integer: true });
-  const buffer = parseNumber("buffer", values.buffer, { min: 1, max: 100_000_000, integer: true });
+  const window = parseNumber("window", values.string("window"), {
+    min: 1,
+    max: 1_000_000,
+    integer: true,
+  });
+  const buffer = parseNumber("buffer", values.string("buffer"), {
+    min: 1,
+    max: 100_000_000,
+    integer: true,
+  });
   return {
     ...commonConfig(values),
-    gateway: parseHostPort("gateway", values.gateway),
+    gateway: parseHostPort("gateway", values.string("gateway")),
     sensors,
     firstId,
-    interval: parseNumber("interval", values.interval, { min: 0, max: 86_400 }),
-    count: parseNumber("count", values.count, { min: 0, integer: true }),
-    certs: values.certs,
+    interval: parseNumber("interval", values.string("interval"), { min: 0, max: 86_400 }),
+    count: parseNumber("count", values.string("count"), { min: 0, integer: true }),
+    certs: values.string("certs"),
     window,
     buffer: Math.max(buffer, window),
     ackTimeoutMs: 1000 *
-      parseNumber("ack-timeout", values["ack-timeout"], { min: 0.1, max: 3_600 }),
-    seed: values.seed === undefined
+      parseNumber("ack-timeout", values.string("ack-timeout"), { min: 0.1, max: 3_600 }),
+    seed: values.optional("seed") === undefined
       ? undefined
-      : parseNumber("seed", values.seed, { min: 0, max: 0xffff_ffff, integer: true }),
-    excursionRate: parseNumber("excursion-rate", values["excursion-rate"], { min: 0, max: 1 }),
+      : parseNumber("seed", values.string("seed"), { min: 0, max: 0xffff_ffff, integer: true }),
+    excursionRate: parseNumber("excursion-rate", values.string("excursion-rate"), {
+      min: 0,
+      max: 1,
+    }),
     statsIntervalMs: 1000 *
-      parseNumber("stats-interval", values["stats-interval"], { min: 0, max: 86_400 }),
+      parseNumber("stats-interval", values.string("stats-interval"), { min: 0, max: 86_400 }),
   };
+}
+
+/** What the flags need: the certificates and the gateway's address. */
+export function permissions(config: SensorConfig): PermissionNeed[] {
+  const { hostname, port } = config.gateway;
+  return [readAccess("certs", config.certs), netAccess("gateway", hostname, port)];
 }
 
 /** Runs the sensors until the count is done or `signal` aborts, then logs the summary. */
 export async function run(config: SensorConfig, signal: AbortSignal, log: Logger): Promise<void> {
   const { hostname, port } = config.gateway;
-  assertPermissions("sensor", [
-    readAccess("certs", config.certs),
-    netAccess("gateway", hostname, port),
-  ]);
   const ids = Array.from({ length: config.sensors }, (_, i) => config.firstId + i);
   const caCert = await readPem(join(config.certs, "ca.crt"));
   const identities = await Promise.all(ids.map(async (id) => ({
@@ -251,7 +278,9 @@ async function readPem(path: string): Promise<string> {
 export const sensorProgram: Program<SensorConfig> = {
   name: "sensor",
   usage: USAGE,
+  flags: FLAGS,
   parseConfig,
+  permissions,
   run,
 };
 

@@ -6,9 +6,7 @@
  * dashboard over a WebSocket (`/api/live`) and serves the dashboard itself
  * from `static/`.
  *
- * Usage: deno task server [--host HOST] [--port PORT] [--db FILE]
- *          [--token-file FILE] [--thresholds FILE] [--retain-days N]
- *          [--log-json] [--debug]
+ * Flags: `deno task server --help` (the table is {@linkcode FLAGS}).
  *
  * Exit codes: 0 after SIGINT/SIGTERM once in-flight requests are answered
  * and the database is closed; 1 on a fatal error (token file missing, port
@@ -17,20 +15,22 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseNumber,
   parsePort,
+  parseTable,
   type Program,
   runMain,
 } from "./lib/cli.ts";
+import { type Flag, usage } from "./lib/flags.ts";
 import type { Logger } from "./lib/log.ts";
 import {
-  assertPermissions,
   databaseAccess,
   netAccess,
+  ownFilesAccess,
   type PermissionNeed,
   readAccess,
 } from "./lib/permissions.ts";
@@ -57,45 +57,73 @@ export interface ServerConfig extends CommonConfig {
   readonly retainDays: number;
 }
 
-const USAGE = `
-Usage: deno task server [--host HOST] [--port PORT] [--db FILE] [--token-file FILE]
-                        [--thresholds FILE] [--retain-days N]
+/** The flags of `deno task server`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "host", value: "HOST", default: "127.0.0.1", help: "address to listen on" },
+  { name: "port", value: "PORT", default: "8080", help: "TCP port, 0 for any free one" },
+  {
+    name: "db",
+    value: "FILE",
+    default: "data/readings.db",
+    help: "SQLite database, created if missing",
+  },
+  {
+    name: "token-file",
+    value: "FILE",
+    default: "certs/ingest.token",
+    help: "ingest bearer token, made by `deno task certs`",
+  },
+  {
+    name: "thresholds",
+    value: "FILE",
+    defaultHelp: "built-in ranges",
+    help: "safe ranges served at /api/thresholds",
+  },
+  {
+    name: "retain-days",
+    value: "N",
+    default: "0",
+    help: "delete readings older than N days, 0 to keep all",
+  },
+];
 
-Stores readings posted by the gateway in SQLite and serves the REST API
-(docs/http-api.md), the live WebSocket and the dashboard.
-
-  --host HOST          address to listen on (default: 127.0.0.1)
-  --port PORT          TCP port, 0 for any free one (default: 8080)
-  --db FILE            SQLite database, created if missing (default: data/readings.db)
-  --token-file FILE    ingest bearer token (default: certs/ingest.token; made by \`deno task certs\`)
-  --thresholds FILE    safe ranges served at /api/thresholds (default: built-in ranges)
-  --retain-days N      delete readings older than N days, 0 to keep all (default: 0)
-  --log-json           log one JSON object per line
-  --debug              log debug lines and stacks
-  -h, --help           show this help
-
-Exit codes: 0 stopped by SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.
-`;
+const USAGE = usage(
+  "server",
+  `Stores readings posted by the gateway in SQLite and serves the REST API
+(docs/http-api.md), the live WebSocket and the dashboard.`,
+  FLAGS,
+  "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.",
+);
 
 /** Parses the flags of `deno task server`. */
 export function parseConfig(args: string[]): ServerConfig {
-  const values = parseFlags(args, {
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string", default: "8080" },
-    db: { type: "string", default: "data/readings.db" },
-    "token-file": { type: "string", default: "certs/ingest.token" },
-    thresholds: { type: "string" },
-    "retain-days": { type: "string", default: "0" },
-  });
+  const values = parseTable(args, FLAGS);
   return {
     ...commonConfig(values),
-    host: values.host,
-    port: parsePort("port", values.port),
-    db: values.db,
-    tokenFile: values["token-file"],
-    thresholds: values.thresholds,
-    retainDays: parseNumber("retain-days", values["retain-days"], { min: 0, max: 36500 }),
+    host: values.string("host"),
+    port: parsePort("port", values.string("port")),
+    db: values.string("db"),
+    tokenFile: values.string("token-file"),
+    thresholds: values.optional("thresholds"),
+    retainDays: parseNumber("retain-days", values.string("retain-days"), { min: 0, max: 36500 }),
   };
+}
+
+// The dashboard's files (static/ and Chart.js, read from the working
+// directory, which `deno task` sets to the project's) and the writer
+// thread's modules (server/, protocol/ and static/shared/).
+const OWN_FILES = ["static/", "node_modules/", "server/", "protocol/"]
+  .map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
+
+/** What the flags need: the database's directory, the token and thresholds files, the port. */
+export function permissions(config: ServerConfig): PermissionNeed[] {
+  return [
+    ...databaseAccess("db", config.db),
+    readAccess("token-file", config.tokenFile),
+    ...(config.thresholds === undefined ? [] : [readAccess("thresholds", config.thresholds)]),
+    ...OWN_FILES.map(ownFilesAccess),
+    netAccess("host", config.host, config.port),
+  ];
 }
 
 /** Reads the ingest token, failing with what to run when it is missing. */
@@ -122,14 +150,6 @@ async function readToken(path: string): Promise<string> {
 
 /** Runs the server until `signal` aborts, then drains and closes the database. */
 export async function run(config: ServerConfig, signal: AbortSignal, log: Logger): Promise<void> {
-  const needs: PermissionNeed[] = [
-    ...databaseAccess("db", config.db),
-    readAccess("token-file", config.tokenFile),
-    netAccess("host", config.host, config.port),
-  ];
-  if (config.thresholds !== undefined) needs.push(readAccess("thresholds", config.thresholds));
-  assertPermissions("server", needs);
-
   const token = await readToken(config.tokenFile);
   const thresholds = config.thresholds === undefined
     ? DEFAULT_THRESHOLDS
@@ -194,7 +214,9 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
 export const serverProgram: Program<ServerConfig> = {
   name: "server",
   usage: USAGE,
+  flags: FLAGS,
   parseConfig,
+  permissions,
   run,
 };
 

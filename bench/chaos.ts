@@ -28,7 +28,7 @@ import { type ChaosResult, FAULT_KINDS, formatChaos, runChaos } from "../tests/_
 import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
-Usage: deno run -P=bench bench/chaos.ts [--minutes 3] [--run-seconds 45]
+Usage: deno run -A bench/chaos.ts [--minutes 3] [--run-seconds 45]
          [--seed N] [--sensors 4] [--interval 0.005] [--spool-max 2000]
          [--outage-min 2] [--outage-max 6] [--verbose]
 `;

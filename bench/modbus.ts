@@ -74,8 +74,8 @@ const FRESHNESS = "vigia_reading_freshness_seconds";
 
 const dir = await Deno.makeTempDir({ prefix: "vigia-bench-modbus-" });
 const children: Child[] = [];
-const start = (script: string, args: string[], allow: string[] = []) => {
-  const child = startChild(script, args, { allow, keepLines: 200 });
+const start = async (script: string, args: string[], allow: string[] = []) => {
+  const child = await startChild(script, args, { allow, keepLines: 200 });
   children.push(child);
   return child;
 };
@@ -84,12 +84,10 @@ const portOf = async (child: Child) =>
 
 try {
   const certs = join(dir, "certs");
-  const made = await startChild("certs.ts", ["--out", certs, "--sensors", "1"], {
-    allow: [`--allow-read=${dir}`, `--allow-write=${dir}`],
-  }).status;
+  const made = await (await startChild("certs.ts", ["--out", certs, "--sensors", "1"])).status;
   if (!made.success) throw new Error(`certs.ts exited with ${made.code}`);
 
-  const server = start("server.ts", [
+  const server = await start("server.ts", [
     "--port",
     "0",
     "--db",
@@ -98,7 +96,7 @@ try {
     join(certs, "ingest.token"),
   ], [`--allow-read=${dir}`, `--allow-write=${dir}`]);
   const serverPort = await portOf(server);
-  const plc = start("plc.ts", [
+  const plc = await start("plc.ts", [
     "--port",
     "0",
     "--devices",
@@ -126,7 +124,7 @@ try {
       },
     )),
   );
-  const gateway = start("gateway.ts", [
+  const gateway = await start("gateway.ts", [
     "--port",
     "0",
     "--certs",

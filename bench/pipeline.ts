@@ -33,7 +33,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT } from "../lib/child.ts";
+import { launchArgs, ROOT } from "../lib/launch.ts";
 import {
   DEFAULT_MAX_CONNECTIONS,
   IDLE_INTERVAL_S,
@@ -117,17 +117,7 @@ function label(scale: Scale): string {
 async function makeCerts(out: string, sensors: number): Promise<number> {
   const started = performance.now();
   const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=certs",
-      `--allow-read=${out}`,
-      `--allow-write=${out}`,
-      "certs.ts",
-      "--out",
-      out,
-      "--sensors",
-      String(sensors),
-    ],
+    args: await launchArgs("certs", ["--out", out, "--sensors", String(sensors)]),
     cwd: ROOT,
     stdin: "null",
     stdout: "null",

@@ -124,7 +124,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const children: Child[] = [];
   const problems: string[] = [];
   try {
-    const server = startChild("server.ts", [
+    const server = await startChild("server.ts", [
       "--port",
       "0",
       "--db",
@@ -137,7 +137,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     });
     children.push(server);
     const serverPort = portOf(await server.waitForLine(LISTENING_LINE, START_TIMEOUT_MS));
-    const gateway = startChild("gateway.ts", [
+    const gateway = await startChild("gateway.ts", [
       "--port",
       "0",
       "--server",
@@ -164,7 +164,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     const serverMetricsUrl = `http://127.0.0.1:${serverPort}/metrics`;
 
     const count = mode === "rate" ? options.warmupSeconds + options.seconds + 2 : undefined;
-    const sensorProcesses = startSensors(options, gatewayPort, count, profile);
+    const sensorProcesses = await startSensors(options, gatewayPort, count, profile);
     children.push(...sensorProcesses);
     await Promise.all(sensorProcesses.map((p) => p.waitForLine(/sending to/, START_TIMEOUT_MS)));
     const pids = [server.pid, gateway.pid, ...sensorProcesses.map((p) => p.pid)];
@@ -335,12 +335,12 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   }
 }
 
-function startSensors(
+async function startSensors(
   options: RunOptions,
   gatewayPort: number,
   count: number | undefined,
   profile: (name: string) => string[],
-): Child[] {
+): Promise<Child[]> {
   const { sensors, mode } = options;
   const processes = sensors >= 1_000
     ? Math.max(2, Math.ceil(sensors / SENSORS_PER_PROCESS))
@@ -350,27 +350,29 @@ function startSensors(
   for (let p = 0; p < processes; p++) {
     const n = Math.floor(sensors / processes) + (p < sensors % processes ? 1 : 0);
     const interval = mode === "rate" ? "1" : mode === "max" ? "0" : String(IDLE_INTERVAL_S);
-    children.push(startChild("sensor.ts", [
-      "--gateway",
-      `127.0.0.1:${gatewayPort}`,
-      "--certs",
-      options.certs,
-      "--sensors",
-      String(n),
-      "--first-id",
-      String(firstId),
-      "--interval",
-      interval,
-      "--count",
-      String(count ?? 0),
-      "--seed",
-      String(1 + p),
-      "--stats-interval",
-      "0",
-    ], {
-      allow: [`--allow-read=${options.certs}`, ...profile(`sensor-${p + 1}`)],
-      keepLines: 200,
-    }));
+    children.push(
+      await startChild("sensor.ts", [
+        "--gateway",
+        `127.0.0.1:${gatewayPort}`,
+        "--certs",
+        options.certs,
+        "--sensors",
+        String(n),
+        "--first-id",
+        String(firstId),
+        "--interval",
+        interval,
+        "--count",
+        String(count ?? 0),
+        "--seed",
+        String(1 + p),
+        "--stats-interval",
+        "0",
+      ], {
+        allow: [`--allow-read=${options.certs}`, ...profile(`sensor-${p + 1}`)],
+        keepLines: 200,
+      }),
+    );
     firstId += n;
   }
   return children;

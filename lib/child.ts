@@ -1,29 +1,27 @@
 /**
- * One of the project's programs running as a child process under its own
- * permission set (`deno run -P=<name> <name>.ts`): its output read line by
- * line, a wait for a given line (the `listening on HOST:PORT` one), and a
- * stop that escalates from SIGTERM to SIGKILL. Used by the demo and by the
- * integration tests, so both start programs exactly as the tasks do.
+ * One of the project's programs running as a child process with exactly the
+ * permissions its flags name (lib/launch.ts, as the tasks run it): its
+ * output read line by line, a wait for a given line (the
+ * `listening on HOST:PORT` one), and a stop that escalates from SIGTERM to
+ * SIGKILL. Used by the demo and by the integration tests, so both start
+ * programs exactly as the tasks do.
  *
  * @module
  */
 
-import { fileURLToPath } from "node:url";
+import { isProgramName, launchArgs, ROOT } from "./launch.ts";
 
-/** The repository root: where deno.json (and so the permission sets) lives. */
-export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
+export { ROOT };
 
 /** Which stream a line came from. */
 export type StreamName = "stdout" | "stderr";
 
 /** Options of {@linkcode startChild}. */
 export interface ChildOptions {
-  /** Permission set in deno.json; by default the script's name (`server.ts` → `server`). */
-  readonly permissionSet?: string;
   /**
-   * Extra permission flags, e.g. `--allow-write=/tmp/x` for a database
-   * elsewhere. An `--allow-read=` or `--allow-write=` list is added to the
-   * permission set's own list (on its own, Deno would replace it).
+   * Extra permission flags. For a program, an `--allow-read=` (`-write`,
+   * `-net`, `-run`) list is merged with what its flags need; any other
+   * script gets only these.
    */
   readonly allow?: readonly string[];
   /** Extra environment variables. */
@@ -59,24 +57,21 @@ export interface Child {
 /** Matches a program's first log line and captures host and port. */
 export const LISTENING_LINE: RegExp = /listening on (\S+):(\d+)/;
 
-// Every child run with -P prints this; the parent already has, once.
-const PERMISSION_SET_WARNING = /Permissions in the config file is an experimental feature/;
-
-/** Starts `script` from the repository root with `args`. */
-export function startChild(
+/**
+ * Starts `script` (`"server.ts"`, or any script such as `"bench/run.ts"`)
+ * from the repository root with `args`.
+ */
+export async function startChild(
   script: string,
   args: readonly string[],
   options: ChildOptions = {},
-): Child {
-  const permissionSet = options.permissionSet ?? script.replace(/\.ts$/, "");
+): Promise<Child> {
+  const name = script.replace(/\.ts$/, "");
+  const allow = options.allow ?? [];
   const process = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `-P=${permissionSet}`,
-      ...withSetPaths(permissionSet, options.allow ?? []),
-      script,
-      ...args,
-    ],
+    args: isProgramName(name)
+      ? await launchArgs(name, args, {}, allow)
+      : ["run", "--no-prompt", ...allow, script, ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -89,7 +84,6 @@ export function startChild(
   const kept: string[] = [];
   const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
   const onLine = (line: string, stream: StreamName) => {
-    if (PERMISSION_SET_WARNING.test(line)) return;
     kept.push(line);
     if (kept.length > keep) kept.shift();
     options.onLine?.(line, stream);
@@ -144,23 +138,6 @@ export function startChild(
 
   const kill = () => sendSignal(process, "SIGKILL");
   return { script, pid: process.pid, status, lines: () => [...kept], waitForLine, stop, kill };
-}
-
-/**
- * Appends the permission set's own `read` and `write` paths to extra
- * `--allow-read=`/`--allow-write=` lists, so a program given a directory
- * elsewhere keeps everything its task may read (static files, its worker
- * module, ...). Reads deno.json: callers need read access to it.
- */
-function withSetPaths(permissionSet: string, allow: readonly string[]): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  const set: Record<string, unknown> = config.permissions?.[permissionSet] ?? {};
-  return allow.map((flag) => {
-    const match = /^--allow-(read|write)=(.+)$/.exec(flag);
-    const own = match ? set[match[1]!] : undefined;
-    if (!match || !Array.isArray(own) || own.length === 0) return flag;
-    return `${flag},${own.map((path) => `${ROOT}${path}`).join(",")}`;
-  });
 }
 
 function sendSignal(process: Deno.ChildProcess, signal: Deno.Signal): void {

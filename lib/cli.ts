@@ -9,8 +9,10 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs } from "node:util";
+import { type Flag, type FlagValues, flagValues, parseOptions } from "./flags.ts";
 import { createLogger, type Logger, writeStderr } from "./log.ts";
+import { assertPermissions, type PermissionNeed } from "./permissions.ts";
 
 /** Bad command-line input: exit code 2. */
 export class UsageError extends Error {
@@ -26,31 +28,20 @@ export interface CommonConfig {
   readonly debug: boolean;
 }
 
-/** The option table of `parseArgs`, plus the common flags {@linkcode parseFlags} adds. */
-export type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
-
-const COMMON_OPTIONS = {
-  help: { type: "boolean", short: "h" },
-  "log-json": { type: "boolean" },
-  debug: { type: "boolean" },
-} as const satisfies FlagOptions;
-
 /**
- * Parses `args` strictly against `options` plus `--help`, `--log-json` and
- * `--debug`. Unknown flags and stray positionals throw {@linkcode UsageError}.
+ * Parses `args` strictly against a program's flag table (plus `--help`,
+ * `--log-json` and `--debug`); unknown flags and positionals throw
+ * {@linkcode UsageError}.
  */
-export function parseFlags<T extends FlagOptions>(
-  args: readonly string[],
-  options: T,
-): ReturnType<typeof parseArgs<{ options: T & typeof COMMON_OPTIONS; strict: true }>>["values"] {
+export function parseTable(args: readonly string[], flags: readonly Flag[]): FlagValues {
   try {
     const { values } = parseArgs({
       args: [...args],
-      options: { ...options, ...COMMON_OPTIONS },
+      options: parseOptions(flags),
       strict: true,
       allowPositionals: false,
     });
-    return values as never;
+    return flagValues(flags, values);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     throw new UsageError(`Cannot parse flags: ${message.split("\n")[0]}`);
@@ -58,8 +49,8 @@ export function parseFlags<T extends FlagOptions>(
 }
 
 /** Reads the common flags out of parsed values. */
-export function commonConfig(values: { "log-json"?: boolean; debug?: boolean }): CommonConfig {
-  return { logJson: values["log-json"] ?? false, debug: values.debug ?? false };
+export function commonConfig(values: FlagValues): CommonConfig {
+  return { logJson: values.boolean("log-json"), debug: values.boolean("debug") };
 }
 
 /** Parses a TCP port, 0 meaning "any free port". */
@@ -119,6 +110,13 @@ export function parseHostPort(flag: string, value: string): { hostname: string; 
 export interface Program<C extends CommonConfig> {
   /** Short name used in logs and messages: `"gateway"`. */
   readonly name: string;
+  /** Its flag table: `VIGIA_<NAME>_<FLAG>` variables are read from it. */
+  readonly flags: readonly Flag[];
+  /**
+   * The files and hosts `config` needs: checked at start, and what the
+   * launcher grants (lib/launch.ts).
+   */
+  readonly permissions: (config: C) => PermissionNeed[];
   /** The `--help` text. */
   readonly usage: string;
   /** Parses flags into a config; throws `UsageError` for bad input. */
@@ -186,6 +184,7 @@ export async function runMain<C extends CommonConfig>(
   Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
   let code: void | number;
   try {
+    assertPermissions(program.name, program.permissions(config));
     code = await program.run(config, controller.signal, log);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

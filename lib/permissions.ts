@@ -1,23 +1,31 @@
 /**
- * Start-up checks of the Deno permissions a program's flags need.
+ * The Deno permissions a program's flags need, and the start-up check.
  *
- * Each task runs with the least privilege its defaults need (the permission
- * sets in `deno.json`). A flag that points elsewhere (`--db /var/lib/x.db`)
- * must not fail half-way with a bare `NotCapable`: the program checks first
- * and stops with the exact flags to add.
+ * Each program says which files and hosts its configuration needs
+ * (`Program.permissions`); the launcher (lib/launch.ts) starts it with
+ * exactly those, and `runMain` checks them before running, so a program
+ * started by hand with too little stops with the exact flags to add instead
+ * of failing half-way with a bare `NotCapable`.
  *
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { UsageError } from "./cli.ts";
 
 /** One permission a flag needs. */
 export type PermissionNeed =
-  | { readonly kind: "read" | "write"; readonly path: string; readonly flag: string }
-  | { readonly kind: "net"; readonly host: string; readonly flag: string };
+  | {
+    readonly kind: "read" | "write";
+    readonly path: string;
+    readonly flag: string;
+    /** Granted by the launcher, not required: without it the program warns and does less. */
+    readonly optional?: boolean;
+  }
+  | { readonly kind: "net"; readonly host: string; readonly flag: string }
+  | { readonly kind: "run"; readonly command: string; readonly flag: string };
 
-/** Access to read a file. */
+/** Access to read a file or a directory. */
 export function readAccess(flag: string, path: string): PermissionNeed {
   return { kind: "read", path, flag };
 }
@@ -28,15 +36,24 @@ export function writeAccess(flag: string, path: string): PermissionNeed {
 }
 
 /**
+ * Read access to the program's own files (the dashboard, a worker's
+ * modules): wanted, not required, since the program works on without them.
+ */
+export function ownFilesAccess(path: string): PermissionNeed {
+  return { kind: "read", path, flag: "", optional: true };
+}
+
+/** Read and write access to a directory (or file). */
+export function readWriteAccess(flag: string, path: string): PermissionNeed[] {
+  return [{ kind: "read", path, flag }, { kind: "write", path, flag }];
+}
+
+/**
  * Read and write access to an SQLite database: its directory, because SQLite
  * creates `-wal`, `-shm` and journal files beside it.
  */
 export function databaseAccess(flag: string, path: string): PermissionNeed[] {
-  const directory = dirname(resolve(path));
-  return [
-    { kind: "read", path: directory, flag },
-    { kind: "write", path: directory, flag },
-  ];
+  return readWriteAccess(flag, dirname(path));
 }
 
 /** Network access to `host:port` (to listen on it or to connect to it). */
@@ -45,32 +62,49 @@ export function netAccess(flag: string, hostname: string, port: number): Permiss
   return { kind: "net", host: port === 0 ? host : `${host}:${port}`, flag };
 }
 
+/** Network access to the host and port of an `http(s)://` URL. */
+export function urlAccess(flag: string, url: URL): PermissionNeed {
+  return netAccess(flag, url.hostname.replace(/^\[|\]$/g, ""), urlPort(url));
+}
+
+/** The port of an `http(s)://` URL, its scheme's default when not written. */
+export function urlPort(url: URL): number {
+  return url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+}
+
+/** Permission to run `command`. */
+export function runAccess(flag: string, command: string): PermissionNeed {
+  return { kind: "run", command, flag };
+}
+
 /**
  * Throws a {@linkcode UsageError} naming every missing permission and the
- * command line that grants it, or returns when all are granted.
+ * flags that grant it, or returns when all are granted.
  */
 export function assertPermissions(program: string, needs: readonly PermissionNeed[]): void {
-  const missing = needs.filter((need) => !isGranted(need));
+  const missing = needs.filter((need) =>
+    !("optional" in need && need.optional) && !isGranted(need)
+  );
   if (missing.length === 0) return;
   const flags = [...new Set(missing.map(permissionFlag))];
   const why = [...new Set(missing.map((need) => `--${need.flag}`))].join(", ");
-  // A command-line --allow-read/--allow-write replaces the set's list rather
-  // than adding to it: say so, or the next start fails on the set's own paths.
   throw new UsageError(
     `Cannot start ${program}: ${why} needs ${flags.join(" ")}. ` +
-      `Add the path to "permissions.${program}" in deno.json, or run ` +
-      `\`deno run -P=${program} ${flags.join(" ")} ${program}.ts ...\` with the set's own ` +
-      `paths added to each flag (on the command line a flag replaces the set's list).`,
+      `Start it with \`deno task ${program} ...\`, which grants what the flags name, ` +
+      `or add these to \`deno run\`.`,
   );
 }
 
 function isGranted(need: PermissionNeed): boolean {
   const descriptor: Deno.PermissionDescriptor = need.kind === "net"
     ? { name: "net", host: need.host }
+    : need.kind === "run"
+    ? { name: "run", command: need.command }
     : { name: need.kind, path: need.path };
   return Deno.permissions.querySync(descriptor).state === "granted";
 }
 
 function permissionFlag(need: PermissionNeed): string {
-  return need.kind === "net" ? `--allow-net=${need.host}` : `--allow-${need.kind}=${need.path}`;
+  const value = need.kind === "net" ? need.host : need.kind === "run" ? need.command : need.path;
+  return `--allow-${need.kind}=${value}`;
 }

@@ -7,7 +7,7 @@
  * and the server's readings are tallied against what the sensors measured.
  *
  * Used by tests/faults_chaos_test.ts (a short run in the suite) and by
- * bench/chaos.ts (`deno run -P=bench bench/chaos.ts --minutes 3`).
+ * bench/chaos.ts (`deno run -A bench/chaos.ts --minutes 3`).
  *
  * @module
  */

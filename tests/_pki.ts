@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { type CertsPaths, certsPaths } from "../certs.ts";
-import { ROOT } from "./_process.ts";
+import { launchArgs, ROOT } from "../lib/launch.ts";
 
 /** A generated test PKI: its directory, file paths and the ingest token. */
 export interface TestPki extends CertsPaths {
@@ -33,16 +33,7 @@ export function testPki(sensors = 10): Promise<TestPki> {
 /** Runs `deno task certs --out dir ...args` as a process, allowed to read and write only `dir`. */
 export async function runCerts(dir: string, args: readonly string[]): Promise<Deno.CommandOutput> {
   return await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=certs",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      "certs.ts",
-      "--out",
-      dir,
-      ...args,
-    ],
+    args: await launchArgs("certs", ["--out", dir, ...args]),
     cwd: ROOT,
     stdin: "null",
     env: { NO_COLOR: "1" },

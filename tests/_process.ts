@@ -1,7 +1,7 @@
 /**
  * Runs the project's programs as real processes for integration tests,
- * exactly as their tasks do (`lib/child.ts`): `deno run -P=<program>` plus
- * whatever a test adds for its temporary files. Waits for the
+ * exactly as their tasks do (`lib/child.ts`): each with exactly the
+ * permissions its flags name, plus whatever a test adds. Waits for the
  * `listening on HOST:PORT` line and keeps the output to print when a test
  * fails.
  *
@@ -14,11 +14,7 @@ export { ROOT } from "../lib/child.ts";
 
 /** Options of {@linkcode startProgram}. */
 export interface StartOptions {
-  /**
-   * Extra permission flags, e.g. `--allow-read=/tmp/x` for a temporary
-   * database. An `--allow-read=` or `--allow-write=` list is added to the
-   * permission set's own list (on its own, Deno would replace it).
-   */
+  /** Extra permission flags, merged with what the program's flags need. */
   readonly allow?: readonly string[];
   /** Resolve once a line matches; by default the `listening on HOST:PORT` line. */
   readonly waitFor?: RegExp | null;
@@ -54,7 +50,7 @@ export async function startProgram(
   args: readonly string[],
   options: StartOptions = {},
 ): Promise<RunningProgram> {
-  const child = startChild(script, args, {
+  const child = await startChild(script, args, {
     ...(options.allow ? { allow: options.allow } : {}),
     ...(options.env ? { env: options.env } : {}),
   });

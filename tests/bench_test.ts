@@ -9,10 +9,11 @@
 
 import assert from "node:assert/strict";
 import { startChild } from "../lib/child.ts";
+import { BENCH_PERMISSIONS } from "../bench/permissions.ts";
 
 /** Runs `deno task bench ARGS` to its end: exit code and output lines (stdout and stderr). */
 async function bench(...args: string[]): Promise<{ code: number; stdout: string }> {
-  const child = startChild("bench/run.ts", args, { permissionSet: "bench" });
+  const child = await startChild("bench/run.ts", args, { allow: BENCH_PERMISSIONS });
   const { code } = await child.status;
   return { code, stdout: child.lines().join("\n") };
 }

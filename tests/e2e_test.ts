@@ -26,7 +26,7 @@ type Ranges = Record<Quantity, { min: number; max: number; unit: string; deadban
 
 Deno.test("demo runs the plant end to end: every reading once and exact, exact alerts, metrics agree, clean SIGTERM", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-e2e-" });
-  const demo = startChild("demo.ts", [
+  const demo = await startChild("demo.ts", [
     "--sensors",
     String(SENSORS),
     "--count",
@@ -46,7 +46,7 @@ Deno.test("demo runs the plant end to end: every reading once and exact, exact a
     "--data",
     join(dir, "data"),
     "--debug",
-  ], { allow: [`--allow-run=${Deno.execPath()}`] });
+  ]);
   try {
     const base = /dashboard: (http:\/\/\S+)\//.exec(
       await demo.waitForLine(/dashboard: /, TIMEOUT_MS),

@@ -3,7 +3,7 @@
  * streaming while the gateway and the server are killed, restarted and taken
  * away at seeded random moments. Nothing may be lost, doubled or altered,
  * and the server's database must pass `integrity_check` after every crash.
- * The long version is `deno run -P=bench bench/chaos.ts --minutes 3`.
+ * The long version is `deno run -A bench/chaos.ts --minutes 3`.
  *
  * @module
  */

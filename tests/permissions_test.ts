@@ -18,6 +18,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT, startProgram } from "./_process.ts";
+import { launchArgs } from "../lib/launch.ts";
 import { runCerts, type TestPki, testPki } from "./_pki.ts";
 import {
   closeQuietly,
@@ -32,19 +33,20 @@ import { delay, freePort, gatewayMetric, metricsPort } from "./_faults.ts";
 import { postReadings } from "./_api.ts";
 
 type Kind = "read" | "write" | "net" | "run" | "env" | "sys" | "ffi" | "import";
-type PermissionSet = Partial<Record<Kind, true | string[]>>;
 
-const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))) as {
-  permissions: Record<string, PermissionSet>;
-};
 const PROGRAMS = ["server", "gateway", "sensor", "query", "certs"] as const;
 type ProgramName = typeof PROGRAMS[number];
 
 const LOOPBACK = ["127.0.0.1", "localhost"];
 const STACK_LINE = /^\s+at /m;
 
-Deno.test("every program's permission set is small: its own files, loopback, nothing else", () => {
-  const sets = CONFIG.permissions;
+/** The `--allow-*` flags the launcher gives `program` for `args`. */
+async function launchFlags(program: ProgramName, args: readonly string[]): Promise<string[]> {
+  const all = await launchArgs(program, args);
+  return all.slice(2, all.indexOf(join(ROOT, `${program}.ts`)));
+}
+
+Deno.test("with its defaults, each program gets little: its own files, loopback, nothing else", async () => {
   const allowedKinds: Record<ProgramName, Kind[]> = {
     server: ["read", "write", "net"],
     gateway: ["read", "write", "net"],
@@ -53,52 +55,68 @@ Deno.test("every program's permission set is small: its own files, loopback, not
     certs: ["read", "write", "run"],
   };
   for (const program of PROGRAMS) {
-    const set = sets[program];
-    assert.ok(set, `deno.json has permissions.${program}`);
-    for (const [kind, value] of Object.entries(set) as [Kind, true | string[]][]) {
+    for (const flag of await launchFlags(program, [])) {
+      const match = /^--allow-([a-z]+)=(.+)$/.exec(flag);
+      assert.ok(match, `${program}: ${flag} is a list, not all`);
+      const kind = match[1] as Kind;
       assert.ok(allowedKinds[program].includes(kind), `${program} needs no ${kind} permission`);
-      assert.ok(Array.isArray(value) && value.length > 0, `${program}: ${kind} is a list, not all`);
-      for (const entry of value) {
-        if (kind === "net") assert.ok(LOOPBACK.includes(entry), `${program}: net ${entry}`);
+      for (const entry of match[2]!.split(",")) {
+        if (kind === "net") assert.ok(LOOPBACK.includes(entry.replace(/:\d+$/, "")), entry);
         else if (kind === "run") assert.equal(entry, "openssl", `${program} runs only openssl`);
-        else {
+        else if (!entry.startsWith(ROOT)) {
           assert.ok(
             !entry.startsWith("/") && !entry.includes(".."),
             `${program}: ${kind} ${entry}`,
           );
           assert.ok(entry !== "." && entry !== "", `${program}: ${kind} of the whole repository`);
         }
+        if (kind === "write") {
+          assert.equal(entry, program === "certs" ? "certs" : "data", `${program} writes ${entry}`);
+        }
       }
-    }
-    // Writes only where its own data lives.
-    for (const entry of (set.write ?? []) as string[]) {
-      assert.ok(
-        program === "certs" ? entry === "certs" : entry === "data",
-        `${program} writes only its own directory, not ${entry}`,
-      );
     }
   }
 });
 
-/** The `--allow-*` flags of `program`'s set plus `extra` paths, without the `drop` kinds. */
-function allowFlags(
+Deno.test("a path named by a flag is granted, and nothing beyond it", async () => {
+  const flags = await launchFlags("server", ["--db", "/tmp/elsewhere/r.db", "--port", "0"]);
+  assert.deepEqual(flags, [
+    `--allow-read=/tmp/elsewhere,certs/ingest.token,${
+      ["static/", "node_modules/", "server/", "protocol/"].map((dir) => join(ROOT, dir))
+    }`,
+    "--allow-write=/tmp/elsewhere",
+    "--allow-net=127.0.0.1",
+  ]);
+  const gateway = await launchFlags("gateway", [
+    "--spool",
+    "/var/spool/vigia/spool.db",
+    "--certs",
+    "/etc/vigia/certs",
+    "--server",
+    "https://192.0.2.10",
+  ]);
+  assert.deepEqual(gateway, [
+    "--allow-read=/etc/vigia/certs,/var/spool/vigia",
+    "--allow-write=/var/spool/vigia",
+    "--allow-net=127.0.0.1:8443,192.0.2.10:443",
+  ]);
+});
+
+/** The launcher's flags for `program` and `args`, without the `drop` kinds and `dropPaths`. */
+async function allowFlags(
   program: ProgramName,
-  extra: Partial<Record<"read" | "write", string[]>>,
+  args: readonly string[],
   drop: readonly Kind[] = [],
   dropPaths: readonly string[] = [],
-): string[] {
-  const set = CONFIG.permissions[program]!;
+): Promise<string[]> {
   const flags: string[] = [];
-  for (const [kind, value] of Object.entries(set) as [Kind, true | string[]][]) {
-    if (drop.includes(kind)) continue;
-    if (value === true) {
-      flags.push(`--allow-${kind}`);
-      continue;
-    }
-    const own = value.filter((entry) => !dropPaths.includes(entry))
-      .map((entry) => kind === "read" || kind === "write" ? join(ROOT, entry) : entry);
-    const all = [...own, ...(kind === "read" || kind === "write" ? extra[kind] ?? [] : [])];
-    if (all.length > 0) flags.push(`--allow-${kind}=${all.join(",")}`);
+  for (const flag of await launchFlags(program, args)) {
+    const [, kind, list] = /^--allow-([a-z]+)=(.+)$/.exec(flag)!;
+    if (drop.includes(kind as Kind)) continue;
+    const kept = list!.split(",").filter((entry) =>
+      !dropPaths.some((path) => entry.replace(/\/$/, "").split("/").at(-1) === path)
+    );
+    if (kept.length > 0) flags.push(`--allow-${kind}=${kept.join(",")}`);
   }
   return flags;
 }
@@ -148,7 +166,7 @@ function assertRefused(
   assert.equal(lines.length, 1, `${label}: one line, got:\n${result.output}`);
   assert.match(lines[0]!, new RegExp(`${program} ERROR fatal: Cannot start ${program}: `), label);
   assert.match(lines[0]!, needs, label);
-  assert.match(lines[0]!, new RegExp(`deno run -P=${program} `), `${label}: says how to run it`);
+  assert.match(lines[0]!, new RegExp(`deno task ${program} `), `${label}: says how to run it`);
   assert.doesNotMatch(result.output, STACK_LINE, label);
   assert.doesNotMatch(result.output, /NotCapable|PermissionDenied|run again with/, label);
 }
@@ -229,7 +247,7 @@ function programArgs(program: ProgramName, { pki, dir }: Fixture) {
   }
 }
 
-Deno.test("each program runs under exactly its set and stops with one clear line when a permission is missing", async (t) => {
+Deno.test("each program runs under exactly the launcher's flags and stops with one clear line when a permission is missing", async (t) => {
   const pki = await testPki(1);
   const dir = await Deno.makeTempDir({ prefix: "vigia-permissions-" });
   const fixture = { pki, dir };
@@ -237,8 +255,8 @@ Deno.test("each program runs under exactly its set and stops with one clear line
   try {
     await t.step("the set is enough: every program starts under exactly its flags", async () => {
       for (const program of PROGRAMS) {
-        const { args, extra, ready } = programArgs(program, fixture);
-        const output = await startsWith(program, allowFlags(program, extra), args, ready);
+        const { args, ready } = programArgs(program, fixture);
+        const output = await startsWith(program, await allowFlags(program, args), args, ready);
         assert.doesNotMatch(output, /NotCapable|Requires .* access|WARN .*allow-/, output);
       }
     });
@@ -268,8 +286,8 @@ Deno.test("each program runs under exactly its set and stops with one clear line
           ["certs", "read", /--out needs --allow-read=\S+/],
         ];
         for (const [program, kind, needs] of cases) {
-          const { args, extra } = programArgs(program, fixture);
-          const result = await runWith(program, allowFlags(program, extra, [kind]), args);
+          const { args } = programArgs(program, fixture);
+          const result = await runWith(program, await allowFlags(program, args, [kind]), args);
           assertRefused(result, program, needs, `${program} without --allow-${kind}`);
           refusals++;
         }
@@ -277,94 +295,101 @@ Deno.test("each program runs under exactly its set and stops with one clear line
     );
 
     await t.step("certs without --allow-run says so instead of blaming openssl", async () => {
-      const { args, extra } = programArgs("certs", fixture);
-      const result = await runWith("certs", allowFlags("certs", extra, ["run"]), args);
-      assert.notEqual(result.code, 0, result.output);
+      const { args } = programArgs("certs", fixture);
+      const result = await runWith("certs", await allowFlags("certs", args, ["run"]), args);
+      assert.equal(result.code, 2, result.output);
       assert.equal(result.output.split("\n").length, 1, result.output);
-      assert.match(result.output, /fatal: Requires run access to "openssl".*--allow-run/);
+      assert.match(result.output, /fatal: Cannot start certs: .* needs --allow-run=openssl\b/);
       assert.doesNotMatch(result.output, /not installed/);
       assert.doesNotMatch(result.output, STACK_LINE);
       refusals++;
     });
 
-    await t.step("flags pointing outside the set: exit 2 with the exact flag to add", async () => {
-      const cases: [ProgramName, string[], RegExp][] = [
-        [
-          "server",
-          ["--db", "/var/lib/vigia/readings.db"],
-          /--db needs --allow-read=\/var\/lib\/vigia --allow-write=\/var\/lib\/vigia/,
-        ],
-        ["server", ["--host", "0.0.0.0"], /--host needs --allow-net=0\.0\.0\.0\. /],
-        [
-          "server",
-          ["--thresholds", "/etc/vigia/ranges.json"],
-          /--thresholds needs --allow-read=\/etc\/vigia\/ranges\.json/,
-        ],
-        [
-          "gateway",
-          ["--server", "http://192.0.2.10:8080"],
-          /--server needs --allow-net=192\.0\.2\.10:8080/,
-        ],
-        [
-          "gateway",
-          ["--spool", "/var/spool/vigia.db"],
-          /--spool needs --allow-read=\/var\/spool --allow-write=\/var\/spool/,
-        ],
-        [
-          "gateway",
-          ["--metrics-port", "9100", "--host", "10.0.0.1"],
-          /--host, --metrics-port needs --allow-net=10\.0\.0\.1 --allow-net=10\.0\.0\.1:9100\. /,
-        ],
-        [
-          "sensor",
-          ["--gateway", "192.0.2.20:8443"],
-          /--gateway needs --allow-net=192\.0\.2\.20:8443/,
-        ],
-        [
-          "sensor",
-          ["--certs", "/etc/vigia/certs"],
-          /--certs needs --allow-read=\/etc\/vigia\/certs/,
-        ],
-        [
-          "query",
-          ["--server", "http://192.0.2.30:8080"],
-          /--server needs --allow-net=192\.0\.2\.30:8080/,
-        ],
-        [
-          "query",
-          ["--thresholds", "/etc/vigia/ranges.json"],
-          /--thresholds needs --allow-read=\/etc\/vigia\/ranges\.json/,
-        ],
-        [
-          "certs",
-          ["--out", "/etc/vigia/certs"],
-          /--out needs --allow-read=\/etc\/vigia\/certs --allow-write=\/etc\/vigia\/certs/,
-        ],
-      ];
-      for (const [program, override, needs] of cases) {
-        const { args, extra } = programArgs(program, fixture);
-        // The later flag wins (parseArgs), so the override replaces the default.
-        const result = await runWith(program, allowFlags(program, extra), [...args, ...override]);
-        assertRefused(result, program, needs, `${program} ${override.join(" ")}`);
-        refusals++;
-      }
-    });
+    await t.step(
+      "started by hand without a flag's grant: exit 2 with the exact flag to add",
+      async () => {
+        const cases: [ProgramName, string[], RegExp][] = [
+          [
+            "server",
+            ["--db", "/var/lib/vigia/readings.db"],
+            /--db needs --allow-read=\/var\/lib\/vigia --allow-write=\/var\/lib\/vigia/,
+          ],
+          ["server", ["--host", "0.0.0.0"], /--host needs --allow-net=0\.0\.0\.0\. /],
+          [
+            "server",
+            ["--thresholds", "/etc/vigia/ranges.json"],
+            /--thresholds needs --allow-read=\/etc\/vigia\/ranges\.json/,
+          ],
+          [
+            "gateway",
+            ["--server", "http://192.0.2.10:8080"],
+            /--server needs --allow-net=192\.0\.2\.10:8080/,
+          ],
+          [
+            "gateway",
+            ["--spool", "/var/spool/vigia.db"],
+            /--spool needs --allow-read=\/var\/spool --allow-write=\/var\/spool/,
+          ],
+          [
+            "gateway",
+            ["--metrics-port", "9100", "--host", "10.0.0.1"],
+            /--host, --metrics-port needs --allow-net=10\.0\.0\.1 --allow-net=10\.0\.0\.1:9100\. /,
+          ],
+          [
+            "sensor",
+            ["--gateway", "192.0.2.20:8443"],
+            /--gateway needs --allow-net=192\.0\.2\.20:8443/,
+          ],
+          [
+            "sensor",
+            ["--certs", "/etc/vigia/certs"],
+            /--certs needs --allow-read=\/etc\/vigia\/certs/,
+          ],
+          [
+            "query",
+            ["--server", "http://192.0.2.30:8080"],
+            /--server needs --allow-net=192\.0\.2\.30:8080/,
+          ],
+          [
+            "query",
+            ["--thresholds", "/etc/vigia/ranges.json"],
+            /--thresholds needs --allow-read=\/etc\/vigia\/ranges\.json/,
+          ],
+          [
+            "certs",
+            ["--out", "/etc/vigia/certs"],
+            /--out needs --allow-read=\/etc\/vigia\/certs --allow-write=\/etc\/vigia\/certs/,
+          ],
+        ];
+        for (const [program, override, needs] of cases) {
+          const { args } = programArgs(program, fixture);
+          // Started by hand with the grant for `args` only; the later flag wins
+          // (parseArgs), so the override replaces the default.
+          const result = await runWith(program, await allowFlags(program, args), [
+            ...args,
+            ...override,
+          ]);
+          assertRefused(result, program, needs, `${program} ${override.join(" ")}`);
+          refusals++;
+        }
+      },
+    );
 
     await t.step(
       "a part of the set removed: a warning naming it, not a silent downgrade",
       async () => {
         // Without static/ the server has no dashboard; without server/ no writer thread.
-        const { args, extra, ready } = programArgs("server", fixture);
+        const { args, ready } = programArgs("server", fixture);
         const noStatic = await startsWith(
           "server",
-          allowFlags("server", extra, [], ["static"]),
+          await allowFlags("server", args, [], ["static"]),
           args,
           ready,
         );
         assert.match(noStatic, /WARN no dashboard: cannot read "static"/);
         const noWorker = await startsWith(
           "server",
-          allowFlags("server", extra, [], ["server"]),
+          await allowFlags("server", args, [], ["server"]),
           args,
           ready,
         );

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig, permissionNeeds } from "../query.ts";
+import { parseConfig, permissions } from "../query.ts";
 import { UsageError } from "../lib/cli.ts";
 import { deadbandOf, DEFAULT_THRESHOLDS, parseThresholds } from "../lib/thresholds.ts";
 
@@ -60,12 +60,12 @@ Deno.test("parseConfig() of query rejects bad flags with the value quoted", () =
   }
 });
 
-Deno.test("permissionNeeds() asks for the server's host and port and the thresholds file", () => {
-  assert.deepEqual(permissionNeeds(parseConfig([])), [
+Deno.test("permissions() asks for the server's host and port and the thresholds file", () => {
+  assert.deepEqual(permissions(parseConfig([])), [
     { kind: "net", host: "127.0.0.1:8080", flag: "server" },
   ]);
   assert.deepEqual(
-    permissionNeeds(parseConfig(["--server", "https://[::1]", "--thresholds", "t.json"])),
+    permissions(parseConfig(["--server", "https://[::1]", "--thresholds", "t.json"])),
     [
       { kind: "net", host: "[::1]:443", flag: "server" },
       { kind: "read", path: "t.json", flag: "thresholds" },

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openStore } from "../server/store.ts";
-import { startProgram } from "./_process.ts";
+import { ROOT, startProgram } from "./_process.ts";
 import { postReadings } from "./_api.ts";
 
 const TOKEN = "process-test-token";
@@ -184,11 +184,15 @@ Deno.test("server.ts exits 2 for a bad flag and for a --db outside its permissio
   });
   assert.equal((await bad.status).code, 2);
   assert.match(bad.output(), /Cannot parse --port: expected an integer, got "http"/);
-  await using outside = await startProgram(
-    "server.ts",
-    ["--port", "0", "--db", "/nonexistent-vigia/readings.db", "--token-file", temp.tokenFile],
-    { allow: temp.allow, waitFor: null },
-  );
-  assert.equal((await outside.status).code, 2, outside.output());
-  assert.match(outside.output(), /--db needs --allow-read=\/nonexistent-vigia/);
+  // Started by hand without the launcher's grant: it says what to add.
+  const outside = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", `--allow-read=${temp.tokenFile}`, "server.ts", "--port", "0"]
+      .concat(["--db", "/nonexistent-vigia/readings.db", "--token-file", temp.tokenFile]),
+    cwd: ROOT,
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const output = new TextDecoder().decode(outside.stderr);
+  assert.equal(outside.code, 2, output);
+  assert.match(output, /--db.* needs --allow-read=\/nonexistent-vigia/);
 });
