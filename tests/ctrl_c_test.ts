@@ -30,7 +30,7 @@ interface Case {
 async function ctrlC(name: string, { args, ready, stopped }: Case, presses: number) {
   const command = ["./deno", "task", name, ...args].map((word) => `'${word}'`).join(" ");
   const child = new Deno.Command("script", {
-    args: ["-qec", command, "/dev/null"],
+    args: ["-qefc", command, "/dev/null"],
     cwd: ROOT,
     stdin: "piped",
     stdout: "piped",
