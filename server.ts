@@ -36,6 +36,7 @@ import {
 } from "./lib/permissions.ts";
 import { DEFAULT_THRESHOLDS, loadThresholds } from "./lib/thresholds.ts";
 import { createHandler } from "./server/handler.ts";
+import { DEFAULT_LIMITS } from "./server/ingest.ts";
 import { LiveHub } from "./server/live.ts";
 import { Metrics } from "./server/metrics.ts";
 import { loadStaticFiles } from "./server/static_files.ts";
@@ -55,6 +56,8 @@ export interface ServerConfig extends CommonConfig {
   readonly thresholds: string | undefined;
   /** Days of readings to keep; 0 keeps everything. */
   readonly retainDays: number;
+  /** Longest estimated wait for the writer a write is queued for, in ms; longer: 503. */
+  readonly writeQueueMs: number;
 }
 
 /** The flags of `deno task server`. */
@@ -85,6 +88,13 @@ export const FLAGS: readonly Flag[] = [
     default: "0",
     help: "delete readings older than N days, 0 to keep all",
   },
+  {
+    name: "write-queue-ms",
+    value: "MS",
+    default: String(DEFAULT_LIMITS.writeQueueMs),
+    help: "answer a write 503 + Retry-After when the writer could not take it within MS ms, " +
+      "estimated from its measured rate",
+  },
 ];
 
 const USAGE = usage(
@@ -106,6 +116,10 @@ export function parseConfig(args: string[]): ServerConfig {
     tokenFile: values.string("token-file"),
     thresholds: values.optional("thresholds"),
     retainDays: parseNumber("retain-days", values.string("retain-days"), { min: 0, max: 36500 }),
+    writeQueueMs: parseNumber("write-queue-ms", values.string("write-queue-ms"), {
+      min: 1,
+      max: 3_600_000,
+    }),
   };
 }
 
@@ -179,6 +193,7 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
         writer,
         live,
         metrics,
+        limits: { writeQueueMs: config.writeQueueMs },
         signal,
         log,
       });

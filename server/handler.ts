@@ -31,6 +31,7 @@ import { seriesResponse } from "./series.ts";
 import { serveFile, type StaticFiles } from "./static_files.ts";
 import type { Store } from "./store.ts";
 import { GroupWriter, type Writer } from "./writer.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -93,6 +94,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
   const staticFiles: StaticFiles = options.staticFiles ?? new Map();
   const now = options.now ?? Date.now;
   const shuttingDown = () => options.signal?.aborted ?? false;
+  const queue = new WriteQueue(limits.writeQueueMs);
 
   /**
    * A write the database refuses (disk full, read-only file, I/O error) is
@@ -100,8 +102,12 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
    * keeps the readings and tries again, and one log line with the cause.
    */
   const write = async (readings: Parameters<Writer["write"]>[0]) => {
+    queue.enter(readings.length, performance.now());
+    let written = false;
     try {
-      return await writer.write(readings);
+      const result = await writer.write(readings);
+      written = true;
+      return result;
     } catch (error) {
       const cause = error instanceof Error ? error.message : String(error);
       options.log?.error("cannot store readings; answering 503", {
@@ -111,6 +117,8 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       throw new HttpError(503, "Cannot store readings: the database is unavailable", {
         headers: { "retry-after": String(STORE_RETRY_AFTER_S) },
       });
+    } finally {
+      queue.leave(readings.length, performance.now(), written);
     }
   };
 
@@ -121,7 +129,10 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       if (shuttingDown()) {
         throw new HttpError(503, "Cannot store readings: server is shutting down");
       }
-      const readings = parseReadings(await readBody(request, limits), limits.maxBatch);
+      const body = await readBody(request, limits);
+      // Checked before the parse: under overload the parse is the work worth saving.
+      if (!queue.admits()) throw busy(queue.waitMs());
+      const readings = parseReadings(body, limits.maxBatch);
       const result = readings.length === 0 ? { stored: 0, duplicates: 0 } : await write(readings);
       metrics.observeFreshness(readings, Date.now());
       return json(result);
@@ -288,6 +299,17 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     );
     return response;
   };
+}
+
+/**
+ * The writer is busy: what is queued ahead would take longer than the
+ * budget. 503 with the wait rounded up to whole seconds, so a client that
+ * honours Retry-After comes back once the queue has drained.
+ */
+function busy(waitMs: number): HttpError {
+  return new HttpError(503, "Cannot store readings now: the write queue is full", {
+    headers: { "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) },
+  });
 }
 
 function methodNotAllowed(allowed: string[]): HttpError {

@@ -18,6 +18,8 @@ export interface IngestLimits {
   readonly maxBatch: number;
   /** How long reading the body may take, in ms. */
   readonly bodyTimeoutMs: number;
+  /** Longest estimated wait for the writer a request is queued for, in ms; longer: 503. */
+  readonly writeQueueMs: number;
 }
 
 /** The limits docs/http-api.md documents. */
@@ -25,6 +27,7 @@ export const DEFAULT_LIMITS: IngestLimits = {
   maxBodyBytes: 4 * 1024 * 1024,
   maxBatch: 10_000,
   bodyTimeoutMs: 30_000,
+  writeQueueMs: 500,
 };
 
 function sha256(text: string): Uint8Array {
