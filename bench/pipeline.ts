@@ -12,8 +12,11 @@
  *   server's freshness histogram over the window);
  * - peak RSS and CPU seconds (in the window) of the sensors, the gateway
  *   and the server, from `/proc`;
+ * - the backlog over the window: the gateway's spool depth and the server's
+ *   write queue, in readings, largest and mean of one sample a second;
  * - lost and duplicated readings, from the database after the run (the
  *   benchmark fails if either is not 0);
+ * - for an outage, the backlog it left and the seconds it took to drain;
  *
  * and one line per scale a script can parse:
  *
@@ -22,9 +25,14 @@
  * ```
  *
  * Scales: 10, 100 and 1,000 sensors, each at a plant rate (`rate`: 1
- * reading/s per sensor) and at saturation (`max`), then 10,000 mostly idle
- * connections (`idle`: one reading per sensor every 20 s) held by one
- * gateway (run once; its certificates take about a minute to make).
+ * reading/s per sensor) and at saturation (`max`); 100 sensors at a fixed
+ * total rate (`100x20000`: 20,000 readings/s together), to compare latency
+ * at equal load; 1,000 sensors at 1 reading/s through a server outage
+ * (`outage`: the server stopped for `--outage` seconds, then the drain
+ * timed); then 10,000 mostly idle connections (`idle`: one reading per
+ * sensor every 20 s) held by one gateway (run once; its certificates take
+ * about a minute to make). At the end the figures are checked against the
+ * goals of {@linkcode GOALS}.
  *
  * Flags: see {@linkcode USAGE}.
  *
@@ -34,6 +42,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { launchArgs, ROOT } from "../lib/launch.ts";
+import { describeRun, label, type Scale, summarize, TABLE_HEAD } from "./pipeline_report.ts";
 import {
   DEFAULT_MAX_CONNECTIONS,
   IDLE_INTERVAL_S,
@@ -47,13 +56,17 @@ import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
 Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
-         [--warmup 5] [--idle 10000] [--profile DIR]
+         [--warmup 5] [--outage 30] [--idle 10000] [--profile DIR]
 
   --runs N        runs per scale; the median is printed (default 3)
-  --scales LIST   comma-separated SENSORSxMODE (10xrate,100xmax) or bare
-                  sensor counts (both modes); default 10,100,1000
+  --scales LIST   comma-separated SENSORSxMODE, MODE one of rate (1/s per
+                  sensor), max (flat out), outage (1/s per sensor, the server
+                  down for --outage seconds) or a number (readings/s of all
+                  sensors together: 100x20000); a bare sensor count runs
+                  rate and max; default 10,100,1000,100x20000,1000xoutage
   --seconds S     steady window measured per run (default 10)
   --warmup S      seconds before the window starts (default 5)
+  --outage S      seconds the server is down in an outage scale (default 30)
   --idle N        connections of the idle scale, 0 to skip (default 10000)
   --profile DIR   write V8 CPU profiles of every process under DIR
 `;
@@ -63,9 +76,10 @@ const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     runs: { type: "string", default: "3" },
-    scales: { type: "string", default: "10,100,1000" },
+    scales: { type: "string", default: "10,100,1000,100x20000,1000xoutage" },
     seconds: { type: "string", default: "10" },
     warmup: { type: "string", default: "5" },
+    outage: { type: "string", default: "30" },
     idle: { type: "string", default: "10000" },
     profile: { type: "string" },
   },
@@ -75,16 +89,12 @@ const { values: flags } = parseArgs({
 const RUNS = positive("runs", flags.runs);
 const SECONDS = positive("seconds", flags.seconds);
 const WARMUP = positive("warmup", flags.warmup, 0);
+const OUTAGE = positive("outage", flags.outage);
 const IDLE = positive("idle", flags.idle, 0);
 const PROFILE = typeof flags.profile === "string" ? flags.profile : undefined;
 const MODES = ["rate", "max"] as const satisfies readonly Mode[];
 /** CPU seconds of other processes in a window past which a run is flagged. */
 const FOREIGN_CPU_WARNING_S = 1;
-
-interface Scale {
-  readonly sensors: number;
-  readonly mode: Mode;
-}
 
 function positive(name: string, value: unknown, min = 1): number {
   const number = Number(value);
@@ -98,20 +108,24 @@ function positive(name: string, value: unknown, min = 1): number {
 function parseScales(text: unknown): Scale[] {
   const scales: Scale[] = [];
   for (const part of String(text).split(",").filter(Boolean)) {
-    const match = /^(\d+)(?:x(rate|max|idle))?$/.exec(part.trim());
+    const match = /^(\d+)(?:x(rate|max|idle|outage|\d+))?$/.exec(part.trim());
     if (!match) {
-      console.error(`pipeline: --scales expects e.g. 10,100xmax, got ${JSON.stringify(part)}`);
+      console.error(
+        `pipeline: --scales expects e.g. 10,100xmax,100x20000, got ${JSON.stringify(part)}`,
+      );
       Deno.exit(2);
     }
     const sensors = positive("scales", match[1]);
-    const modes = match[2] === undefined ? MODES : [match[2] as Mode];
-    for (const mode of modes) scales.push({ sensors, mode });
+    if (match[2] !== undefined && /^\d+$/.test(match[2])) {
+      scales.push({ sensors, mode: "fixed", ratePerSecond: positive("scales", match[2]) });
+      continue;
+    }
+    const modes: readonly Mode[] = match[2] === undefined ? MODES : [match[2] as Mode];
+    for (const mode of modes) {
+      scales.push(mode === "outage" ? { sensors, mode, outageSeconds: OUTAGE } : { sensors, mode });
+    }
   }
   return scales;
-}
-
-function label(scale: Scale): string {
-  return `${scale.sensors}x${scale.mode}`;
 }
 
 async function makeCerts(out: string, sensors: number): Promise<number> {
@@ -127,108 +141,6 @@ async function makeCerts(out: string, sensors: number): Promise<number> {
     throw new Error(`certs.ts failed:\n${new TextDecoder().decode(output.stderr)}`);
   }
   return (performance.now() - started) / 1000;
-}
-
-const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
-const mb = (bytes: number) => Math.round(bytes / 1024 ** 2);
-const msText = (ms: number | undefined) =>
-  ms === undefined ? "-" : ms < 10 ? ms.toFixed(1) : Math.round(ms).toString();
-
-function describeRun(r: RunResult): string {
-  const base =
-    `stored ${thousands(r.storedPerSecond)}/s (received ${
-      thousands(r.receivedPerSecond)
-    }/s), latency p50 ${msText(r.latencyMs.p50)} p99 ${msText(r.latencyMs.p99)} max ${
-      msText(r.latencyMs.max)
-    } ms, RSS sensors/gateway/server ${mb(r.cost.sensor.peakRssBytes)}/${
-      mb(r.cost.gateway.peakRssBytes)
-    }/${mb(r.cost.server.peakRssBytes)} MB, CPU ${r.cost.sensor.cpuSeconds.toFixed(1)}/${
-      r.cost.gateway.cpuSeconds.toFixed(1)
-    }/${r.cost.server.cpuSeconds.toFixed(1)} s, acked ${thousands(r.totals.acknowledged)} ` +
-    `stored ${thousands(r.tally.distinct)} lost ${r.tally.lost} duplicated ${r.tally.duplicated}` +
-    (r.totals.refused > 0 ? `, ${r.totals.refused} ERROR 4 (spool full) refusals` : "") +
-    (r.serverDuplicates > 0 ? `, ${thousands(r.serverDuplicates)} resent to the server` : "");
-  return r.mode === "idle"
-    ? `${base}, held ${r.connectionsHeld} connections (all up after ${
-      r.connectSeconds?.toFixed(1)
-    } s)`
-    : base;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
-
-function medianOf(values: readonly (number | undefined)[]): number | undefined {
-  const known = values.filter((v): v is number => v !== undefined);
-  return known.length === 0 ? undefined : median(known);
-}
-
-const TABLE_HEAD = [
-  "| sensors | offered | stored/s | p50 ms | p99 ms | max ms | RSS MB sensors / gateway / server | CPU s sensors / gateway / server | lost | dup |",
-  "| ---: | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |",
-].join("\n");
-
-function summarize(
-  scale: Scale,
-  results: readonly RunResult[],
-): { row: string; bench: string; failed: boolean } {
-  const m = (pick: (r: RunResult) => number) => median(results.map(pick));
-  const stored = m((r) => r.storedPerSecond);
-  const received = m((r) => r.receivedPerSecond);
-  const p50 = medianOf(results.map((r) => r.latencyMs.p50));
-  const p99 = medianOf(results.map((r) => r.latencyMs.p99));
-  const max = medianOf(results.map((r) => r.latencyMs.max));
-  const rss = (p: "sensor" | "gateway" | "server") => m((r) => r.cost[p].peakRssBytes);
-  const cpu = (p: "sensor" | "gateway" | "server") => m((r) => r.cost[p].cpuSeconds);
-  const lost = results.reduce((n, r) => n + r.tally.lost + r.tally.unexpected, 0);
-  const duplicated = results.reduce((n, r) => n + r.tally.duplicated, 0);
-  const problems = results.reduce((n, r) => n + r.problems.length, 0);
-  const held = Math.min(...results.map((r) => r.connectionsHeld));
-  const offered = scale.mode === "rate"
-    ? `${thousands(scale.sensors)}/s`
-    : scale.mode === "max"
-    ? `max (${thousands(received)}/s)`
-    : `idle, 1 per ${IDLE_INTERVAL_S} s`;
-  const sensorsCell = scale.mode === "idle"
-    ? `${thousands(scale.sensors)} (held ${thousands(held)})`
-    : thousands(scale.sensors);
-  const row = `| ${sensorsCell} | ${offered} | ${thousands(stored)} | ${msText(p50)} | ${
-    msText(p99)
-  } | ${msText(max)} | ${mb(rss("sensor"))} / ${mb(rss("gateway"))} / ${mb(rss("server"))} | ${
-    cpu("sensor").toFixed(1)
-  } / ${cpu("gateway").toFixed(1)} / ${cpu("server").toFixed(1)} | ${lost} | ${duplicated} |`;
-  const fields = {
-    scale: label(scale),
-    sensors: scale.sensors,
-    mode: scale.mode,
-    received_per_s: Math.round(received),
-    stored_per_s: Math.round(stored),
-    stored_per_s_min: Math.round(Math.min(...results.map((r) => r.storedPerSecond))),
-    stored_per_s_max: Math.round(Math.max(...results.map((r) => r.storedPerSecond))),
-    p50_ms: p50 === undefined ? "na" : p50.toFixed(1),
-    p99_ms: p99 === undefined ? "na" : p99.toFixed(1),
-    max_ms: max === undefined ? "na" : max.toFixed(1),
-    sensor_rss_mb: mb(rss("sensor")),
-    gateway_rss_mb: mb(rss("gateway")),
-    server_rss_mb: mb(rss("server")),
-    sensor_cpu_s: cpu("sensor").toFixed(2),
-    gateway_cpu_s: cpu("gateway").toFixed(2),
-    server_cpu_s: cpu("server").toFixed(2),
-    window_s: m((r) => r.windowSeconds).toFixed(1),
-    foreign_cpu_s: m((r) => r.foreignCpuSeconds).toFixed(1),
-    stolen_cpu_s: m((r) => r.stolenCpuSeconds).toFixed(1),
-    connections_held: held,
-    lost,
-    duplicated,
-    problems,
-    runs: results.length,
-  };
-  const bench = `BENCH pipeline ${
-    Object.entries(fields).map(([key, value]) => `${key}=${value}`).join(" ")
-  }`;
-  return { row, bench, failed: lost > 0 || duplicated > 0 || problems > 0 };
 }
 
 function machineLine(cpu: string | undefined, totalBytes: number): string {
@@ -270,7 +182,9 @@ async function main(): Promise<number> {
     );
     console.log(
       `  settings: --runs ${RUNS} --scales ${flags.scales} --seconds ${SECONDS} ` +
-        `--warmup ${WARMUP} --idle ${IDLE}${PROFILE ? ` --profile ${PROFILE}` : ""}; ` +
+        `--warmup ${WARMUP} --outage ${OUTAGE} --idle ${IDLE}${
+          PROFILE ? ` --profile ${PROFILE}` : ""
+        }; ` +
         `open files ${limits?.soft ?? "?"}; gateway --max-connections ${
           Math.max(DEFAULT_MAX_CONNECTIONS, largest + 1_000)
         } (default ${DEFAULT_MAX_CONNECTIONS}); sensor processes of at most ${SENSORS_PER_PROCESS}`,
@@ -280,6 +194,7 @@ async function main(): Promise<number> {
     console.log(`  made a PKI with ${largest} sensor certificates in ${madeIn.toFixed(0)} s`);
 
     const rows: string[] = [];
+    const goals: string[] = [];
     for (const scale of scales) {
       const runs = scale.mode === "idle" ? 1 : RUNS;
       const results: RunResult[] = [];
@@ -289,6 +204,8 @@ async function main(): Promise<number> {
         const result = await runPipeline({
           sensors: scale.sensors,
           mode: scale.mode,
+          ratePerSecond: scale.ratePerSecond,
+          outageSeconds: OUTAGE,
           warmupSeconds: WARMUP,
           seconds: scale.mode === "idle" ? Math.max(SECONDS, IDLE_INTERVAL_S + 5) : SECONDS,
           certs,
@@ -318,6 +235,7 @@ async function main(): Promise<number> {
       const summary = summarize(scale, results);
       if (summary.failed) failed = true;
       rows.push(summary.row);
+      goals.push(...summary.goals);
       console.log(summary.bench);
     }
     console.log("");
@@ -328,6 +246,7 @@ async function main(): Promise<number> {
     console.log(TABLE_HEAD);
     for (const row of rows) console.log(row);
     console.log("");
+    if (goals.length > 0) console.log(["goals:", ...goals, ""].join("\n"));
     console.log(`machine: ${machineLine(cpu, memory.total)}`);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

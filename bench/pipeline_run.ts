@@ -7,9 +7,19 @@
  * the sensors had acknowledged.
  *
  * Modes: `rate` (1 reading/s per sensor, a `--count` that ends just after
- * the window), `max` (`--interval 0`: as fast as ACKs allow, stopped by
- * SIGTERM after the window) and `idle` (one reading every 20 s per sensor:
- * connections held rather than traffic).
+ * the window), `fixed` (the same at a given total rate), `max`
+ * (`--interval 0`: as fast as ACKs allow, stopped by SIGTERM after the
+ * window), `idle` (one reading every 20 s per sensor: connections held
+ * rather than traffic) and `outage` (1 reading/s per sensor while the server
+ * is stopped and started again, see pipeline_outage.ts; the window follows
+ * the drain).
+ *
+ * Every second of the window the backlog is sampled: the gateway's spool
+ * depth and the server's write queue, both in readings.
+ *
+ * Longer than most modules on purpose: a run is one procedure, read top to
+ * bottom; the parts that stand alone live beside it (pipeline_outage.ts,
+ * pipeline_tally.ts, process_stats.ts).
  *
  * @module
  */
@@ -25,10 +35,11 @@ import {
   tallyDatabase,
   windowQuantile,
 } from "./pipeline_tally.ts";
+import { type OutageResult, runOutage } from "./pipeline_outage.ts";
 import { type ProcessStats, sampleCosts } from "./process_stats.ts";
 
 /** How the sensors send. */
-export type Mode = "rate" | "max" | "idle";
+export type Mode = "rate" | "fixed" | "max" | "idle" | "outage";
 
 /** Seconds between readings of one sensor in `idle` mode. */
 export const IDLE_INTERVAL_S = 20;
@@ -37,6 +48,10 @@ export const IDLE_INTERVAL_S = 20;
 export interface RunOptions {
   readonly sensors: number;
   readonly mode: Mode;
+  /** `fixed`: readings per second offered by all sensors together. */
+  readonly ratePerSecond?: number | undefined;
+  /** `outage`: seconds the server is down. */
+  readonly outageSeconds?: number | undefined;
   /** Seconds from the sensors' start to the window (for `idle`: after all have connected). */
   readonly warmupSeconds: number;
   /** Length of the measured window, in seconds. */
@@ -83,6 +98,14 @@ export interface RunResult {
   readonly connectionsHeld: number;
   /** `idle`: seconds until every sensor was connected. */
   readonly connectSeconds: number | undefined;
+  /** The backlog sampled every second of the window, in readings. */
+  readonly backlog: {
+    readonly spoolDepth: readonly number[];
+    /** The server's write queue (readings received and not yet answered). */
+    readonly serverQueue: readonly number[];
+  };
+  /** `outage`: what the outage came to. */
+  readonly outage: OutageResult | undefined;
   /** Everything that went wrong besides loss (errors, refusals, exits). */
   readonly problems: readonly string[];
   /**
@@ -112,6 +135,25 @@ export const SENSORS_PER_PROCESS = 2_500;
 /** The gateway's own `--max-connections` default; raised for scales near it. */
 export const DEFAULT_MAX_CONNECTIONS = 2_048;
 const FRESHNESS = "vigia_reading_freshness_seconds";
+/** The server's write queue gauge, in readings. */
+const SERVER_QUEUE = "vigia_write_queue_readings";
+/** `outage`: longest wait for the backlog to drain after the server's return. */
+const OUTAGE_DRAIN_TIMEOUT_MS = 60_000;
+
+/** Seconds between two readings of one sensor in `mode`. */
+function sensorInterval(options: RunOptions): number {
+  switch (options.mode) {
+    case "rate":
+    case "outage":
+      return 1;
+    case "fixed":
+      return options.sensors / options.ratePerSecond!;
+    case "max":
+      return 0;
+    case "idle":
+      return IDLE_INTERVAL_S;
+  }
+}
 
 /** Runs the pipeline once and returns its figures; throws if it could not run at all. */
 export async function runPipeline(options: RunOptions): Promise<RunResult> {
@@ -123,10 +165,10 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       : ["--cpu-prof", `--cpu-prof-dir=${join(options.profileDir, name)}`];
   const children: Child[] = [];
   const problems: string[] = [];
-  try {
-    const server = await startChild("server.ts", [
+  const startServer = async (port: number) => {
+    const child = await startChild("server.ts", [
       "--port",
-      "0",
+      String(port),
       "--db",
       db,
       "--token-file",
@@ -135,8 +177,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       allow: [`--allow-read=${dir},${certs}`, `--allow-write=${dir}`, ...profile("server")],
       keepLines: 200,
     });
-    children.push(server);
-    const serverPort = portOf(await server.waitForLine(LISTENING_LINE, START_TIMEOUT_MS));
+    children.push(child);
+    return { child, port: portOf(await child.waitForLine(LISTENING_LINE, START_TIMEOUT_MS)) };
+  };
+  try {
+    let { child: server, port: serverPort } = await startServer(0);
     const gateway = await startChild("gateway.ts", [
       "--port",
       "0",
@@ -163,8 +208,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     const gatewayMetricsUrl = /http:\/\/\S+/.exec(metricsLine)![0];
     const serverMetricsUrl = `http://127.0.0.1:${serverPort}/metrics`;
 
-    const count = mode === "rate" ? options.warmupSeconds + options.seconds + 2 : undefined;
-    const sensorProcesses = await startSensors(options, gatewayPort, count, profile);
+    const interval = sensorInterval(options);
+    const count = mode === "rate" || mode === "fixed"
+      ? Math.ceil((options.warmupSeconds + options.seconds + 2) / interval)
+      : undefined;
+    const sensorProcesses = await startSensors(options, gatewayPort, interval, count, profile);
     children.push(...sensorProcesses);
     await Promise.all(sensorProcesses.map((p) => p.waitForLine(/sending to/, START_TIMEOUT_MS)));
     const pids = [server.pid, gateway.pid, ...sensorProcesses.map((p) => p.pid)];
@@ -190,7 +238,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         machineStealSeconds: costs.machineStealSeconds,
       };
     };
-    const gatewayValue = (s: Sample, name: string) =>
+    const gatewayValue = (s: Pick<Sample, "gateway">, name: string) =>
       s.gateway.get(`vigia_gateway_${name}_total`) ?? s.gateway.get(`vigia_gateway_${name}`) ?? 0;
 
     const started = performance.now();
@@ -212,6 +260,24 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       options.progress(`all ${options.sensors} connected after ${connectSeconds.toFixed(1)} s`);
     }
     await delay(options.warmupSeconds * 1000 - (performance.now() - started));
+    const outage = mode !== "outage" ? undefined : await runOutage({
+      seconds: options.outageSeconds ?? 30,
+      drainTimeoutMs: OUTAGE_DRAIN_TIMEOUT_MS,
+      stopServer: async () => {
+        const exit = await server.stop("SIGTERM", 30_000);
+        if (exit.code !== 0) problems.push(`server exited with ${exit.code} for the outage`);
+      },
+      startServer: async () => {
+        ({ child: server, port: serverPort } = await startServer(serverPort));
+        pids[0] = server.pid;
+      },
+      spoolDepth: async () =>
+        gatewayValue({ gateway: await fetchMetrics(gatewayMetricsUrl) }, "spool_depth"),
+      progress: options.progress,
+    });
+    if (outage !== undefined && outage.drainSeconds === undefined) {
+      problems.push(`the backlog did not drain within ${OUTAGE_DRAIN_TIMEOUT_MS / 1000} s`);
+    }
     const window: Sample[] = [await sample()];
     const windowEnd = window[0]!.at + options.seconds * 1000;
     while (performance.now() < windowEnd - 1_000) {
@@ -225,9 +291,9 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     const windowSeconds = (last.at - first.at) / 1000;
 
     // The sensors: a counted run ends by itself; the others are stopped.
-    const sensorDeadline = (count ?? 0) * 1000 + 60_000;
+    const sensorDeadline = (count ?? 0) * interval * 1000 + 60_000;
     const exits = await Promise.all(sensorProcesses.map(async (p) => {
-      if (mode !== "rate") return await p.stop("SIGTERM", 30_000);
+      if (count === undefined) return await p.stop("SIGTERM", 30_000);
       const timer = setTimeout(() => p.stop("SIGTERM", 10_000), sensorDeadline);
       try {
         return await p.status;
@@ -268,6 +334,8 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         "forward_rejected",
       ]
     ) {
+      // An outage is retried by design: only there are retries not a problem.
+      if (name === "forward_retries" && mode === "outage") continue;
       const value = gatewayValue(drained, name);
       if (value > 0) problems.push(`gateway ${name}=${value}`);
     }
@@ -311,6 +379,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       totals,
       tally,
       connectionsHeld: Math.min(...window.map((s) => gatewayValue(s, "connections_active"))),
+      backlog: {
+        spoolDepth: window.map((s) => gatewayValue(s, "spool_depth")),
+        serverQueue: window.map((s) => s.server.get(SERVER_QUEUE) ?? 0),
+      },
+      outage,
       stolenCpuSeconds: last.machineStealSeconds - first.machineStealSeconds,
       foreignCpuSeconds: Math.max(
         0,
@@ -338,10 +411,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
 async function startSensors(
   options: RunOptions,
   gatewayPort: number,
+  interval: number,
   count: number | undefined,
   profile: (name: string) => string[],
 ): Promise<Child[]> {
-  const { sensors, mode } = options;
+  const { sensors } = options;
   const processes = sensors >= 1_000
     ? Math.max(2, Math.ceil(sensors / SENSORS_PER_PROCESS))
     : Math.ceil(sensors / SENSORS_PER_PROCESS);
@@ -349,7 +423,6 @@ async function startSensors(
   let firstId = 1;
   for (let p = 0; p < processes; p++) {
     const n = Math.floor(sensors / processes) + (p < sensors % processes ? 1 : 0);
-    const interval = mode === "rate" ? "1" : mode === "max" ? "0" : String(IDLE_INTERVAL_S);
     children.push(
       await startChild("sensor.ts", [
         "--gateway",
@@ -361,7 +434,7 @@ async function startSensors(
         "--first-id",
         String(firstId),
         "--interval",
-        interval,
+        String(interval),
         "--count",
         String(count ?? 0),
         "--seed",

@@ -43,11 +43,11 @@ Deno.test("pipeline bench: a small run stores every reading once and prints its 
   const { code, stdout } = await bench(
     "pipeline",
     "--",
-    ...["--scales", "3xrate,3xmax", "--runs", "1", "--seconds", "2", "--warmup", "1"],
-    ...["--idle", "0"],
+    ...["--scales", "3xrate,3xmax,3x300,3xoutage", "--runs", "1", "--seconds", "2"],
+    ...["--warmup", "1", "--outage", "1", "--idle", "0"],
   );
   assert.equal(code, 0, stdout);
-  for (const scale of ["3xrate", "3xmax"]) {
+  for (const scale of ["3xrate", "3xmax", "3x300", "3xoutage"]) {
     const fields = benchLine(stdout, scale);
     assert.equal(fields.get("lost"), "0");
     assert.equal(fields.get("duplicated"), "0");
@@ -59,7 +59,16 @@ Deno.test("pipeline bench: a small run stores every reading once and prints its 
     Number(benchLine(stdout, "3xmax").get("stored_per_s")) >
       Number(benchLine(stdout, "3xrate").get("stored_per_s")),
   );
+  // The fixed rate is what it says: 300/s in total, within what a 2 s window can tell.
+  const fixed = Number(benchLine(stdout, "3x300").get("stored_per_s"));
+  assert.ok(fixed > 200 && fixed < 400, `3x300 stored ${fixed}/s`);
+  // The backlog is printed; the outage left one and it drained.
+  assert.match(benchLine(stdout, "3xmax").get("spool_depth_max") ?? "", /^\d+$/);
+  const outage = benchLine(stdout, "3xoutage");
+  assert.ok(Number(outage.get("outage_backlog")) > 0, "the outage left a backlog");
+  assert.match(outage.get("drain_s") ?? "", /^\d+\.\d$/);
   assert.match(stdout, /\| sensors \| offered \| stored\/s \|/);
+  assert.match(stdout, /goals:\n {2}3x300: p99 .* ms < 100 ms: (met|MISSED)/);
 });
 
 Deno.test("modbus bench: a small run polls, stores and prints its BENCH line", async () => {
