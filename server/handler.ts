@@ -192,6 +192,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
         databaseBytes: store.sizeBytes(),
         liveClients: options.live?.clients ?? 0,
         newestCursor: store.newestCursor(),
+        writeQueue: { readings: queue.queued, waitSeconds: queue.waitMs() / 1000 },
       }),
       {
         headers: {

@@ -20,6 +20,8 @@
  * | `vigia_live_dropped_total` | counter (slow clients disconnected) | |
  * | `vigia_database_size_bytes` | gauge | |
  * | `vigia_newest_cursor` | gauge | |
+ * | `vigia_write_queue_readings` | gauge (received, not yet answered) | |
+ * | `vigia_write_queue_wait_seconds` | gauge (estimated wait of a write arriving now) | |
  *
  * @module
  */
@@ -112,6 +114,8 @@ export interface MetricsGauges {
   readonly databaseBytes: number;
   readonly liveClients: number;
   readonly newestCursor: number;
+  /** Readings waiting for the writer, and the estimated wait of a write arriving now. */
+  readonly writeQueue: { readonly readings: number; readonly waitSeconds: number };
 }
 
 /** The server's counters. */
@@ -199,6 +203,16 @@ export class Metrics {
         "vigia_newest_cursor",
         "Cursor of the newest stored reading.",
         gauge(({ gauges }) => gauges.newestCursor),
+      )
+      .gauge(
+        "vigia_write_queue_readings",
+        "Readings of write requests received and not yet answered.",
+        gauge(({ gauges }) => gauges.writeQueue.readings),
+      )
+      .gauge(
+        "vigia_write_queue_wait_seconds",
+        "Estimated wait for the writer of a write arriving now (over --write-queue-ms: 503).",
+        gauge(({ gauges }) => gauges.writeQueue.waitSeconds),
       );
   }
 

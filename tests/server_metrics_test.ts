@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { Metrics } from "../server/metrics.ts";
 import { metricValue } from "./_api.ts";
 
-const GAUGES = { databaseBytes: 0, liveClients: 0, newestCursor: 0 };
+const GAUGES = {
+  databaseBytes: 0,
+  liveClients: 0,
+  newestCursor: 0,
+  writeQueue: { readings: 0, waitSeconds: 0 },
+};
 
 Deno.test("Metrics.observeFreshness() fills the freshness histogram by age at storage", () => {
   const metrics = new Metrics();
