@@ -57,6 +57,8 @@ export interface GatewayConfig extends CommonConfig {
   readonly spool: string;
   readonly certs: string;
   readonly spoolMax: number;
+  /** Milliseconds of forwarding the spool holds while the server takes readings; 0: no budget. */
+  readonly backlogMs: number;
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly flushMs: number;
@@ -85,6 +87,14 @@ export const FLAGS: readonly Flag[] = [
     default: "1000000",
     help: "spool bound in readings; beyond it sensors get ERROR 4 and keep their readings; " +
       "while the server drains it, a sensor is first held up to 2 s",
+  },
+  {
+    name: "backlog-ms",
+    value: "MS",
+    default: "250",
+    help: "while the server takes readings, spool at most MS of forwarding (at the rate " +
+      "measured) and hold sensors back beyond it; a stalled server fills the spool towards " +
+      "--spool-max; 0 = no budget",
   },
   {
     name: "max-connections",
@@ -139,6 +149,7 @@ export function parseConfig(args: string[]): GatewayConfig {
     spool: values.string("spool"),
     certs: values.string("certs"),
     spoolMax: parseNumber("spool-max", values.string("spool-max"), { min: 1, integer: true }),
+    backlogMs: parseNumber("backlog-ms", values.string("backlog-ms"), { min: 0, max: 3_600_000 }),
     maxConnections: parseNumber("max-connections", values.string("max-connections"), {
       min: 1,
       max: 1_000_000,

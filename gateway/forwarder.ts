@@ -32,6 +32,7 @@
  */
 
 import { backoffDelay, type BackoffOptions, sleep } from "../static/shared/backoff.js";
+import { BusyRate } from "../lib/busy_rate.ts";
 import type { Logger } from "../lib/log.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { decodeReadingRecord, READING_RECORD_SIZE } from "../protocol/mod.ts";
@@ -53,7 +54,7 @@ export interface ForwarderOptions {
   readonly maxReadings?: number;
   /** One request's time limit, in ms (default 30 s). */
   readonly requestTimeoutMs?: number;
-  /** Retry pacing (default 250 ms doubling to 30 s). */
+  /** Retry pacing (default 250 ms doubling to 5 s). */
   readonly backoff?: BackoffOptions;
   /** The HTTP client (default: the global `fetch`). */
   readonly fetch?: typeof fetch;
@@ -85,8 +86,15 @@ export class Forwarder {
   /** When the current run of failures began; undefined while the server answers. */
   #failingSince: number | undefined;
   #lastFailureLog = 0;
-  /** When the server last answered 2xx (performance.now()); -Infinity before the first. */
-  #lastStoredAt = -Infinity;
+  /**
+   * When the server last answered 2xx (performance.now()). Starts at the
+   * forwarder's start: a server is presumed to take rows until a request
+   * fails or none is answered for {@linkcode DRAINING_FRESH_MS}, so senders
+   * are held back from the first reading on rather than let fill the spool.
+   */
+  #lastStoredAt = performance.now();
+  /** Readings stored per second of forwarding: what the admission limit is made of. */
+  #rate = new BusyRate();
 
   constructor(spool: Spool, options: ForwarderOptions) {
     this.#spool = spool;
@@ -94,13 +102,19 @@ export class Forwarder {
     this.#url = new URL("api/data", options.server.href.replace(/\/?$/, "/")).href;
     this.#fetch = options.fetch ?? fetch;
     this.#maxReadings = Math.min(options.maxReadings ?? MAX_BATCH_READINGS, MAX_BATCH_READINGS);
-    this.#backoff = options.backoff ?? { baseMs: 250, maxMs: 30_000 };
+    // A server back from an outage is found within 5 s: its backlog is what is late.
+    this.#backoff = options.backoff ?? { baseMs: 250, maxMs: 5_000 };
   }
 
   /** Whether the server is taking rows now: it answered 2xx lately and is not failing. */
   get draining(): boolean {
     return this.#failingSince === undefined &&
       performance.now() - this.#lastStoredAt <= DRAINING_FRESH_MS;
+  }
+
+  /** Readings the server stored per second of forwarding (requests in flight); undefined until measured. */
+  get drainRate(): number | undefined {
+    return this.#rate.perSecond;
   }
 
   /** New batches were committed: wake up if idle. */
@@ -145,9 +159,13 @@ export class Forwarder {
       }
       body ??= new Uint8Array(MAX_BODY_BYTES);
       for (const batch of batches) this.#inFlight.add(batch.id);
+      const readings = count(batches);
+      this.#rate.start(readings, performance.now());
       let outcome: Outcome;
       try {
         outcome = await this.#post(batches, body);
+        // Measured before the removal, whose listeners read the admission limit made of it.
+        this.#rate.finish(readings, performance.now(), outcome.kind === "stored");
         if (outcome.kind === "stored") this.#spool.remove(batches);
       } finally {
         for (const batch of batches) this.#inFlight.delete(batch.id);

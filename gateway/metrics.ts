@@ -51,6 +51,11 @@ export const GATEWAY_METRICS = {
   commit_failures: ["counter", "Spool transactions that failed (their readings were not ACKed)"],
   spool_depth: ["gauge", "Readings in the spool waiting to be forwarded"],
   spool_batches: ["gauge", "Rows (committed batches) in the spool"],
+  admission_limit: [
+    "gauge",
+    "Readings the spool takes before sensors are held: --backlog-ms of forwarding, or --spool-max while forwarding stalls",
+  ],
+  drain_rate: ["gauge", "Readings per second the server stored, measured while forwarding"],
   forwarded: ["counter", "Readings the server answered 2xx for, deleted from the spool"],
   forward_requests: ["counter", "POST /api/data requests answered 2xx"],
   forward_duplicates: ["counter", "Readings the server reported as already stored"],

@@ -7,9 +7,15 @@
  * {@linkcode MAX_HOLD_MS} regardless. When the spool is not draining (an
  * outage), nobody is held: refusing is right.
  *
+ * "Full" while draining is the admission limit ({@linkcode Admission}): a
+ * fraction of a second of forwarding, far below `--spool-max`. A sender
+ * whose hold runs out goes on even past it, up to `--spool-max`: the limit
+ * holds senders back, only the hard bound refuses them.
+ *
  * @module
  */
 
+import type { Admission } from "./admission.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Spool } from "./spool.ts";
 
@@ -31,12 +37,16 @@ export interface HeldSender {
 export interface RoomGateOptions {
   /** Whether the server is taking the spool's rows now (the forwarder knows). */
   readonly drain: { readonly draining: boolean };
+  /** How many readings the spool takes before senders wait. */
+  readonly admission: Admission;
   readonly metrics: GatewayMetrics;
 }
 
 /** Holds senders while a full spool drains. */
 export class RoomGate {
   #drain: { readonly draining: boolean };
+  #admission: Admission;
+  #spool: Spool;
   #metrics: GatewayMetrics;
   /** Held senders, oldest first. */
   #held: { sender: HeldSender; since: number }[] = [];
@@ -44,8 +54,16 @@ export class RoomGate {
 
   constructor(spool: Spool, options: RoomGateOptions) {
     this.#drain = options.drain;
+    this.#admission = options.admission;
+    this.#spool = spool;
     this.#metrics = options.metrics;
     spool.on("removed", this.#roomFreed);
+  }
+
+  /** Whether the spool, with `pending` readings on their way to it, is under the admission limit. */
+  hasRoom(pending: number): boolean {
+    const depth = this.#spool.depth;
+    return depth + pending < this.#admission.limit(depth);
   }
 
   /** Senders held now. */

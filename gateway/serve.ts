@@ -21,6 +21,7 @@
 
 import type { Logger } from "../lib/log.ts";
 import { startStatsLine } from "../lib/stats_line.ts";
+import { Admission } from "./admission.ts";
 import { Committer } from "./committer.ts";
 import { Forwarder } from "./forwarder.ts";
 import { listenForSensors } from "./listener.ts";
@@ -43,6 +44,8 @@ export interface ServeOptions {
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly flushMs: number;
+  /** Milliseconds of forwarding the spool holds while the server takes readings; 0: no budget. */
+  readonly backlogMs: number;
   /** 0 = no `stats` line. */
   readonly statsIntervalMs: number;
   /** Undefined: no metrics endpoint. */
@@ -83,7 +86,14 @@ export async function serveGateway(
     log,
   });
   const committer = new Committer(spool, { flushMs: options.flushMs, metrics, log });
-  const gate = new RoomGate(spool, { drain: forwarder, metrics });
+  const admission = new Admission({
+    budgetMs: options.backlogMs,
+    maxReadings: spool.maxReadings,
+    drain: forwarder,
+  });
+  const gate = new RoomGate(spool, { drain: forwarder, admission, metrics });
+  metrics.readGauge("admission_limit", () => admission.limit(spool.depth));
+  metrics.readGauge("drain_rate", () => Math.round(forwarder.drainRate ?? 0));
   const listener = await listenForSensors({
     hostname: options.host,
     port: options.port,

@@ -18,10 +18,11 @@
  * arrived intact before the fault are committed and ACKed first, then the
  * ERROR frame goes out and the socket closes (within one flush interval).
  *
- * A chunk that would overflow a full spool the server is draining is held
- * unread, the socket paused, until the forwarder frees room (at most 2 s,
- * see {@linkcode RoomGate}); only then, or when the spool is not draining, do
- * readings past the bound get ERROR 4.
+ * A chunk that arrives while the spool is full — at its admission limit
+ * while the server drains it, a fraction of a second of forwarding — is
+ * held unread, the socket paused, until the forwarder frees room (at most
+ * 2 s, see {@linkcode RoomGate}); readings past the spool's hard bound
+ * (`--spool-max`) get ERROR 4.
  *
  * @module
  */
@@ -145,10 +146,15 @@ export class SensorSession implements CommitParty {
     },
   };
 
-  /** Whether every reading `chunk` can complete fits under the spool bound. */
+  /**
+   * Whether `chunk` may be read now: the spool is under the admission limit
+   * (the chunk may overshoot it: one chunk, not a stream) and every reading
+   * the chunk can complete fits under the spool's hard bound.
+   */
   #fits(chunk: Uint8Array): boolean {
+    const { committer, gate } = this.#options;
     const readings = Math.floor((this.#decoder.bufferedBytes + chunk.length) / READING_FRAME_SIZE);
-    return this.#options.committer.hasRoom(readings);
+    return committer.hasRoom(readings) && gate.hasRoom(committer.pending);
   }
 
   #receive(chunk: Uint8Array): void {

@@ -1,9 +1,10 @@
 /**
  * The measured speed of something that works through a queue: units done
- * per second of busy time, that is while something was outstanding. An idle
- * worker says nothing about its speed, so idle time is left out; a unit
- * that failed says nothing either and is not counted. Samples of at least
- * {@linkcode SAMPLE_MS} are smoothed into the rate.
+ * per millisecond of busy time, that is while something was outstanding.
+ * Idle time says nothing about speed and is left out, so many short busy
+ * spells (small requests at a light load) add up to one sample; a failure
+ * says nothing either and drops the sample it was part of. Samples of at
+ * least {@linkcode SAMPLE_MS} of busy time are smoothed into the rate.
  *
  * The server's write queue measures its writer with it (readings answered
  * per second), the gateway's forwarder the server (readings stored per
@@ -12,15 +13,17 @@
  * ```ts
  * import { BusyRate } from "./busy_rate.ts";
  * const rate = new BusyRate();
- * rate.start(10_000, 0);
- * rate.finish(10_000, 100, true);
+ * rate.start(5_000, 0);
+ * rate.finish(5_000, 40, true);
+ * rate.start(5_000, 1_000); // an idle second between: not counted
+ * rate.finish(5_000, 1_060, true);
  * console.assert(rate.perSecond === 100_000 && rate.outstanding === 0);
  * ```
  *
  * @module
  */
 
-/** Shortest stretch of busy time one sample covers, in ms. */
+/** Least busy time one sample covers, in ms. */
 export const SAMPLE_MS = 50;
 /** Weight of a new sample in the smoothed rate. */
 const SMOOTHING = 0.5;
@@ -30,7 +33,9 @@ export class BusyRate {
   #outstanding = 0;
   /** Units per ms, undefined until measured. */
   #rate: number | undefined;
-  #sampleStart = 0;
+  /** Since when busy time has not been added to the sample yet. */
+  #busySince = 0;
+  #sampleBusyMs = 0;
   #sampleDone = 0;
 
   /** Units started and not yet finished. */
@@ -51,24 +56,25 @@ export class BusyRate {
 
   /** `units` started at `now` (ms). */
   start(units: number, now: number): void {
-    if (this.#outstanding === 0) {
-      // Idle until now: a sample starts with this work.
-      this.#sampleStart = now;
-      this.#sampleDone = 0;
-    }
+    if (this.#outstanding === 0) this.#busySince = now;
     this.#outstanding += units;
   }
 
   /** `units` finished at `now`: `done` when they were done, false when they failed. */
   finish(units: number, now: number, done: boolean): void {
     this.#outstanding = Math.max(0, this.#outstanding - units);
-    if (!done) return;
+    this.#sampleBusyMs += now - this.#busySince;
+    this.#busySince = now;
+    if (!done) {
+      this.#sampleBusyMs = 0;
+      this.#sampleDone = 0;
+      return;
+    }
     this.#sampleDone += units;
-    const elapsed = now - this.#sampleStart;
-    if (elapsed < SAMPLE_MS) return;
-    const rate = this.#sampleDone / elapsed;
+    if (this.#sampleBusyMs < SAMPLE_MS) return;
+    const rate = this.#sampleDone / this.#sampleBusyMs;
     this.#rate = this.#rate === undefined ? rate : this.#rate + (rate - this.#rate) * SMOOTHING;
-    this.#sampleStart = now;
+    this.#sampleBusyMs = 0;
     this.#sampleDone = 0;
   }
 }

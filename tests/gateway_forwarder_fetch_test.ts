@@ -53,7 +53,7 @@ Deno.test("Forwarder wakes on the spool's commit and posts to <server>/api/data 
   const peer = fakeFetch((attempt) => Promise.resolve(stored(peer.calls[attempt - 1]!.body, 1)));
   const { spool, metrics, forwarder, running, lines } = setup(peer.fetch);
   try {
-    assert.equal(forwarder.draining, false, "not draining before the first 2xx");
+    assert.equal(forwarder.draining, true, "presumed draining until a request fails");
     commitReadings(spool, [testReading(7, 1), testReading(7, 2)]); // no notify(): the spool tells
     await waitUntil(() => spool.depth === 0, 5_000, "the spool emptied");
     assert.equal(peer.calls.length, 1);
