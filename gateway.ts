@@ -91,7 +91,7 @@ export const FLAGS: readonly Flag[] = [
   {
     name: "backlog-ms",
     value: "MS",
-    default: "250",
+    default: "100",
     help: "while the server takes readings, spool at most MS of forwarding (at the rate " +
       "measured) and hold sensors back beyond it; a stalled server fills the spool towards " +
       "--spool-max; 0 = no budget",

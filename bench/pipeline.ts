@@ -56,7 +56,8 @@ import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
 Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
-         [--warmup 5] [--outage 30] [--idle 10000] [--profile DIR]
+         [--warmup 5] [--outage 30] [--idle 10000] [--backlog-ms MS] [--window N]
+         [--profile DIR]
 
   --runs N        runs per scale; the median is printed (default 3)
   --scales LIST   comma-separated SENSORSxMODE, MODE one of rate (1/s per
@@ -68,6 +69,9 @@ Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
   --warmup S      seconds before the window starts (default 5)
   --outage S      seconds the server is down in an outage scale (default 30)
   --idle N        connections of the idle scale, 0 to skip (default 10000)
+  --backlog-ms MS the gateway's --backlog-ms (default: the gateway's)
+  --window N      the sensors' --window, readings in flight per sensor
+                  (default: the sensor's)
   --profile DIR   write V8 CPU profiles of every process under DIR
 `;
 exitIfHelpAsked(USAGE);
@@ -80,6 +84,8 @@ const { values: flags } = parseArgs({
     seconds: { type: "string", default: "10" },
     warmup: { type: "string", default: "5" },
     outage: { type: "string", default: "30" },
+    "backlog-ms": { type: "string" },
+    window: { type: "string" },
     idle: { type: "string", default: "10000" },
     profile: { type: "string" },
   },
@@ -90,6 +96,10 @@ const RUNS = positive("runs", flags.runs);
 const SECONDS = positive("seconds", flags.seconds);
 const WARMUP = positive("warmup", flags.warmup, 0);
 const OUTAGE = positive("outage", flags.outage);
+const BACKLOG_MS = flags["backlog-ms"] === undefined
+  ? undefined
+  : positive("backlog-ms", flags["backlog-ms"], 0);
+const WINDOW = flags.window === undefined ? undefined : positive("window", flags.window);
 const IDLE = positive("idle", flags.idle, 0);
 const PROFILE = typeof flags.profile === "string" ? flags.profile : undefined;
 const MODES = ["rate", "max"] as const satisfies readonly Mode[];
@@ -183,6 +193,8 @@ async function main(): Promise<number> {
     console.log(
       `  settings: --runs ${RUNS} --scales ${flags.scales} --seconds ${SECONDS} ` +
         `--warmup ${WARMUP} --outage ${OUTAGE} --idle ${IDLE}${
+          BACKLOG_MS === undefined ? "" : ` --backlog-ms ${BACKLOG_MS}`
+        }${WINDOW === undefined ? "" : ` --window ${WINDOW}`}${
           PROFILE ? ` --profile ${PROFILE}` : ""
         }; ` +
         `open files ${limits?.soft ?? "?"}; gateway --max-connections ${
@@ -206,6 +218,8 @@ async function main(): Promise<number> {
           mode: scale.mode,
           ratePerSecond: scale.ratePerSecond,
           outageSeconds: OUTAGE,
+          backlogMs: BACKLOG_MS,
+          window: WINDOW,
           warmupSeconds: WARMUP,
           seconds: scale.mode === "idle" ? Math.max(SECONDS, IDLE_INTERVAL_S + 5) : SECONDS,
           certs,

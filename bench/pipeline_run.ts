@@ -62,6 +62,10 @@ export interface RunOptions {
   readonly dir: string;
   /** Write a V8 CPU profile of every process into this directory. */
   readonly profileDir?: string | undefined;
+  /** The gateway's `--backlog-ms` (default: its own default). */
+  readonly backlogMs?: number | undefined;
+  /** The sensors' `--window` (default: their own default). */
+  readonly window?: number | undefined;
   /** Progress lines. */
   readonly progress: (line: string) => void;
 }
@@ -198,6 +202,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       // The default (2,048) is below the idle scale; every mode gets the same gateway.
       "--max-connections",
       String(Math.max(DEFAULT_MAX_CONNECTIONS, options.sensors + 1_000)),
+      ...(options.backlogMs === undefined ? [] : ["--backlog-ms", String(options.backlogMs)]),
     ], {
       allow: [`--allow-read=${dir},${certs}`, `--allow-write=${dir}`, ...profile("gateway")],
       keepLines: 200,
@@ -441,6 +446,7 @@ async function startSensors(
         String(1 + p),
         "--stats-interval",
         "0",
+        ...(options.window === undefined ? [] : ["--window", String(options.window)]),
       ], {
         allow: [`--allow-read=${options.certs}`, ...profile(`sensor-${p + 1}`)],
         keepLines: 200,

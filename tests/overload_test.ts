@@ -25,7 +25,7 @@ import { startSlowServer } from "./_slow_server.ts";
 
 /** The slow server's rate, readings/s. */
 const RATE = 2_000;
-/** The gateway's budget (its default). */
+/** The gateway's budget. */
 const BACKLOG_MS = 250;
 const SPOOL_MAX = 5_000;
 
@@ -52,7 +52,10 @@ Deno.test("overload: a slow server holds the sensors back, not the spool; an out
     });
     await using gateway = await startGateway(pki, dir, {
       server: server.url,
-      args: ["--spool-max", String(SPOOL_MAX), "--metrics-port", "0"],
+      args: [
+        ...["--spool-max", String(SPOOL_MAX), "--backlog-ms", String(BACKLOG_MS)],
+        ...["--metrics-port", "0"],
+      ],
     });
     const metrics = await metricsPort(gateway);
     const depth = () => gatewayMetric(metrics, "spool_depth");
