@@ -85,6 +85,13 @@ export class Forwarder {
   #inFlight = new Set<number>();
   /** When the current run of failures began; undefined while the server answers. */
   #failingSince: number | undefined;
+  /**
+   * Set by a failure other than the server asking to come back later (429
+   * or 503 with `Retry-After`: it is up and busy, not stalled); cleared by a
+   * 2xx. A busy server that stops storing altogether still stops counting
+   * as draining once its last 2xx is {@linkcode DRAINING_FRESH_MS} old.
+   */
+  #stalled = false;
   #lastFailureLog = 0;
   /**
    * When the server last answered 2xx (performance.now()). Starts at the
@@ -106,10 +113,9 @@ export class Forwarder {
     this.#backoff = options.backoff ?? { baseMs: 250, maxMs: 5_000 };
   }
 
-  /** Whether the server is taking rows now: it answered 2xx lately and is not failing. */
+  /** Whether the server is taking rows now: it answered 2xx lately and has not stalled since. */
   get draining(): boolean {
-    return this.#failingSince === undefined &&
-      performance.now() - this.#lastStoredAt <= DRAINING_FRESH_MS;
+    return !this.#stalled && performance.now() - this.#lastStoredAt <= DRAINING_FRESH_MS;
   }
 
   /** Readings the server stored per second of forwarding (requests in flight); undefined until measured. */
@@ -193,6 +199,7 @@ export class Forwarder {
     metrics.values.forward_requests++;
     metrics.values.forward_duplicates += duplicates;
     this.#lastStoredAt = performance.now();
+    this.#stalled = false;
     if (this.#failingSince !== undefined) {
       log.info("server reachable again", {
         outage_s: Math.round((Date.now() - this.#failingSince) / 1000),
@@ -206,6 +213,7 @@ export class Forwarder {
   #failed(outcome: Exclude<Outcome, { kind: "stored" }>): void {
     const { log, metrics } = this.#options;
     metrics.values.forward_retries++;
+    if (outcome.kind !== "retry" || outcome.retryAfterMs === undefined) this.#stalled = true;
     const now = Date.now();
     if (this.#failingSince === undefined || now - this.#lastFailureLog >= FAILURE_LOG_EVERY_MS) {
       log.warn("cannot forward to the server; will retry", {

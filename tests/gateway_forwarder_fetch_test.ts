@@ -148,6 +148,31 @@ Deno.test("Forwarder counts as not draining while the server fails, and as drain
   }
 });
 
+Deno.test("Forwarder: a server asking to come back later (503 + Retry-After) is busy, not stalled: still draining", async () => {
+  const peer = fakeFetch((attempt) =>
+    Promise.resolve(
+      attempt === 1
+        ? Response.json({ error: "Cannot store readings now: the write queue is full" }, {
+          status: 503,
+          headers: { "retry-after": "1" },
+        })
+        : stored(peer.calls[attempt - 1]!.body),
+    )
+  );
+  const { spool, forwarder, running, metrics } = setup(peer.fetch);
+  try {
+    commitReadings(spool, [testReading(5, 1)]);
+    await waitUntil(() => metrics.values.forward_retries === 1, 5_000, "the 503");
+    assert.equal(forwarder.draining, true, "held senders stay held, the spool is not opened up");
+    await waitUntil(() => spool.depth === 0, 5_000, "the spool emptied after Retry-After");
+    assert.ok(peer.calls.length === 2, "one retry, after the server's Retry-After");
+  } finally {
+    forwarder.stop(100);
+    await running;
+    spool.close();
+  }
+});
+
 Deno.test("Forwarder.stop() aborts a request that never ends once the grace runs out", async () => {
   let signal: AbortSignal | undefined;
   const peer = fakeFetch((_attempt, init) => {
