@@ -64,6 +64,14 @@ export class Admission {
     this.#now = options.now ?? (() => performance.now());
   }
 
+  /** `--backlog-ms` of forwarding at the measured rate, in readings; 0 without a budget or a rate. */
+  budgetReadings(): number {
+    const { budgetMs, drain } = this.#options;
+    const rate = drain.drainRate;
+    if (budgetMs === 0 || rate === undefined) return 0;
+    return Math.max(MIN_LIMIT_READINGS, rate * budgetMs / 1000);
+  }
+
   /** Readings the spool may hold now, given it holds `depth`. */
   limit(depth: number): number {
     const { budgetMs, maxReadings, drain } = this.#options;
@@ -74,7 +82,7 @@ export class Admission {
     }
     if (rate === undefined) return Math.min(maxReadings, MIN_LIMIT_READINGS);
     const now = this.#now();
-    const budget = Math.max(MIN_LIMIT_READINGS, rate * budgetMs / 1000);
+    const budget = this.budgetReadings();
     const comeDown = rate / 2 * (now - this.#at) / 1000;
     this.#limit = this.#limit === undefined
       ? depth + budget

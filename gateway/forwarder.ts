@@ -12,9 +12,11 @@
  * again, so one reading the server will never accept cannot block the plant.
  *
  * Live readings are not starved behind a backlog: while the spool holds more
- * than one request, requests alternate between the oldest and the newest
- * batches, so after an outage the dashboard shows the present at once and
- * the past fills in behind it.
+ * than one request (and more than `fifoReadings`, the admission budget),
+ * requests alternate between the oldest and the newest batches, so after an
+ * outage the dashboard shows the present at once and the past fills in
+ * behind it. Within the budget rows go oldest first: that spool is no
+ * backlog, and first in, first out is what keeps its oldest reading young.
  *
  * Two requests are in flight while the server answers: each server request
  * waits for its fsync, and with one at a time the gateway idled through it.
@@ -58,6 +60,8 @@ export interface ForwarderOptions {
   readonly backoff?: BackoffOptions;
   /** The HTTP client (default: the global `fetch`). */
   readonly fetch?: typeof fetch;
+  /** Readings the spool may hold and still be forwarded oldest first (default: one request). */
+  readonly fifoReadings?: () => number;
 }
 
 const FAILURE_LOG_EVERY_MS = 30_000;
@@ -234,7 +238,8 @@ export class Forwarder {
   }
 
   #take(): SpooledBatch[] {
-    const backlog = this.#spool.depth > this.#maxReadings;
+    const fifo = Math.max(this.#maxReadings, this.#options.fifoReadings?.() ?? 0);
+    const backlog = this.#spool.depth > fifo;
     const end = backlog && this.#newestNext ? "newest" : "oldest";
     this.#newestNext = backlog && !this.#newestNext;
     return this.#spool.take(end, this.#maxReadings, this.#inFlight);

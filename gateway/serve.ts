@@ -79,14 +79,16 @@ export async function serveGateway(
   const metrics = new GatewayMetrics();
   metrics.readGauge("spool_depth", () => spool.depth);
   metrics.readGauge("spool_batches", () => spool.batches);
-  const forwarder = new Forwarder(spool, {
+  const forwarder: Forwarder = new Forwarder(spool, {
     server: options.server,
     token: options.token,
     metrics,
     log,
+    // The admission limit is made of the forwarder's rate, and within its budget rows go oldest first.
+    fifoReadings: (): number => admission.budgetReadings(),
   });
   const committer = new Committer(spool, { flushMs: options.flushMs, metrics, log });
-  const admission = new Admission({
+  const admission: Admission = new Admission({
     budgetMs: options.backlogMs,
     maxReadings: spool.maxReadings,
     drain: forwarder,

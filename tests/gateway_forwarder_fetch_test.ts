@@ -30,7 +30,7 @@ function fakeFetch(answer: (attempt: number, init: RequestInit) => Promise<Respo
   return { calls, fetch: fetch as typeof globalThis.fetch };
 }
 
-function setup(fetch: typeof globalThis.fetch) {
+function setup(fetch: typeof globalThis.fetch, options: { fifoReadings?: () => number } = {}) {
   const lines: string[] = [];
   const spool = openSpool(":memory:", { maxReadings: 1_000_000 });
   const metrics = new GatewayMetrics();
@@ -41,6 +41,7 @@ function setup(fetch: typeof globalThis.fetch) {
     log: createLogger("gateway", { write: (line) => lines.push(line) }),
     backoff: { baseMs: 10, maxMs: 20 },
     fetch,
+    ...options,
   });
   const running = forwarder.run();
   return { spool, metrics, forwarder, running, lines };
@@ -209,6 +210,26 @@ Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger
     await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
     const firstSeqs = peer.calls.map((call) => (call.body[0] as { seq: number }).seq);
     assert.deepEqual(firstSeqs, [1, 20_001, 10_001]);
+  } finally {
+    forwarder.stop(100);
+    await running;
+    spool.close();
+  }
+});
+
+Deno.test("Forwarder takes the oldest rows first while the spool is within its admission budget", async () => {
+  const peer = fakeFetch((attempt) => Promise.resolve(stored(peer.calls[attempt - 1]!.body)));
+  const { spool, forwarder, running } = setup(peer.fetch, { fifoReadings: () => 30_000 });
+  try {
+    for (let row = 0; row < 3; row++) {
+      commitReadings(
+        spool,
+        Array.from({ length: 10_000 }, (_, i) => testReading(1, row * 10_000 + i + 1)),
+      );
+    }
+    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
+    const firstSeqs = peer.calls.map((call) => (call.body[0] as { seq: number }).seq);
+    assert.deepEqual(firstSeqs, [1, 10_001, 20_001], "no backlog: first in, first out");
   } finally {
     forwarder.stop(100);
     await running;
