@@ -38,7 +38,7 @@ function isBenchmarkName(name: string): name is BenchmarkName {
 const USAGE = `
 Usage: deno task bench [NAME ...] [-- FLAGS]
 
-Runs the named benchmarks one after the other (default: all, about 10 minutes):
+Runs the named benchmarks one after the other (default: all, about 15 minutes):
 ${Object.entries(BENCHMARKS).map(([name, { about }]) => `  ${name.padEnd(11)} ${about}`).join("\n")}
 
 FLAGS after -- go to every selected benchmark; see each one's own help:
