@@ -2,14 +2,16 @@
  * The gateway put together and taken apart. The parts talk through the
  * spool: the committer commits to it, the forwarder wakes on its
  * `committed` and drains it, the room gate lets held senders go on its
- * `removed`. Nothing else calls across.
+ * `removed`. Besides, one measurement crosses: the admission limit (how
+ * full the room gate lets the spool get) is made of the rate the forwarder
+ * measures, and the forwarder takes rows oldest first within its budget.
  *
  * ```text
  * sensors ─TLS─▶ listener ─▶ sessions ─▶ committer ─▶ spool ─▶ forwarder ─HTTP─▶ server
- *                               ▲            ▲           │removed
- *                               │     device sources     │
- *                               │  (Modbus: sink + seq)  │
- *                               └──────── room gate ◀────┘
+ *                               ▲            ▲           │removed   │drain rate
+ *                               │     device sources     │          ▼
+ *                               │  (Modbus: sink + seq)  │      admission
+ *                               └──────── room gate ◀────┘──────────┘
  * ```
  *
  * The shutdown order is the one the ACK promise needs: no new peers and no
