@@ -9,9 +9,9 @@
  * ```text
  * sensors ─TLS─▶ listener ─▶ sessions ─▶ committer ─▶ spool ─▶ forwarder ─HTTP─▶ server
  *                               ▲            ▲           │removed   │drain rate
- *                               │     device sources     │          ▼
- *                               │  (Modbus: sink + seq)  │      admission
- *                               └──────── room gate ◀────┘──────────┘
+ *                               │     device sources     │          │
+ *                               │  (Modbus: sink + seq)  │          │
+ *                               └──────── room gate ◀────┴─ admission ◀┘
  * ```
  *
  * The shutdown order is the one the ACK promise needs: no new peers and no
