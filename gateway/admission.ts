@@ -19,6 +19,14 @@
  * with the backlog, when that drains faster): live readings get at least
  * half the server while the backlog drains, and nobody is refused.
  *
+ * The budget counts the requests in flight, so it must be longer than the
+ * server's round trip: the rate is measured, not known, and when the round
+ * trip bounds it, a budget shorter than the round trip holds requests to
+ * less than the round trip could carry, which lowers the rate measured and
+ * so the limit, down to {@linkcode MIN_LIMIT_READINGS}. On one machine or
+ * a plant network the round trip is milliseconds; a far server needs a
+ * larger `--backlog-ms`.
+ *
  * Pure bookkeeping with the clock passed in.
  *
  * @module
