@@ -196,10 +196,14 @@ Deno.test("Forwarder.stop() aborts a request that never ends once the grace runs
   }
 });
 
-Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger than one request", async () => {
-  // The order of the calls, unlike arrivals at a real server, is the order the lanes posted in.
+/**
+ * Commits three full rows (seqs 1, 10,001 and 20,001 first) and returns the
+ * first seq of each request, in the order the lanes posted them (unlike
+ * arrivals at a real server).
+ */
+async function postingOrder(options: { fifoReadings?: () => number } = {}): Promise<number[]> {
   const peer = fakeFetch((attempt) => Promise.resolve(stored(peer.calls[attempt - 1]!.body)));
-  const { spool, forwarder, running } = setup(peer.fetch);
+  const { spool, forwarder, running } = setup(peer.fetch, options);
   try {
     for (let row = 0; row < 3; row++) {
       commitReadings(
@@ -208,31 +212,22 @@ Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger
       );
     }
     await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
-    const firstSeqs = peer.calls.map((call) => (call.body[0] as { seq: number }).seq);
-    assert.deepEqual(firstSeqs, [1, 20_001, 10_001]);
+    return peer.calls.map((call) => (call.body[0] as { seq: number }).seq);
   } finally {
     forwarder.stop(100);
     await running;
     spool.close();
   }
+}
+
+Deno.test("Forwarder alternates oldest and newest rows while a backlog is larger than one request", async () => {
+  assert.deepEqual(await postingOrder(), [1, 20_001, 10_001]);
 });
 
 Deno.test("Forwarder takes the oldest rows first while the spool is within its admission budget", async () => {
-  const peer = fakeFetch((attempt) => Promise.resolve(stored(peer.calls[attempt - 1]!.body)));
-  const { spool, forwarder, running } = setup(peer.fetch, { fifoReadings: () => 30_000 });
-  try {
-    for (let row = 0; row < 3; row++) {
-      commitReadings(
-        spool,
-        Array.from({ length: 10_000 }, (_, i) => testReading(1, row * 10_000 + i + 1)),
-      );
-    }
-    await waitUntil(() => spool.depth === 0, 10_000, "the spool emptied");
-    const firstSeqs = peer.calls.map((call) => (call.body[0] as { seq: number }).seq);
-    assert.deepEqual(firstSeqs, [1, 10_001, 20_001], "no backlog: first in, first out");
-  } finally {
-    forwarder.stop(100);
-    await running;
-    spool.close();
-  }
+  assert.deepEqual(
+    await postingOrder({ fifoReadings: () => 30_000 }),
+    [1, 10_001, 20_001],
+    "no backlog: first in, first out",
+  );
 });
