@@ -6,19 +6,28 @@
  * - `ca.crt`, `ca.key`: the plant CA (ECDSA P-256, 10 years).
  * - `gateway.crt`, `gateway.key`: the gateway's server certificate, SAN
  *   `localhost` and `127.0.0.1`, server-auth usage.
+ * - `server.crt`, `server.key`: the HTTPS certificate of `deno task server`,
+ *   the same SANs plus the names of `--server-name` (the host name or
+ *   address gateways and readers use), server-auth usage.
  * - `sensors/sensor-<id>.crt`, `.key` for ids 1..N: CN `sensor-<id>`,
  *   client-auth usage (5 years).
  * - `ingest.token`: 32 random bytes, base64url, the gateway's bearer token.
+ * - `read.token`: the same, for readers of a server started with
+ *   `--read-token-file` (dashboard, query client).
  *
- * Private keys and the token are written with mode 0600. Existing files are
+ * Private keys and the tokens are written with mode 0600. Existing files are
  * kept, so running it again only adds what is missing (more sensors, say);
  * `--force` regenerates everything, the CA included.
+ *
+ * `--revoke ID` does only that: adds sensor ID's certificate to `crl.pem`
+ * (see tools/revoke.ts), which the gateway picks up without a restart.
  *
  * Keys and certificates come from the `openssl` CLI: the tool every plant
  * engineer already trusts to inspect them, with no cryptographic code or
  * dependency of ours in between.
  *
- * Flags: `deno task certs --help` (the table is {@linkcode FLAGS}).
+ * Flags: `deno task certs --help` (the table is {@linkcode FLAGS}); with
+ * `--revoke ID` it only revokes.
  *
  * Exit codes: 0 done, 1 openssl failed or a file could not be written,
  * 2 bad flags or missing permission.
@@ -39,12 +48,27 @@ import {
 import type { Logger } from "./lib/log.ts";
 import { type Flag, usage } from "./lib/flags.ts";
 import { type PermissionNeed, readWriteAccess, runAccess } from "./lib/permissions.ts";
+import {
+  assertOpenssl,
+  createCa,
+  createLeaf,
+  exists,
+  ignoreNotFound,
+  requireCaKey,
+  subjectAltNames,
+  writeAtomically,
+} from "./tools/openssl.ts";
+import { revokeSensor } from "./tools/revoke.ts";
 
 /** Configuration of `deno task certs`. */
 export interface CertsConfig extends CommonConfig {
   readonly out: string;
   readonly sensors: number;
   readonly force: boolean;
+  /** A sensor id to revoke instead of creating anything. */
+  readonly revoke: number | undefined;
+  /** More names for server.crt's SAN (DNS names or IP addresses). */
+  readonly serverNames: readonly string[];
 }
 
 /** The flags of `deno task certs`. */
@@ -57,25 +81,52 @@ export const FLAGS: readonly Flag[] = [
     help: "sensor certificates sensor-1..sensor-N",
   },
   { name: "force", boolean: true, help: "regenerate everything, the CA included" },
+  {
+    name: "server-name",
+    value: "NAME[,NAME]",
+    help: "also put these host names or IP addresses in server.crt (made only when " +
+      "missing: delete it to remake it)",
+  },
+  {
+    name: "revoke",
+    value: "ID",
+    help: "add sensor ID's certificate to DIR/crl.pem (the gateway then refuses it, " +
+      "no restart needed); creates nothing else",
+  },
 ];
 
 const USAGE = usage(
   "certs",
-  `Creates the plant CA, the gateway certificate, one client certificate per
-sensor (ids 1..N) and the ingest token. Existing files are kept.`,
+  `Creates the plant CA, the gateway and server certificates, one client
+certificate per sensor (ids 1..N), the ingest and the read token. Existing
+files are kept.`,
   FLAGS,
   `Exit codes: 0 done, 1 openssl failed or a file could not be written, 2 bad flags
 or permission.`,
 );
 
-const CA_DAYS = 3650;
-const LEAF_DAYS = 1825;
 const TOKEN_BYTES = 32;
 const MAX_SENSORS = 100_000;
 
 /** Parses the flags of `deno task certs`. */
 export function parseConfig(args: string[]): CertsConfig {
   const values = parseTable(args, FLAGS);
+  const serverNames = (values.optional("server-name") ?? "").split(",").map((name) => name.trim())
+    .filter(Boolean);
+  for (const name of serverNames) {
+    if (!/^[A-Za-z0-9.:-]+$/.test(name)) {
+      throw new UsageError(
+        `Cannot parse --server-name: expected host names or IP addresses, got "${name}"`,
+      );
+    }
+  }
+  const revokeFlag = values.optional("revoke");
+  const revoke = revokeFlag === undefined
+    ? undefined
+    : parseNumber("revoke", revokeFlag, { min: 0, max: 0xffff_ffff, integer: true });
+  if (revoke !== undefined && values.boolean("force")) {
+    throw new UsageError("Cannot combine --revoke with --force: --force would replace the CA");
+  }
   return {
     ...commonConfig(values),
     out: values.string("out"),
@@ -85,6 +136,8 @@ export function parseConfig(args: string[]): CertsConfig {
       integer: true,
     }),
     force: values.boolean("force"),
+    revoke,
+    serverNames,
   };
 }
 
@@ -94,10 +147,16 @@ export interface CertsPaths {
   readonly caKey: string;
   readonly gatewayCert: string;
   readonly gatewayKey: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  /** The revocation list the gateway reads, and openssl's CA database behind it. */
+  readonly crl: string;
+  readonly crlDir: string;
   readonly sensorsDir: string;
   readonly sensorCert: (id: number) => string;
   readonly sensorKey: (id: number) => string;
   readonly token: string;
+  readonly readToken: string;
 }
 
 /** Where each file of a certs directory lives. */
@@ -107,10 +166,15 @@ export function certsPaths(out: string): CertsPaths {
     caKey: join(out, "ca.key"),
     gatewayCert: join(out, "gateway.crt"),
     gatewayKey: join(out, "gateway.key"),
+    serverCert: join(out, "server.crt"),
+    serverKey: join(out, "server.key"),
+    crl: join(out, "crl.pem"),
+    crlDir: join(out, "crl"),
     sensorsDir: join(out, "sensors"),
     sensorCert: (id: number) => join(out, "sensors", `sensor-${id}.crt`),
     sensorKey: (id: number) => join(out, "sensors", `sensor-${id}.key`),
     token: join(out, "ingest.token"),
+    readToken: join(out, "read.token"),
   };
 }
 
@@ -123,6 +187,7 @@ export function permissions(config: CertsConfig): PermissionNeed[] {
 export async function run(config: CertsConfig, signal: AbortSignal, log: Logger): Promise<void> {
   await assertOpenssl();
   const paths = certsPaths(config.out);
+  if (config.revoke !== undefined) return await revokeSensor(paths, config.revoke, log);
   if (config.force) {
     await removeGenerated(config.out);
   }
@@ -130,7 +195,7 @@ export async function run(config: CertsConfig, signal: AbortSignal, log: Logger)
 
   const created: string[] = [];
   if (!(await exists(paths.caCert))) {
-    const orphans = (await exists(paths.gatewayCert)) ||
+    const orphans = (await exists(paths.gatewayCert)) || (await exists(paths.serverCert)) ||
       (await listSensorCerts(paths.sensorsDir)) > 0;
     if (orphans) {
       throw new UsageError(
@@ -142,16 +207,21 @@ export async function run(config: CertsConfig, signal: AbortSignal, log: Logger)
     created.push("CA");
   }
   const signer = { cert: paths.caCert, key: paths.caKey };
-  if (!(await exists(paths.gatewayCert)) || !(await exists(paths.gatewayKey))) {
-    await requireCaKey(paths.caKey, "the gateway certificate");
-    await createLeaf(signer, paths.gatewayCert, paths.gatewayKey, {
-      subject: "/CN=vigia-gateway",
+  const servers = [
+    { role: "gateway", cert: paths.gatewayCert, key: paths.gatewayKey, names: [] },
+    { role: "server", cert: paths.serverCert, key: paths.serverKey, names: config.serverNames },
+  ];
+  for (const { role, cert, key, names } of servers) {
+    if ((await exists(cert)) && (await exists(key))) continue;
+    await requireCaKey(paths.caKey, `the ${role} certificate`);
+    await createLeaf(signer, cert, key, {
+      subject: `/CN=vigia-${role}`,
       extensions: [
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        `subjectAltName=${subjectAltNames(["localhost", "127.0.0.1", ...names])}`,
         "extendedKeyUsage=serverAuth",
       ],
     });
-    created.push("gateway certificate");
+    created.push(`${role} certificate`);
   }
 
   const missing: number[] = [];
@@ -175,146 +245,44 @@ export async function run(config: CertsConfig, signal: AbortSignal, log: Logger)
     created.push(`${missing.length} sensor certificates`);
   }
 
-  if (!(await exists(paths.token))) {
+  const tokens = [[paths.token, "ingest token"], [paths.readToken, "read token"]] as const;
+  for (const [path, what] of tokens) {
+    if (await exists(path)) continue;
     const token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)).toBase64({
       alphabet: "base64url",
       omitPadding: true,
     });
-    await writeAtomically(paths.token, token + "\n", 0o600);
-    created.push("ingest token");
+    await writeAtomically(path, token + "\n", 0o600);
+    created.push(what);
   }
 
   log.info(
     created.length > 0
       ? `created ${created.join(", ")} in ${config.out}/ (sensors 1..${config.sensors})`
-      : `nothing to do: ${config.out}/ already holds the CA, gateway and sensors 1..${config.sensors} (--force regenerates)`,
+      : `nothing to do: ${config.out}/ already holds the CA, gateway, server and sensors 1..${config.sensors} (--force regenerates)`,
   );
-}
-
-interface Signer {
-  readonly cert: string;
-  readonly key: string;
-}
-
-interface LeafOptions {
-  readonly subject: string;
-  readonly extensions: readonly string[];
-}
-
-async function createCa(certPath: string, keyPath: string): Promise<void> {
-  const pem = await openssl([
-    ...NEW_KEY_ARGS,
-    "-subj",
-    "/CN=Vigia plant CA",
-    "-days",
-    String(CA_DAYS),
-    "-addext",
-    "basicConstraints=critical,CA:TRUE,pathlen:0",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  await writeKeyAndCert(pem, certPath, keyPath);
-}
-
-async function createLeaf(
-  signer: Signer,
-  certPath: string,
-  keyPath: string,
-  options: LeafOptions,
-): Promise<void> {
-  const pem = await openssl([
-    ...NEW_KEY_ARGS,
-    "-CA",
-    signer.cert,
-    "-CAkey",
-    signer.key,
-    "-subj",
-    options.subject,
-    "-days",
-    String(LEAF_DAYS),
-    "-addext",
-    "basicConstraints=critical,CA:FALSE",
-    "-addext",
-    "keyUsage=critical,digitalSignature",
-    ...options.extensions.flatMap((extension) => ["-addext", extension]),
-  ]);
-  await writeKeyAndCert(pem, certPath, keyPath);
-}
-
-// One openssl process makes the key and the certificate and prints both on
-// stdout, so the key never touches disk with a mode we did not choose.
-const NEW_KEY_ARGS = [
-  "req",
-  "-x509",
-  "-new",
-  "-newkey",
-  "ec",
-  "-pkeyopt",
-  "ec_paramgen_curve:P-256",
-  "-sha256",
-  "-noenc",
-  "-keyout",
-  "-",
-  "-out",
-  "-",
-];
-
-async function writeKeyAndCert(pem: string, certPath: string, keyPath: string): Promise<void> {
-  const key = /-----BEGIN PRIVATE KEY-----[^-]+-----END PRIVATE KEY-----\n/.exec(pem)?.[0];
-  const cert = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/.exec(pem)?.[0];
-  if (!key || !cert) throw new Error(`openssl printed no key and certificate for ${certPath}`);
-  await writeAtomically(keyPath, key, 0o600);
-  await writeAtomically(certPath, cert, 0o644);
-}
-
-async function openssl(args: string[]): Promise<string> {
-  const output = await new Deno.Command("openssl", { args, stdin: "null" }).output();
-  if (!output.success) {
-    const detail = new TextDecoder().decode(output.stderr).trim().split("\n")[0];
-    throw new Error(`openssl ${args[0]} failed: ${detail}`);
-  }
-  return new TextDecoder().decode(output.stdout);
-}
-
-async function assertOpenssl(): Promise<void> {
-  try {
-    await new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" })
-      .output();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Error("Cannot create certificates: the openssl command is not installed");
-    }
-    throw error;
-  }
-}
-
-async function requireCaKey(caKey: string, what: string): Promise<void> {
-  if (!(await exists(caKey))) {
-    throw new Error(`Cannot sign ${what}: the CA key ${caKey} is missing`);
-  }
-}
-
-/** Writes via a temporary file and a rename, so a reader never sees half a key or a wrong mode. */
-async function writeAtomically(path: string, data: string, mode: number): Promise<void> {
-  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeTextFile(temporary, data, { mode, createNew: true });
-    await Deno.chmod(temporary, mode); // the umask may have narrowed it; never widened
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
-  }
 }
 
 async function removeGenerated(out: string): Promise<void> {
   const paths = certsPaths(out);
   for (
-    const path of [paths.caCert, paths.caKey, paths.gatewayCert, paths.gatewayKey, paths.token]
+    const path of [
+      paths.caCert,
+      paths.caKey,
+      paths.gatewayCert,
+      paths.gatewayKey,
+      paths.serverCert,
+      paths.serverKey,
+      paths.token,
+      paths.readToken,
+      paths.crl,
+    ]
   ) {
     await Deno.remove(path).catch(ignoreNotFound);
   }
-  await Deno.remove(paths.sensorsDir, { recursive: true }).catch(ignoreNotFound);
+  for (const directory of [paths.sensorsDir, paths.crlDir]) {
+    await Deno.remove(directory, { recursive: true }).catch(ignoreNotFound);
+  }
 }
 
 async function listSensorCerts(directory: string): Promise<number> {
@@ -327,20 +295,6 @@ async function listSensorCerts(directory: string): Promise<number> {
     ignoreNotFound(error);
   }
   return count;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    ignoreNotFound(error);
-    return false;
-  }
-}
-
-function ignoreNotFound(error: unknown): void {
-  if (!(error instanceof Deno.errors.NotFound)) throw error;
 }
 
 async function forEachConcurrently<T>(
