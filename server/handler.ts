@@ -16,9 +16,10 @@ import { readingToJson } from "../protocol/mod.ts";
 import { DEFAULT_THRESHOLDS, type Thresholds } from "../lib/thresholds.ts";
 import type { Logger } from "../lib/log.ts";
 import { errorResponse, HttpError, internalError, json, jsonText } from "./http.ts";
+import { TokenSet } from "../lib/token_file.ts";
+import { type Access, createAuthorizer, FailureLimiter, type TokenMatcher } from "./auth.ts";
 import {
   assertJsonContentType,
-  bearerCheck,
   DEFAULT_LIMITS,
   type IngestLimits,
   parseReadings,
@@ -35,8 +36,12 @@ import { WriteQueue } from "./write_queue.ts";
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions {
-  /** The ingest token `POST /api/data` requires. */
-  readonly token: string;
+  /** The ingest token (or tokens) `POST /api/data` requires. */
+  readonly token: string | TokenMatcher;
+  /** Tokens the read routes require (default: none, reads are open); see server/auth.ts. */
+  readonly readTokens?: TokenMatcher | undefined;
+  /** Failed attempts per client address (default: ten a minute, on the real clock). */
+  readonly limiter?: FailureLimiter;
   /** The safe ranges served at `/api/thresholds` (default: the built-in ones). */
   readonly thresholds?: Thresholds;
   /** Dashboard files (default: none, `/` answers 404). */
@@ -57,8 +62,11 @@ export interface HandlerOptions {
   readonly now?: () => number;
 }
 
-/** A request handler as `Deno.serve` takes it. */
-export type Handler = (request: Request) => Promise<Response>;
+/** A request handler as `Deno.serve` takes it; `info` gives the client address. */
+export type Handler = (
+  request: Request,
+  info?: { readonly remoteAddr: Deno.Addr },
+) => Promise<Response>;
 
 interface Context {
   readonly request: Request;
@@ -72,6 +80,8 @@ interface Route {
   /** The `route` label of the metrics. */
   readonly name: string;
   readonly pattern: URLPattern;
+  /** Who may use it (server/auth.ts). */
+  readonly access: Access;
   readonly methods: Readonly<Partial<Record<"GET" | "POST", RouteHandler>>>;
 }
 
@@ -89,7 +99,14 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
   const writer: Writer = options.writer ?? new GroupWriter(store, {
     onCommit: (info) => metrics.commit(info.stored, info.duplicates, info.seconds),
   });
-  const checkToken = bearerCheck(options.token);
+  const authorize = createAuthorizer({
+    ingest: typeof options.token === "string"
+      ? TokenSet.parse(options.token, "the ingest token")
+      : options.token,
+    read: options.readTokens,
+    limiter: options.limiter ?? new FailureLimiter({ now: Date.now }),
+    log: options.log,
+  });
   const thresholdsJson = JSON.stringify(options.thresholds ?? DEFAULT_THRESHOLDS);
   const staticFiles: StaticFiles = options.staticFiles ?? new Map();
   const now = options.now ?? Date.now;
@@ -124,7 +141,6 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
 
   const postData: RouteHandler = async ({ request }) => {
     try {
-      checkToken(request);
       assertJsonContentType(request);
       if (shuttingDown()) {
         throw new HttpError(503, "Cannot store readings: server is shutting down");
@@ -210,21 +226,25 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
   const routes: readonly Route[] = [
     {
       name: "/api/data",
+      access: "write",
       pattern: new URLPattern({ pathname: "/api/data" }),
       methods: { POST: postData },
     },
     {
       name: "/api/readings",
+      access: "read",
       pattern: new URLPattern({ pathname: "/api/readings" }),
       methods: { GET: getReadings },
     },
     {
       name: "/api/sensors",
+      access: "read",
       pattern: new URLPattern({ pathname: "/api/sensors" }),
       methods: { GET: getSensors },
     },
     {
       name: "/api/series",
+      access: "read",
       pattern: new URLPattern({ pathname: "/api/series" }),
       methods: {
         GET: ({ url, store }) => jsonText(seriesResponse(store, url.searchParams, now())),
@@ -232,27 +252,31 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     },
     {
       name: "/api/thresholds",
+      access: "read",
       pattern: new URLPattern({ pathname: "/api/thresholds" }),
       methods: { GET: () => jsonText(thresholdsJson) },
     },
     {
       name: "/api/live",
+      access: "read",
       pattern: new URLPattern({ pathname: "/api/live" }),
       methods: { GET: getLive },
     },
     {
       name: "/healthz",
+      access: "open",
       pattern: new URLPattern({ pathname: "/healthz" }),
       methods: { GET: getHealth },
     },
     {
       name: "/metrics",
+      access: "read",
       pattern: new URLPattern({ pathname: "/metrics" }),
       methods: { GET: getMetrics },
     },
   ];
 
-  return async (request) => {
+  return async (request, info) => {
     const started = performance.now();
     let routeName = "other";
     let response: Response;
@@ -276,6 +300,12 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
           throw methodNotAllowed(
             Object.keys(route.methods).flatMap((m) => m === "GET" ? ["GET", "HEAD"] : [m]),
           );
+        }
+        try {
+          authorize(request, route.access, addressOf(info?.remoteAddr));
+        } catch (error) {
+          if (route.access === "write") metrics.rejected++;
+          throw error;
         }
         response = await handle({ request, url, store });
       }
@@ -311,6 +341,10 @@ function busy(waitMs: number): HttpError {
   return new HttpError(503, "Cannot store readings now: the write queue is full", {
     headers: { "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) },
   });
+}
+
+function addressOf(address: Deno.Addr | undefined): string {
+  return address !== undefined && "hostname" in address ? address.hostname : "unknown";
 }
 
 function methodNotAllowed(allowed: string[]): HttpError {

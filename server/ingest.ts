@@ -1,12 +1,11 @@
 /**
- * `POST /api/data`: the bearer token, the content type, the body read with a
+ * `POST /api/data`: the content type, the body read with a
  * hard size cap and a deadline, and all-or-nothing validation of a reading
  * or a batch. Every check runs before anything is queued for storage.
  *
  * @module
  */
 
-import { createHash, timingSafeEqual } from "node:crypto";
 import { parseReadingJson, type Reading } from "../protocol/mod.ts";
 import { HttpError } from "./http.ts";
 
@@ -29,29 +28,6 @@ export const DEFAULT_LIMITS: IngestLimits = {
   bodyTimeoutMs: 30_000,
   writeQueueMs: 500,
 };
-
-function sha256(text: string): Uint8Array {
-  return createHash("sha256").update(text).digest();
-}
-
-/**
- * Returns a check of `Authorization: Bearer <token>` that takes the same time
- * whatever the guess: both sides are hashed first, so neither the length
- * nor a common prefix of the real token shows in the timing.
- */
-export function bearerCheck(token: string): (request: Request) => void {
-  const expected = sha256(token);
-  return (request) => {
-    const header = request.headers.get("authorization") ?? "";
-    const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    const given = sha256(match?.[1] ?? "");
-    if (!match || !timingSafeEqual(given, expected)) {
-      throw new HttpError(401, "Cannot store readings: missing or wrong bearer token", {
-        headers: { "www-authenticate": 'Bearer realm="vigia"' },
-      });
-    }
-  };
-}
 
 /** Throws 415 unless the body is declared `application/json` (UTF-8). */
 export function assertJsonContentType(request: Request): void {

@@ -20,6 +20,7 @@
 
 import { readingToJson } from "../protocol/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { LIVE_PROTOCOL } from "./auth.ts";
 import { HttpError } from "./http.ts";
 import type { Store } from "./store.ts";
 
@@ -83,7 +84,14 @@ export class LiveHub {
     }
     let upgrade: { socket: WebSocket; response: Response };
     try {
-      upgrade = Deno.upgradeWebSocket(request, { idleTimeout: 60 });
+      // A client that offered `vigia.live` (the dashboard, sending its token
+      // as a second subprotocol) gets it back; the token is never echoed.
+      const offered = request.headers.get("sec-websocket-protocol")?.split(",")
+        .some((protocol) => protocol.trim() === LIVE_PROTOCOL) ?? false;
+      upgrade = Deno.upgradeWebSocket(request, {
+        idleTimeout: 60,
+        ...(offered ? { protocol: LIVE_PROTOCOL } : {}),
+      });
     } catch {
       throw new HttpError(400, "Cannot open live feed: invalid WebSocket handshake");
     }
