@@ -12,7 +12,8 @@
  * The first log line is `listening on HOST:PORT`. SIGINT/SIGTERM: stop
  * accepting, commit and ACK what is in hand, close the connections, let an
  * in-flight POST finish (up to 5 s), close the spool, exit 0. A restart
- * resumes forwarding from the spool.
+ * resumes forwarding from the spool. SIGHUP, or a change of `crl.pem`,
+ * reloads the revocation list and drops the sensors it newly revokes.
  *
  * Exit codes: 0 after a clean shutdown, 1 fatal error (unreadable
  * certificates, spool not a database, port in use), 2 bad flags, a missing
@@ -22,7 +23,8 @@
  * @module
  */
 
-import { join } from "node:path";
+import { X509Certificate } from "node:crypto";
+import { isAbsolute, join, relative } from "node:path";
 import {
   type CommonConfig,
   commonConfig,
@@ -43,17 +45,22 @@ import {
   urlAccess,
 } from "./lib/permissions.ts";
 import { serveGateway } from "./gateway/serve.ts";
+import { RevocationList } from "./gateway/revocation.ts";
 import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
 import { parseModbusConfig, readModbusConfig } from "./gateway/modbus_config.ts";
 import { createModbusSource } from "./gateway/modbus_source.ts";
 import { type DeviceSource, DeviceSources } from "./gateway/sources.ts";
+import { readCa, serverClient } from "./lib/tls.ts";
+import { parseTokenLines } from "./lib/token_file.ts";
 
 /** Configuration of the gateway. */
 export interface GatewayConfig extends CommonConfig {
   readonly host: string;
   readonly port: number;
   readonly server: URL;
+  /** The CA file an `https://` server must chain to (`--ca`). */
+  readonly serverCa: string;
   readonly spool: string;
   readonly certs: string;
   readonly spoolMax: number;
@@ -74,12 +81,19 @@ export const FLAGS: readonly Flag[] = [
   { name: "host", value: "HOST", default: "127.0.0.1", help: "listen address" },
   { name: "port", value: "PORT", default: "8443", help: "listen port, 0 = any free port" },
   { name: "server", value: "URL", default: "http://127.0.0.1:8080", help: "server base URL" },
+  {
+    name: "ca",
+    value: "FILE",
+    defaultHelp: "ca.crt in --certs",
+    help: "CA an https:// server must chain to; always verified",
+  },
   { name: "spool", value: "FILE", default: "data/gateway-spool.db", help: "spool database" },
   {
     name: "certs",
     value: "DIR",
     default: "certs",
-    help: "ca.crt, gateway.crt, gateway.key, ingest.token",
+    help: "ca.crt, gateway.crt, gateway.key, ingest.token; crl.pem there, if present, " +
+      "lists revoked sensors and is reloaded when it changes or on SIGHUP",
   },
   {
     name: "spool-max",
@@ -146,6 +160,7 @@ export function parseConfig(args: string[]): GatewayConfig {
     host: values.string("host"),
     port: parsePort("port", values.string("port")),
     server: parseHttpUrl("server", values.string("server")),
+    serverCa: values.optional("ca") ?? join(values.string("certs"), "ca.crt"),
     spool: values.string("spool"),
     certs: values.string("certs"),
     spoolMax: parseNumber("spool-max", values.string("spool-max"), { min: 1, integer: true }),
@@ -169,6 +184,10 @@ export function parseConfig(args: string[]): GatewayConfig {
 export function permissions(config: GatewayConfig): PermissionNeed[] {
   return [
     readAccess("certs", config.certs),
+    // --ca for an https:// server, unless it is the ca.crt --certs already grants.
+    ...(config.server.protocol === "https:" && !isInside(config.serverCa, config.certs)
+      ? [readAccess("ca", config.serverCa)]
+      : []),
     ...databaseAccess("spool", config.spool),
     netAccess("host", config.host, config.port),
     urlAccess("server", config.server),
@@ -177,6 +196,11 @@ export function permissions(config: GatewayConfig): PermissionNeed[] {
       : [netAccess("metrics-port", config.host, config.metricsPort)]),
     ...(config.modbus === undefined ? [] : modbusAccess(config.modbus)),
   ];
+}
+
+function isInside(path: string, directory: string): boolean {
+  const rest = relative(directory, path);
+  return rest !== "" && !rest.startsWith("..") && !isAbsolute(rest);
 }
 
 /**
@@ -199,21 +223,34 @@ function modbusAccess(file: string): PermissionNeed[] {
 export async function run(config: GatewayConfig, signal: AbortSignal, log: Logger): Promise<void> {
   const sources = await loadSources(config, log);
   const credentials = await readCredentials(config.certs);
+  const http = serverClient(config.server, await readCa(config.server, config.serverCa));
   const spool = openDatabase(
     "spool",
     config.spool,
     (path) => openSpool(path, { maxReadings: config.spoolMax }),
   );
+  // The revocation list's watch ends with this run, on the signal or on an error.
+  const lifetime = new AbortController();
+  signal.addEventListener("abort", () => lifetime.abort(), { once: true });
   try {
+    const revocation = await RevocationList.open(join(config.certs, "crl.pem"), {
+      ca: new X509Certificate(credentials.ca),
+      log,
+      signal: lifetime.signal,
+    });
     await serveGateway(spool, {
       ...config,
       ...credentials,
+      revocation,
+      fetch: http.fetch,
       spoolPath: config.spool,
       sources,
       log,
     }, signal);
   } finally {
+    lifetime.abort();
     spool.close();
+    http.close();
   }
 }
 
@@ -255,8 +292,9 @@ async function readCredentials(dir: string): Promise<Credentials> {
   const [ca, cert, key, token] = await Promise.all(
     ["ca.crt", "gateway.crt", "gateway.key", "ingest.token"].map(read),
   ) as [string, string, string, string];
-  if (token.trim() === "") throw new Error(`Cannot use ${join(dir, "ingest.token")}: it is empty`);
-  return { ca, cert, key, token: token.trim() };
+  // The last token of the file: a rotation appends the new one (see README).
+  const tokens = parseTokenLines(token, join(dir, "ingest.token"));
+  return { ca, cert, key, token: tokens.at(-1)! };
 }
 
 /** The program, as `runMain` runs it. */

@@ -6,7 +6,10 @@
  * `Deno.listenTls` cannot ask for client certificates; `node:tls` under
  * Deno can.
  *
- * Also enforced here: the certificate's CN must be `sensor-<id>` (decimal,
+ * Also enforced here: a certificate on the revocation list is refused right
+ * after the handshake (Deno's `node:tls` ignores the `crl` option), and on
+ * each reload of the list the sessions of certificates revoked since they
+ * connected are ended; the certificate's CN must be `sensor-<id>` (decimal,
  * no leading zeros, a u32), a bound on simultaneous connections (counted
  * from the TCP accept, so half-open handshakes count too), a handshake
  * timeout, and the idle timeout (ERROR 5), checked by one sweep a second
@@ -23,6 +26,7 @@ import { encodeError, ERROR_CODES } from "../protocol/mod.ts";
 import type { Committer } from "./committer.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { RoomGate } from "./room_gate.ts";
+import { describeRevocation, type RevocationList } from "./revocation.ts";
 import { SensorSession } from "./session.ts";
 
 /** Options of {@linkcode listenForSensors}. */
@@ -35,6 +39,11 @@ export interface ListenerOptions {
   readonly key: string;
   readonly committer: Committer;
   readonly gate: RoomGate;
+  /**
+   * Certificates refused although the CA signed them (default: none); after
+   * each reload, the sessions of newly revoked ones are ended.
+   */
+  readonly revocation?: Pick<RevocationList, "check" | "onReload">;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   /** TCP connections at once (handshaking or established); beyond it new ones are closed at once. */
@@ -84,6 +93,8 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
   const values = metrics.values;
   const sessions = new Set<SensorSession>();
   metrics.readGauge("connections_active", () => sessions.size);
+  /** The certificate serial number of each session, for revocations that come later. */
+  const serials = new Map<SensorSession, string>();
   let sockets = 0;
 
   const plantCa = new X509Certificate(options.ca);
@@ -140,7 +151,20 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
       socket.destroy();
       return;
     }
-    const cn = socket.getPeerCertificate()?.subject?.CN;
+    const certificate = socket.getPeerCertificate();
+    const cn = certificate?.subject?.CN;
+    const serial = String(certificate?.serialNumber ?? "");
+    const revoked = options.revocation?.check(serial);
+    if (revoked !== undefined) {
+      values.tls_rejected++;
+      log.warn("rejected revoked sensor certificate", {
+        peer,
+        sensor: typeof cn === "string" ? cn : null,
+        reason: describeRevocation(revoked),
+      });
+      socket.destroy();
+      return;
+    }
     const sensorId = sensorIdFromCn(cn);
     const reserved = sensorId !== undefined && options.reservedIds?.has(sensorId) === true;
     if (sensorId === undefined || reserved) {
@@ -165,11 +189,28 @@ export async function listenForSensors(options: ListenerOptions): Promise<Sensor
       maxWriteBuffer: options.maxWriteBuffer,
       onClose: (closed) => {
         sessions.delete(closed);
+        serials.delete(closed);
         log.debug("sensor disconnected", { sensor: closed.sensorId, peer: closed.peer });
       },
     });
     sessions.add(session);
+    serials.set(session, serial);
     log.debug("sensor connected", { sensor: sensorId, peer });
+  });
+
+  // Sessions whose certificate is revoked since they connected: what they
+  // sent is committed and ACKed first, then ERROR 2 and the socket closes.
+  options.revocation?.onReload(() => {
+    for (const [session, serial] of serials) {
+      const revoked = options.revocation?.check(serial);
+      if (revoked === undefined || session.closing) continue;
+      log.warn("dropping revoked sensor", {
+        sensor: session.sensorId,
+        peer: session.peer,
+        reason: describeRevocation(revoked),
+      });
+      session.fail(ERROR_CODES.identity, "certificate revoked");
+    }
   });
 
   const sweep = setInterval(() => {

@@ -28,6 +28,7 @@ import { Committer } from "./committer.ts";
 import { Forwarder } from "./forwarder.ts";
 import { listenForSensors } from "./listener.ts";
 import { GatewayMetrics } from "./metrics.ts";
+import type { RevocationList } from "./revocation.ts";
 import { RoomGate } from "./room_gate.ts";
 import { type DeviceSources, ReadingSink } from "./sources.ts";
 import type { Spool } from "./spool.ts";
@@ -43,6 +44,8 @@ export interface ServeOptions {
   readonly key: string;
   /** The ingest token (secret: never logged). */
   readonly token: string;
+  /** Sensor certificates refused although the CA signed them (`crl.pem`). */
+  readonly revocation?: RevocationList;
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly flushMs: number;
@@ -106,6 +109,7 @@ export async function serveGateway(
     key: options.key,
     committer,
     gate,
+    ...(options.revocation ? { revocation: options.revocation } : {}),
     metrics,
     log,
     maxConnections: options.maxConnections,
