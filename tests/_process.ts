@@ -29,6 +29,8 @@ export interface RunningProgram extends AsyncDisposable {
   /** Host and port from the `listening on` line, when there was one. */
   readonly hostname: string;
   readonly port: number;
+  /** The process id, to send a signal that does not stop it (SIGHUP). */
+  readonly pid: number;
   /** Everything the program wrote to stdout and stderr so far. */
   output(): string;
   /** Lines written so far (stdout and stderr, in arrival order). */
@@ -70,6 +72,7 @@ export async function startProgram(
   return {
     hostname,
     port,
+    pid: child.pid,
     output: () => child.lines().join("\n"),
     lines: () => child.lines(),
     waitForLine: (pattern, ms = timeoutMs) => child.waitForLine(pattern, ms),
