@@ -24,6 +24,10 @@
  * - Stale: a known sensor with no new stored reading for `--stale` seconds
  *   on the client's clock.
  *
+ * - Security: an `https://` server must prove itself with a certificate
+ *   chaining to `--ca` (the plant CA); nothing turns that off. A server that
+ *   requires a read token gets the last token of `--token-file`.
+ *
  * Flags: `deno task query --help` (the table is {@linkcode FLAGS}).
  *
  * Exit codes: 0 stopped by SIGINT/SIGTERM, or `--once` found no alarm;
@@ -47,6 +51,8 @@ import type { Logger } from "./lib/log.ts";
 import { type Flag, usage } from "./lib/flags.ts";
 import { type PermissionNeed, readAccess, urlAccess } from "./lib/permissions.ts";
 import { loadThresholds, type Thresholds } from "./lib/thresholds.ts";
+import { readCa, serverClient } from "./lib/tls.ts";
+import { readClientToken } from "./lib/token_file.ts";
 import type { AlarmEvent } from "./query/alarms.ts";
 import { ApiClient } from "./query/api.ts";
 import { checkOnce } from "./query/once.ts";
@@ -67,6 +73,10 @@ export interface QueryConfig extends CommonConfig {
   readonly thresholds: string | undefined;
   /** Silence before a sensor is stale, in ms; 0 disables. */
   readonly staleMs: number;
+  /** The CA an `https://` server must chain to. */
+  readonly ca: string;
+  /** The read token's file, or `undefined` to send none. */
+  readonly tokenFile: string | undefined;
 }
 
 /** The flags of `deno task query`. */
@@ -91,6 +101,17 @@ export const FLAGS: readonly Flag[] = [
     value: "SECONDS",
     default: "60",
     help: "silence before a sensor is stale; 0 disables",
+  },
+  {
+    name: "ca",
+    value: "FILE",
+    default: "certs/ca.crt",
+    help: "CA an https:// server must chain to; always verified",
+  },
+  {
+    name: "token-file",
+    value: "FILE",
+    help: "read token for a server that requires one (the file's last line)",
   },
 ];
 
@@ -124,13 +145,17 @@ export function parseConfig(args: string[]): QueryConfig {
     json: values.boolean("json"),
     thresholds: values.optional("thresholds"),
     staleMs: stale * 1000,
+    ca: values.string("ca"),
+    tokenFile: values.optional("token-file"),
   };
 }
 
-/** What the flags need: the server's host and port, the thresholds file. */
+/** What the flags need: the server's host and port, the thresholds, CA and token files. */
 export function permissions(config: QueryConfig): PermissionNeed[] {
   const needs = [urlAccess("server", config.server)];
   if (config.thresholds !== undefined) needs.push(readAccess("thresholds", config.thresholds));
+  if (config.server.protocol === "https:") needs.push(readAccess("ca", config.ca));
+  if (config.tokenFile !== undefined) needs.push(readAccess("token-file", config.tokenFile));
   return needs;
 }
 
@@ -151,11 +176,19 @@ export async function run(
       throw new UsageError((error as Error).message);
     }
   }
-  const client = new ApiClient(config.server);
-  const emit = (event: AlarmEvent) => writeStdout(formatEvent(event, { json: config.json }));
-  const options = { staleMs: config.staleMs, thresholds, emit, log };
-  if (config.once) return await checkOnce(client, signal, options);
-  await follow(client, signal, { ...options, intervalMs: config.intervalMs });
+  const token = config.tokenFile === undefined
+    ? undefined
+    : await readClientToken(config.tokenFile, "token-file");
+  const http = serverClient(config.server, await readCa(config.server, config.ca));
+  try {
+    const client = new ApiClient(config.server, { fetch: http.fetch, token });
+    const emit = (event: AlarmEvent) => writeStdout(formatEvent(event, { json: config.json }));
+    const options = { staleMs: config.staleMs, thresholds, emit, log };
+    if (config.once) return await checkOnce(client, signal, options);
+    await follow(client, signal, { ...options, intervalMs: config.intervalMs });
+  } finally {
+    http.close();
+  }
 }
 
 /** The program, as `runMain` runs it. */

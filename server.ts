@@ -8,6 +8,13 @@
  *
  * Flags: `deno task server --help` (the table is {@linkcode FLAGS}).
  *
+ * Security (README "Security model"): `--tls-cert`/`--tls-key` serve HTTPS
+ * (TLS 1.2+); off loopback, plain HTTP needs `--plaintext` or the server
+ * exits 2. `--read-token-file` makes every read route ask for a bearer
+ * token (server/auth.ts). Both token files hold one token per line and are
+ * reloaded when they change or on SIGHUP, so tokens rotate without a
+ * restart.
+ *
  * Exit codes: 0 after SIGINT/SIGTERM once in-flight requests are answered
  * and the database is closed; 1 on a fatal error (token file missing, port
  * taken, database unusable); 2 for bad flags or a missing permission.
@@ -24,8 +31,11 @@ import {
   parseTable,
   type Program,
   runMain,
+  UsageError,
 } from "./lib/cli.ts";
 import { type Flag, usage } from "./lib/flags.ts";
+import { assertSecureListen, readTlsFiles } from "./lib/tls.ts";
+import { openTokenFiles } from "./server/auth.ts";
 import type { Logger } from "./lib/log.ts";
 import {
   databaseAccess,
@@ -58,6 +68,10 @@ export interface ServerConfig extends CommonConfig {
   readonly retainDays: number;
   /** Longest estimated wait for the writer a write is queued for, in ms; longer: 503. */
   readonly writeQueueMs: number;
+  /** Certificate and key for HTTPS, or undefined for plain HTTP. */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  /** Tokens the read routes require, or undefined to leave them open. */
+  readonly readTokenFile: string | undefined;
 }
 
 /** The flags of `deno task server`. */
@@ -74,7 +88,8 @@ export const FLAGS: readonly Flag[] = [
     name: "token-file",
     value: "FILE",
     default: "certs/ingest.token",
-    help: "ingest bearer token, made by `deno task certs`",
+    help: "ingest bearer tokens, one per line, made by `deno task certs`; reloaded on " +
+      "change or SIGHUP",
   },
   {
     name: "thresholds",
@@ -95,6 +110,24 @@ export const FLAGS: readonly Flag[] = [
     help: "answer a write 503 + Retry-After when the writer could not take it within MS ms, " +
       "estimated from its measured rate",
   },
+  {
+    name: "tls-cert",
+    value: "FILE",
+    help: "serve HTTPS (TLS 1.2 and 1.3) with this certificate, e.g. certs/server.crt",
+  },
+  { name: "tls-key", value: "FILE", help: "the certificate's key, e.g. certs/server.key" },
+  {
+    name: "read-token-file",
+    value: "FILE",
+    help: "read tokens, one per line (e.g. certs/read.token): the API, /api/live and " +
+      "/metrics then need Authorization: Bearer TOKEN; /healthz and the dashboard's " +
+      "files stay open",
+  },
+  {
+    name: "plaintext",
+    boolean: true,
+    help: "allow plain HTTP on an address other than loopback",
+  },
 ];
 
 const USAGE = usage(
@@ -108,9 +141,15 @@ const USAGE = usage(
 /** Parses the flags of `deno task server`. */
 export function parseConfig(args: string[]): ServerConfig {
   const values = parseTable(args, FLAGS);
+  const [cert, key] = [values.optional("tls-cert"), values.optional("tls-key")];
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError(`Cannot serve HTTPS: --tls-cert and --tls-key go together`);
+  }
+  const host = values.string("host");
+  assertSecureListen(host, { tls: cert !== undefined, plaintext: values.boolean("plaintext") });
   return {
     ...commonConfig(values),
-    host: values.string("host"),
+    host,
     port: parsePort("port", values.string("port")),
     db: values.string("db"),
     tokenFile: values.string("token-file"),
@@ -120,6 +159,8 @@ export function parseConfig(args: string[]): ServerConfig {
       min: 1,
       max: 3_600_000,
     }),
+    tls: cert === undefined || key === undefined ? undefined : { cert, key },
+    readTokenFile: values.optional("read-token-file"),
   };
 }
 
@@ -129,42 +170,32 @@ export function parseConfig(args: string[]): ServerConfig {
 const OWN_FILES = ["static/", "node_modules/", "server/", "protocol/"]
   .map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
 
-/** What the flags need: the database's directory, the token and thresholds files, the port. */
+/**
+ * What the flags need: the database's directory, the token, thresholds and
+ * TLS files, the port.
+ */
 export function permissions(config: ServerConfig): PermissionNeed[] {
+  const optional = (flag: string, path: string | undefined) =>
+    path === undefined ? [] : [readAccess(flag, path)];
   return [
     ...databaseAccess("db", config.db),
     readAccess("token-file", config.tokenFile),
-    ...(config.thresholds === undefined ? [] : [readAccess("thresholds", config.thresholds)]),
+    ...optional("thresholds", config.thresholds),
+    ...optional("read-token-file", config.readTokenFile),
+    ...optional("tls-cert", config.tls?.cert),
+    ...optional("tls-key", config.tls?.key),
     ...OWN_FILES.map(ownFilesAccess),
     netAccess("host", config.host, config.port),
   ];
 }
 
-/** Reads the ingest token, failing with what to run when it is missing. */
-async function readToken(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Error(
-        `Cannot read --token-file "${path}": no such file; run \`deno task certs\` to create it`,
-      );
-    }
-    throw new Error(`Cannot read --token-file "${path}": ${(error as Error).message}`);
-  }
-  const token = text.trim();
-  if (token.length === 0) {
-    throw new Error(
-      `Cannot use --token-file "${path}": it is empty; run \`deno task certs --force\``,
-    );
-  }
-  return token;
-}
-
 /** Runs the server until `signal` aborts, then drains and closes the database. */
 export async function run(config: ServerConfig, signal: AbortSignal, log: Logger): Promise<void> {
-  const token = await readToken(config.tokenFile);
+  const tls = config.tls && await readTlsFiles(config.tls.cert, config.tls.key);
+  const { ingest, read } = await openTokenFiles(config.tokenFile, config.readTokenFile, {
+    signal,
+    log,
+  });
   const thresholds = config.thresholds === undefined
     ? DEFAULT_THRESHOLDS
     : await loadThresholds(config.thresholds);
@@ -187,7 +218,8 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
       : await WorkerWriter.open(config.db, { onCommit, onError });
     try {
       const handler = createHandler(store, {
-        token,
+        token: ingest,
+        readTokens: read,
         thresholds,
         staticFiles: files,
         writer,
@@ -200,6 +232,8 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
       const served = serveUntilAborted(handler, {
         host: config.host,
         port: config.port,
+        tls,
+        readTokens: read !== undefined,
         signal,
         log,
         onAbort: () => live.close(),

@@ -29,6 +29,25 @@ function sha256(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
 }
 
+/**
+ * The tokens of a token file's text, in file order. Throws a `SyntaxError`
+ * naming `source` when it holds none or a line holds a space inside a token
+ * (never quoting the line: it may be a secret).
+ */
+export function parseTokenLines(text: string, source: string): string[] {
+  const tokens: string[] = [];
+  for (const [index, raw] of text.split("\n").entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    if (/\s/.test(line)) {
+      throw new SyntaxError(`Cannot use ${source}: line ${index + 1} holds a space inside a token`);
+    }
+    tokens.push(line);
+  }
+  if (tokens.length === 0) throw new SyntaxError(`Cannot use ${source}: it holds no token`);
+  return tokens;
+}
+
 /** A set of accepted tokens, as digests. */
 export class TokenSet {
   readonly #digests: readonly Uint8Array[];
@@ -37,26 +56,9 @@ export class TokenSet {
     this.#digests = digests;
   }
 
-  /**
-   * Parses a token file's text. Throws a `SyntaxError` naming `source` when
-   * it holds no token or a line holds a space inside a token (never quoting
-   * the line: it may be a secret).
-   */
+  /** Parses a token file's text; see {@linkcode parseTokenLines}. */
   static parse(text: string, source: string): TokenSet {
-    const digests: Uint8Array[] = [];
-    const lines = text.split("\n");
-    for (const [index, raw] of lines.entries()) {
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#")) continue;
-      if (/\s/.test(line)) {
-        throw new SyntaxError(
-          `Cannot use ${source}: line ${index + 1} holds a space inside a token`,
-        );
-      }
-      digests.push(sha256(line));
-    }
-    if (digests.length === 0) throw new SyntaxError(`Cannot use ${source}: it holds no token`);
-    return new TokenSet(digests);
+    return new TokenSet(parseTokenLines(text, source).map(sha256));
   }
 
   /** How many tokens are accepted. */
@@ -83,18 +85,29 @@ export class TokenSet {
   }
 }
 
-/** Reads `path` into a {@linkcode TokenSet}; errors name the flag, the path and what to do. */
+/** Reads `path` into a {@linkcode TokenSet}; errors name the flag and the path. */
 export async function readTokenFile(path: string, flag: string): Promise<TokenSet> {
-  let text: string;
+  return TokenSet.parse(await readText(path, flag), `--${flag} "${path}"`);
+}
+
+/**
+ * The token a client sends: the file's last one, so a rotation appends the
+ * new token to a file the server and the client may share, and removes the
+ * old one once every client has moved.
+ */
+export async function readClientToken(path: string, flag: string): Promise<string> {
+  return parseTokenLines(await readText(path, flag), `--${flag} "${path}"`).at(-1)!;
+}
+
+async function readText(path: string, flag: string): Promise<string> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (error) {
     const detail = error instanceof Deno.errors.NotFound
-      ? "no such file"
+      ? "no such file; run `deno task certs` to create it"
       : (error as Error).message;
     throw new Error(`Cannot read --${flag} "${path}": ${detail}`);
   }
-  return TokenSet.parse(text, `--${flag} "${path}"`);
 }
 
 /** Options of {@linkcode TokenFile.open}. */

@@ -52,6 +52,10 @@ export interface SensorInfo {
 export interface ApiClientOptions {
   /** Timeout of each request, in ms (default 5 s). */
   readonly timeoutMs?: number;
+  /** The HTTP client (default: the global `fetch`; for `https://`, one that verifies the server). */
+  readonly fetch?: typeof fetch;
+  /** Read token sent as `Authorization: Bearer` (default: none). */
+  readonly token?: string | undefined;
 }
 
 const CURSOR_HEADER = "X-Vigia-Cursor";
@@ -60,10 +64,17 @@ const CURSOR_HEADER = "X-Vigia-Cursor";
 export class ApiClient {
   readonly #base: URL;
   readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+  readonly #headers: Readonly<Record<string, string>>;
 
   constructor(base: URL, options: ApiClientOptions = {}) {
     this.#base = base;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#fetch = options.fetch ?? fetch;
+    this.#headers = {
+      accept: "application/json",
+      ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+    };
   }
 
   /** The server's base URL, for messages. */
@@ -152,8 +163,8 @@ export class ApiClient {
     let response: Response;
     let text: string;
     try {
-      response = await fetch(url, {
-        headers: { accept: "application/json" },
+      response = await this.#fetch(url, {
+        headers: this.#headers,
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]),
       });
       text = await response.text();

@@ -26,6 +26,7 @@
  */
 
 import type { Logger } from "../lib/log.ts";
+import { TokenFile } from "../lib/token_file.ts";
 import { HttpError } from "./http.ts";
 
 /** What a route needs. */
@@ -165,4 +166,32 @@ export function bearerToken(request: Request): string | undefined {
   return protocols.split(",").map((protocol) => protocol.trim())
     .find((protocol) => protocol.startsWith(TOKEN_PROTOCOL_PREFIX))
     ?.slice(TOKEN_PROTOCOL_PREFIX.length);
+}
+
+/**
+ * The ingest and read token files (`--token-file`, `--read-token-file`),
+ * watched until `signal` aborts. No token may be in both: a read token must
+ * not write, nor the ingest token read.
+ */
+export async function openTokenFiles(
+  ingestPath: string,
+  readPath: string | undefined,
+  options: { readonly signal: AbortSignal; readonly log: Logger },
+): Promise<{ ingest: TokenFile; read: TokenFile | undefined }> {
+  let read: TokenFile | undefined;
+  const ingest = await TokenFile.open(ingestPath, {
+    ...options,
+    flag: "token-file",
+    check: (tokens) =>
+      read?.tokens.overlaps(tokens) ? "a token is also in --read-token-file" : undefined,
+  });
+  if (readPath !== undefined) {
+    read = await TokenFile.open(readPath, {
+      ...options,
+      flag: "read-token-file",
+      check: (tokens) =>
+        ingest.tokens.overlaps(tokens) ? "a token is also in --token-file" : undefined,
+    });
+  }
+  return { ingest, read };
 }

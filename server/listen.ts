@@ -11,6 +11,7 @@
 
 import { sleep } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
+import { isLoopback, type TlsFiles } from "../lib/tls.ts";
 import { internalError } from "./http.ts";
 
 /** How long a shutdown waits for requests in flight (a body still arriving). */
@@ -20,6 +21,10 @@ export const DRAIN_TIMEOUT_MS = 10_000;
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
+  /** Certificate and key: HTTPS (TLS 1.2 and 1.3); undefined: plain HTTP. */
+  readonly tls?: TlsFiles | undefined;
+  /** Whether reads need a token, for the start-up log line. */
+  readonly readTokens?: boolean;
   readonly signal: AbortSignal;
   readonly log: Logger;
   /** Runs first when `signal` aborts, before the drain. */
@@ -32,16 +37,16 @@ export interface ListenOptions {
  * once, with what to do, when the address is taken.
  */
 export function serveUntilAborted(
-  handler: (request: Request) => Promise<Response>,
+  handler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>,
   options: ListenOptions,
 ): Promise<void> {
   const { host, port, signal, log } = options;
   let inFlight = 0;
   let drained = Promise.withResolvers<void>();
-  const tracked = async (request: Request): Promise<Response> => {
+  const tracked = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     if (inFlight++ === 0) drained = Promise.withResolvers<void>();
     try {
-      return await handler(request);
+      return await handler(request, info);
     } finally {
       if (--inFlight === 0) drained.resolve();
     }
@@ -50,9 +55,17 @@ export function serveUntilAborted(
     Deno.serve({
       hostname: host,
       port,
+      ...options.tls,
       onListen: ({ hostname, port }) => {
         const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
         log.info(`listening on ${shown}:${port}`);
+        log.info("access", {
+          scheme: options.tls ? "https" : "http",
+          reads: options.readTokens ? "read token" : "open",
+        });
+        if (!options.tls && !isLoopback(host)) {
+          log.warn("serving plain HTTP off loopback (--plaintext): readings and tokens in clear");
+        }
       },
       onError: (error) => internalError(error, log),
     }, tracked), options);

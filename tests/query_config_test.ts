@@ -60,7 +60,7 @@ Deno.test("parseConfig() of query rejects bad flags with the value quoted", () =
   }
 });
 
-Deno.test("permissions() asks for the server's host and port and the thresholds file", () => {
+Deno.test("permissions() asks for the server's host and port, the thresholds, CA and token files", () => {
   assert.deepEqual(permissions(parseConfig([])), [
     { kind: "net", host: "127.0.0.1:8080", flag: "server" },
   ]);
@@ -69,7 +69,16 @@ Deno.test("permissions() asks for the server's host and port and the thresholds 
     [
       { kind: "net", host: "[::1]:443", flag: "server" },
       { kind: "read", path: "t.json", flag: "thresholds" },
+      { kind: "read", path: "certs/ca.crt", flag: "ca" },
     ],
+  );
+  assert.deepEqual(
+    permissions(parseConfig(["--ca", "/etc/vigia/ca.crt", "--token-file", "read.token"])),
+    [
+      { kind: "net", host: "127.0.0.1:8080", flag: "server" },
+      { kind: "read", path: "read.token", flag: "token-file" },
+    ],
+    "the CA is read only for an https:// server",
   );
 });
 
