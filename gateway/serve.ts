@@ -44,6 +44,8 @@ export interface ServeOptions {
   readonly key: string;
   /** The ingest token (secret: never logged). */
   readonly token: string;
+  /** The HTTP client for the server (default: the global `fetch`). */
+  readonly fetch?: typeof fetch;
   /** Sensor certificates refused although the CA signed them (`crl.pem`). */
   readonly revocation?: RevocationList;
   readonly maxConnections: number;
@@ -87,6 +89,7 @@ export async function serveGateway(
   const forwarder: Forwarder = new Forwarder(spool, {
     server: options.server,
     token: options.token,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
     metrics,
     log,
     // The admission limit is made of the forwarder's rate, and within its budget rows go oldest first.

@@ -113,3 +113,18 @@ export async function readCa(server: URL, path: string): Promise<string | undefi
   }
   return text;
 }
+
+/**
+ * Plain words for a request refused because the server's certificate did
+ * not verify (`fetch` buries rustls's reason two causes deep), or undefined
+ * when that was not the problem.
+ */
+export function certificateProblem(error: unknown): string | undefined {
+  let text = "";
+  for (let cause = error; cause instanceof Error; cause = cause.cause) text += ` ${cause.message}`;
+  const reason = /invalid peer certificate: ([^\n]+)/i.exec(text)?.[1]?.trim();
+  return reason === undefined
+    ? undefined
+    : `the server's certificate is not trusted (${reason}); ` +
+      `it must be signed by the CA of --ca and name the host of --server`;
+}

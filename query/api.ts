@@ -7,6 +7,7 @@
  * @module
  */
 
+import { certificateProblem } from "../lib/tls.ts";
 import { parseReadingJson, parseTimestamp, type Reading } from "../protocol/mod.ts";
 import { parseThresholds, type Thresholds } from "../lib/thresholds.ts";
 
@@ -144,6 +145,8 @@ export class ApiClient {
     if (error instanceof DOMException && error.name === "TimeoutError") {
       return `no answer within ${this.#timeoutMs / 1000} s`;
     }
+    const certificate = certificateProblem(error);
+    if (certificate !== undefined) return certificate;
     // fetch wraps the cause ("fetch failed" ← "error sending request for url
     // (...): client error (Connect): tcp connect error: Connection refused
     // (os error 111)"); the innermost clause says what happened.
