@@ -314,7 +314,11 @@ Deno.test("each program runs under exactly the launcher's flags and stops with o
             ["--db", "/var/lib/vigia/readings.db"],
             /--db needs --allow-read=\/var\/lib\/vigia --allow-write=\/var\/lib\/vigia/,
           ],
-          ["server", ["--host", "0.0.0.0"], /--host needs --allow-net=0\.0\.0\.0\. /],
+          [
+            "server",
+            ["--host", "0.0.0.0", "--plaintext"],
+            /--host needs --allow-net=0\.0\.0\.0\. /,
+          ],
           [
             "server",
             ["--thresholds", "/etc/vigia/ranges.json"],
