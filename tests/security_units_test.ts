@@ -86,6 +86,31 @@ Deno.test("certs writes server.crt and server.key for HTTPS, signed by the plant
   assert.equal((await Deno.stat(pki.serverKey)).mode! & 0o777, 0o600);
 });
 
+Deno.test("certs --server-name puts the server's real names in server.crt, and only there", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "vigia-server-name-" });
+  try {
+    const dir = join(parent, "certs");
+    const made = await runCerts(dir, [
+      "--sensors",
+      "1",
+      "--server-name",
+      "plant-server.example,10.0.0.5",
+    ]);
+    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+    const san = (file: string) =>
+      Deno.readTextFile(join(dir, file)).then((pem) => new X509Certificate(pem).subjectAltName);
+    assert.equal(
+      await san("server.crt"),
+      "DNS:localhost, IP Address:127.0.0.1, DNS:plant-server.example, IP Address:10.0.0.5",
+    );
+    assert.equal(await san("gateway.crt"), "DNS:localhost, IP Address:127.0.0.1");
+    const bad = await runCerts(dir, ["--server-name", "a b"]);
+    assert.equal(bad.code, 2);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
 Deno.test("parseCrl() refuses a CRL of another CA, a flipped bit, and any damage with CrlError only", async () => {
   await using pki = await revocablePki();
   await using other = await revocablePki();
