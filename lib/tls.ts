@@ -55,23 +55,25 @@ export function assertSecureListen(
 
 /** Reads a certificate and its key, with errors that name the flag and what to run. */
 export async function readTlsFiles(certPath: string, keyPath: string): Promise<TlsFiles> {
-  const read = async (flag: string, path: string, marker: RegExp) => {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      const detail = error instanceof Deno.errors.NotFound
-        ? "no such file; run `deno task certs` to create it"
-        : (error as Error).message;
-      throw new Error(`Cannot read --${flag} "${path}": ${detail}`);
-    }
-    if (!marker.test(text)) throw new Error(`Cannot use --${flag} "${path}": not a PEM file`);
-    return text;
-  };
   return {
-    cert: await read("tls-cert", certPath, /-----BEGIN CERTIFICATE-----/),
-    key: await read("tls-key", keyPath, /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+    cert: await readPem("tls-cert", certPath, /-----BEGIN CERTIFICATE-----/),
+    key: await readPem("tls-key", keyPath, /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
   };
+}
+
+/** Reads the PEM file of `--flag`; errors name the flag, the path and, when missing, what to run. */
+async function readPem(flag: string, path: string, marker: RegExp): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const detail = error instanceof Deno.errors.NotFound
+      ? "no such file; `deno task certs` makes the plant's"
+      : (error as Error).message;
+    throw new Error(`Cannot read --${flag} "${path}": ${detail}`);
+  }
+  if (!marker.test(text)) throw new Error(`Cannot use --${flag} "${path}": not a PEM file`);
+  return text;
 }
 
 /** `fetch` for one server, and how to release its connections. */
@@ -99,19 +101,7 @@ export function serverClient(server: URL, caPem: string | undefined): ServerClie
 /** Reads the `--ca` file an `https://` server must chain to; undefined for `http://`. */
 export async function readCa(server: URL, path: string): Promise<string | undefined> {
   if (server.protocol !== "https:") return undefined;
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
-      ? "no such file (the plant CA is made by `deno task certs`)"
-      : (error as Error).message;
-    throw new Error(`Cannot read --ca "${path}" to verify ${server.origin}: ${detail}`);
-  }
-  if (!/-----BEGIN CERTIFICATE-----/.test(text)) {
-    throw new Error(`Cannot use --ca "${path}": not a PEM certificate`);
-  }
-  return text;
+  return await readPem("ca", path, /-----BEGIN CERTIFICATE-----/);
 }
 
 /**
