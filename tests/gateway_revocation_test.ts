@@ -24,9 +24,9 @@ import {
   startGateway,
   startSensors,
   startServer,
-  testReading,
   waitUntil,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { runCerts, type TestPki } from "./_pki.ts";
 
 /** A PKI of this test's own: revocation changes it. */

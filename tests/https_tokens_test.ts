@@ -22,9 +22,9 @@ import {
   hasAck,
   readFrames,
   startGateway,
-  testReading,
   waitUntil,
 } from "./_link.ts";
+import { testReading } from "./_reading.ts";
 import { openssl, type TestPki, testPki } from "./_pki.ts";
 import { type RunningProgram, startProgram } from "./_process.ts";
 
