@@ -9,6 +9,7 @@
 
 import { QUANTITIES } from "./model.js";
 import { observeClock } from "./clock.js";
+import { askForToken, authHeaders } from "./token.js";
 import { parseApiReading, parseTimestamp } from "./shared/reading.js";
 
 export { serverNow } from "./clock.js";
@@ -49,13 +50,24 @@ async function getJson(path, params, signal) {
     if (value !== undefined) query.set(name, String(value));
   }
   const url = query.size > 0 ? `${path}?${query}` : path;
-  const timeout = AbortSignal.timeout(TIMEOUT_MS);
-  const sentAt = Date.now();
-  const response = await fetch(url, {
-    headers: { Accept: "application/json" },
-    cache: "no-store",
-    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-  });
+  const send = () => {
+    const timeout = AbortSignal.timeout(TIMEOUT_MS);
+    return fetch(url, {
+      headers: { Accept: "application/json", ...authHeaders() },
+      cache: "no-store",
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+  };
+  let sentAt = Date.now();
+  let response = await send();
+  // The server wants a read token (docs/http-api.md, Access): ask the person, then ask again.
+  while (response.status === 401) {
+    await response.body?.cancel();
+    await askForToken();
+    signal?.throwIfAborted();
+    sentAt = Date.now();
+    response = await send();
+  }
   observeClock(response, sentAt);
   if (!response.ok) {
     let detail = response.statusText;

@@ -13,6 +13,8 @@ import * as api from "./api.js";
 import { createDashboard } from "./dashboard.js";
 import { QUANTITIES } from "./model.js";
 import { isWindowKey } from "./windows.js";
+import { onTokenNeeded } from "./token.js";
+import { tokenPrompt } from "./token_dialog.js";
 
 /** @typedef {import("./model.js").Quantity} Quantity */
 
@@ -44,6 +46,8 @@ function setParam(name, value) {
   url.searchParams.set(name, value);
   history.replaceState(null, "", url);
 }
+
+onTokenNeeded(tokenPrompt(find("#token-dialog")));
 
 const params = new URLSearchParams(location.search);
 const chosen = params.get("sensors")?.split(",").map(Number).filter(Number.isSafeInteger);

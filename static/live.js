@@ -24,6 +24,7 @@
 
 import { PAGE_LIMIT } from "./api.js";
 import { backoffDelay } from "./shared/backoff.js";
+import { liveProtocols } from "./token.js";
 
 /** @typedef {import("./model.js").Reading} Reading */
 /** @typedef {"connecting" | "live" | "reconnecting" | "offline"} LiveState */
@@ -122,7 +123,7 @@ export class LiveFeed {
     /** @type {WebSocket} */
     let socket;
     try {
-      socket = new WebSocket(this.#options.url);
+      socket = new WebSocket(this.#options.url, liveProtocols());
     } catch {
       this.#giveUp(generation);
       return;
