@@ -10,6 +10,10 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
+import {
+  parseConfig as parseGatewayConfig,
+  permissions as gatewayPermissions,
+} from "../gateway.ts";
 import { CrlError, parseCrl } from "../gateway/crl.ts";
 import { RevocationList } from "../gateway/revocation.ts";
 import { createLogger } from "../lib/log.ts";
@@ -347,4 +351,17 @@ Deno.test("createHandler() with read tokens: none, wrong, valid, cross-use, /hea
     store.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("gateway permissions(): --ca is read for an https:// server, unless --certs already holds it", () => {
+  const needs = (args: string[]) =>
+    gatewayPermissions(parseGatewayConfig(args)).filter((need) => need.flag === "ca");
+  assert.deepEqual(needs(["--server", "https://plant-server.lan:8080"]), []);
+  assert.deepEqual(
+    needs(["--server", "https://plant-server.lan:8080", "--ca", "/etc/vigia/ca.crt"]),
+    [
+      { kind: "read", path: "/etc/vigia/ca.crt", flag: "ca" },
+    ],
+  );
+  assert.deepEqual(needs(["--ca", "/etc/vigia/ca.crt"]), [], "http:// verifies nothing");
 });
