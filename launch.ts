@@ -5,8 +5,9 @@
  * then runs `PROGRAM.ts` in a child process with exactly the file and
  * network permissions those flags name (lib/launch.ts). Stdio is shared;
  * SIGINT and SIGTERM are passed on (the program takes a repeat within a
- * second as the same request); the child's exit code becomes the
- * launcher's own.
+ * second as the same request), and so is SIGHUP, which tells the server and
+ * the gateway to read their token files and revocation list again; the
+ * child's exit code becomes the launcher's own.
  *
  * @module
  */
@@ -35,7 +36,7 @@ const child = new Deno.Command(Deno.execPath(), {
   stderr: "inherit",
 }).spawn();
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   Deno.addSignalListener(signal, () => {
     try {
       child.kill(signal);
@@ -49,5 +50,5 @@ const status = await child.status;
 Deno.exit(status.signal === null ? status.code : 128 + signalNumber(status.signal));
 
 function signalNumber(signal: Deno.Signal): number {
-  return { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }[signal as string] ?? 1;
+  return { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }[signal as string] ?? 1;
 }

@@ -26,7 +26,7 @@ import {
 } from "./_link.ts";
 import { testReading } from "./_reading.ts";
 import { openssl, type TestPki, testPki } from "./_pki.ts";
-import { type RunningProgram, startProgram } from "./_process.ts";
+import { ROOT, type RunningProgram, startProgram } from "./_process.ts";
 
 /** server.ts over HTTPS with `cert`'s PKI's server certificate and `pki`'s ingest token. */
 function startHttpsServer(
@@ -312,5 +312,49 @@ Deno.test("query.ts verifies an https:// server with --ca and reads with --token
     const readToken = (await Deno.readTextFile(pki.readToken)).trim();
     assert.ok(![good, noToken, wrongCa].some((run) => run.output.includes(readToken)));
     assert.equal((await server.stop()).code, 0, server.output());
+  });
+});
+
+Deno.test("a SIGHUP to the launcher reaches the server: token files read again, still serving", async () => {
+  const pki = await testPki(1);
+  await withTempDir(async (dir) => {
+    // As the systemd unit runs it (deploy/vigia-server.service), `systemctl reload` included.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-env=VIGIA_*",
+        `--allow-run=${Deno.execPath()}`,
+        "launch.ts",
+        "server",
+        "--port",
+        "0",
+        "--db",
+        join(dir, "readings.db"),
+        "--token-file",
+        pki.token,
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    let output = "";
+    const decoder = new TextDecoder();
+    const reading = Promise.all([child.stdout, child.stderr].map(async (stream) => {
+      for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
+    }));
+    try {
+      await waitUntil(() => /listening on 127\.0\.0\.1:\d+/.test(output), 20_000, "listening");
+      const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(output)![1]);
+      Deno.kill(child.pid, "SIGHUP");
+      await waitUntil(() => /reloaded --token-file/.test(output), 10_000, "the reload");
+      assert.equal(await statusOf(fetch(`http://127.0.0.1:${port}/healthz`)), 200);
+    } finally {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reading;
+      assert.equal(status.code, 0, output);
+    }
   });
 });
