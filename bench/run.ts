@@ -7,7 +7,7 @@
  * @module
  */
 
-import { BENCH_PERMISSIONS } from "./permissions.ts";
+import { BENCH_PERMISSIONS, TEST_PACKAGES } from "./permissions.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
 const BENCHMARKS = {
@@ -64,7 +64,7 @@ const selected = names.length > 0
 let failed = 0;
 for (const name of selected) {
   const status = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...BENCH_PERMISSIONS, BENCHMARKS[name].script, ...extra],
+    args: ["run", ...BENCH_PERMISSIONS, ...TEST_PACKAGES, BENCHMARKS[name].script, ...extra],
     stdin: "null",
   }).spawn().status;
   if (!status.success) failed++;

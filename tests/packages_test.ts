@@ -1,0 +1,74 @@
+/**
+ * The programs download only what they need: `deno.json` and `deno.lock`
+ * (which a first `deno task demo` installs in full, as `nodeModulesDir` is
+ * `auto`) hold the dashboard's Chart.js and nothing else; test-only packages
+ * live in the tests' own import map and lock (`tests/import_map.json`,
+ * `tests/deno.lock`), which only the `test`, `check` and `bench` tasks use.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { TEST_PACKAGES } from "../bench/permissions.ts";
+import { ROOT } from "./_process.ts";
+
+/** What the programs need from npm: Chart.js, served by the server (and its dependency). */
+const PROGRAM_PACKAGES = ["@kurkle/color", "chart.js"];
+
+interface Lock {
+  npm?: Record<string, { integrity: string }>;
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await Deno.readTextFile(join(ROOT, path))) as T;
+}
+
+/** `chart.js@4.6.1` → `chart.js`; `@kurkle/color@0.3.4` → `@kurkle/color`. */
+function packageName(key: string): string {
+  return key.slice(0, key.lastIndexOf("@"));
+}
+
+Deno.test("deno.json and deno.lock name only the packages the programs need", async () => {
+  const config = await readJson<{ imports: Record<string, string> }>("deno.json");
+  assert.deepEqual(Object.keys(config.imports), ["chart.js"]);
+  const lock = await readJson<Lock>("deno.lock");
+  assert.deepEqual(Object.keys(lock.npm ?? {}).map(packageName).sort(), PROGRAM_PACKAGES);
+});
+
+Deno.test("a program imports no npm package, and deno installs only Chart.js for it", async () => {
+  // launch.ts imports every program (literal specifiers), so its graph is theirs.
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", join(ROOT, "launch.ts")],
+    cwd: ROOT,
+    stdin: "null",
+  }).output();
+  assert.deepEqual(output.success, true, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: { specifier: string }[];
+    npmPackages: Record<string, unknown>;
+  };
+  assert.deepEqual(info.modules.filter((module) => module.specifier.startsWith("npm:")), []);
+  // What a first run installs into node_modules/: the whole npm snapshot of the lock.
+  assert.deepEqual(Object.keys(info.npmPackages).map(packageName).sort(), PROGRAM_PACKAGES);
+});
+
+Deno.test("the tests' lock pins the programs' packages to the same versions", async () => {
+  const programs = await readJson<Lock>("deno.lock");
+  const tests = await readJson<Lock>("tests/deno.lock");
+  for (const [key, entry] of Object.entries(programs.npm ?? {})) {
+    assert.deepEqual(tests.npm?.[key]?.integrity, entry.integrity, `tests/deno.lock: ${key}`);
+  }
+  const testOnly = Object.keys(tests.npm ?? {}).filter((key) => !programs.npm?.[key]);
+  assert.deepEqual(testOnly.map(packageName), ["playwright-core"]);
+});
+
+Deno.test("the test and check tasks (and bench/run.ts) use the tests' import map and lock", async () => {
+  const config = await readJson<{ tasks: Record<string, { command: string }> }>("deno.json");
+  const relative = TEST_PACKAGES.map((flag) => flag.replace(ROOT, "").replace("=/", "="));
+  for (const task of ["test", "check"]) {
+    for (const flag of relative) {
+      assert.deepEqual(config.tasks[task]?.command.includes(flag), true, `${task}: ${flag}`);
+    }
+  }
+});
