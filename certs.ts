@@ -19,6 +19,9 @@
  * kept, so running it again only adds what is missing (more sensors, say);
  * `--force` regenerates everything, the CA included.
  *
+ * `--sign CSR` does only that: the CA signs a sensor's certificate signing
+ * request, made on the device with a key that never leaves it (tools/sign.ts).
+ *
  * `--revoke ID` does only that: adds sensor ID's certificate to `crl.pem`
  * (see tools/revoke.ts), which the gateway picks up without a restart.
  *
@@ -27,15 +30,15 @@
  * dependency of ours in between.
  *
  * Flags: `deno task certs --help` (the table is {@linkcode FLAGS}); with
- * `--revoke ID` it only revokes.
+ * `--revoke ID` it only revokes, with `--sign CSR` it only signs.
  *
- * Exit codes: 0 done, 1 openssl failed or a file could not be written,
- * 2 bad flags or missing permission.
+ * Exit codes: 0 done, 1 openssl failed, a CSR was refused or a file could not
+ * be written, 2 bad flags or missing permission.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   type CommonConfig,
   commonConfig,
@@ -47,7 +50,7 @@ import {
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
 import { type Flag, usage } from "./lib/flags.ts";
-import { type PermissionNeed, readWriteAccess, runAccess } from "./lib/permissions.ts";
+import { type PermissionNeed, readAccess, readWriteAccess, runAccess } from "./lib/permissions.ts";
 import {
   assertOpenssl,
   createCa,
@@ -59,6 +62,7 @@ import {
   writeAtomically,
 } from "./tools/openssl.ts";
 import { revokeSensor } from "./tools/revoke.ts";
+import { signSensor } from "./tools/sign.ts";
 
 /** Configuration of `deno task certs`. */
 export interface CertsConfig extends CommonConfig {
@@ -69,6 +73,10 @@ export interface CertsConfig extends CommonConfig {
   readonly revoke: number | undefined;
   /** More names for server.crt's SAN (DNS names or IP addresses). */
   readonly serverNames: readonly string[];
+  /** A sensor's CSR to sign instead of creating anything. */
+  readonly sign: string | undefined;
+  /** Where the signed certificate goes (default: OUT/sensors/sensor-<id>.crt). */
+  readonly signOut: string | undefined;
 }
 
 /** The flags of `deno task certs`. */
@@ -93,6 +101,13 @@ export const FLAGS: readonly Flag[] = [
     help: "add sensor ID's certificate to DIR/crl.pem (the gateway then refuses it, " +
       "no restart needed); creates nothing else",
   },
+  {
+    name: "sign",
+    value: "CSR",
+    help: "sign this sensor's certificate signing request (subject CN=sensor-<id>) with the " +
+      "CA in DIR, writing DIR/sensors/sensor-<id>.crt; creates nothing else",
+  },
+  { name: "sign-out", value: "FILE", help: "with --sign, write the certificate here instead" },
 ];
 
 const USAGE = usage(
@@ -101,8 +116,8 @@ const USAGE = usage(
 certificate per sensor (ids 1..N), the ingest and the read token. Existing
 files are kept.`,
   FLAGS,
-  `Exit codes: 0 done, 1 openssl failed or a file could not be written, 2 bad flags
-or permission.`,
+  `Exit codes: 0 done, 1 openssl failed, a CSR was refused or a file could not be
+written, 2 bad flags or permission.`,
 );
 
 const TOKEN_BYTES = 32;
@@ -127,6 +142,17 @@ export function parseConfig(args: string[]): CertsConfig {
   if (revoke !== undefined && values.boolean("force")) {
     throw new UsageError("Cannot combine --revoke with --force: --force would replace the CA");
   }
+  const sign = values.optional("sign");
+  const signOut = values.optional("sign-out");
+  if (sign !== undefined && values.boolean("force")) {
+    throw new UsageError("Cannot combine --sign with --force: --force would replace the CA");
+  }
+  if (sign !== undefined && revoke !== undefined) {
+    throw new UsageError("Cannot combine --sign with --revoke: run them one at a time");
+  }
+  if (signOut !== undefined && sign === undefined) {
+    throw new UsageError("Cannot use --sign-out without --sign CSR");
+  }
   return {
     ...commonConfig(values),
     out: values.string("out"),
@@ -138,6 +164,8 @@ export function parseConfig(args: string[]): CertsConfig {
     force: values.boolean("force"),
     revoke,
     serverNames,
+    sign,
+    signOut,
   };
 }
 
@@ -178,9 +206,14 @@ export function certsPaths(out: string): CertsPaths {
   };
 }
 
-/** What the flags need: the output directory, and the openssl command. */
+/** What the flags need: the output directory, the openssl command, the CSR to sign and --sign-out's directory. */
 export function permissions(config: CertsConfig): PermissionNeed[] {
-  return [...readWriteAccess("out", config.out), runAccess("out", "openssl")];
+  return [
+    ...readWriteAccess("out", config.out),
+    runAccess("out", "openssl"),
+    ...(config.sign === undefined ? [] : [readAccess("sign", config.sign)]),
+    ...(config.signOut === undefined ? [] : readWriteAccess("sign-out", dirname(config.signOut))),
+  ];
 }
 
 /** Creates whatever is missing (everything with `--force`). */
@@ -188,6 +221,7 @@ export async function run(config: CertsConfig, signal: AbortSignal, log: Logger)
   await assertOpenssl();
   const paths = certsPaths(config.out);
   if (config.revoke !== undefined) return await revokeSensor(paths, config.revoke, log);
+  if (config.sign !== undefined) return await signSensor(paths, config.sign, config.signOut, log);
   if (config.force) {
     await removeGenerated(config.out);
   }

@@ -8,7 +8,8 @@
  */
 
 const CA_DAYS = 3650;
-const LEAF_DAYS = 1825;
+/** Validity of a leaf certificate (gateway, server, sensor), in days. */
+export const LEAF_DAYS = 1825;
 
 /** Runs `openssl` with `args` and returns its stdout; throws with the first line of its stderr. */
 export async function openssl(args: readonly string[]): Promise<string> {
