@@ -80,6 +80,10 @@ Deno.test("certs --sign: a CSR made on the device is signed and the gateway serv
     } finally {
       closeQuietly(conn);
     }
+
+    // Where --sign writes it is where --revoke looks for it.
+    const revoked = await runCerts(pki.dir, ["--revoke", "42"]);
+    assert.equal(revoked.code, 0, decoder.decode(revoked.stderr));
   } finally {
     await Deno.remove(deviceDir, { recursive: true });
     await Deno.remove(spoolDir, { recursive: true });
