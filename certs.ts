@@ -14,6 +14,10 @@
  * - `ingest.token`: 32 random bytes, base64url, the gateway's bearer token.
  * - `read.token`: the same, for readers of a server started with
  *   `--read-token-file` (dashboard, query client).
+ * - `opcua/gateway.crt`, `.key`: the gateway's OPC UA application instance
+ *   certificate: self-signed RSA 2048 (what the OPC UA security policies
+ *   take), application URI `urn:vigia:gateway` in the subject alternative
+ *   name, for a plant's OPC UA servers to trust.
  *
  * Private keys and the tokens are written with mode 0600. Existing files are
  * kept, so running it again only adds what is missing (more sensors, say);
@@ -55,6 +59,7 @@ import {
   assertOpenssl,
   createCa,
   createLeaf,
+  createOpcuaApplication,
   exists,
   ignoreNotFound,
   requireCaKey,
@@ -185,7 +190,12 @@ export interface CertsPaths {
   readonly sensorKey: (id: number) => string;
   readonly token: string;
   readonly readToken: string;
+  readonly opcuaCert: string;
+  readonly opcuaKey: string;
 }
+
+/** The application URI in the gateway's OPC UA certificate. */
+export const OPCUA_APPLICATION_URI = "urn:vigia:gateway";
 
 /** Where each file of a certs directory lives. */
 export function certsPaths(out: string): CertsPaths {
@@ -203,6 +213,8 @@ export function certsPaths(out: string): CertsPaths {
     sensorKey: (id: number) => join(out, "sensors", `sensor-${id}.key`),
     token: join(out, "ingest.token"),
     readToken: join(out, "read.token"),
+    opcuaCert: join(out, "opcua", "gateway.crt"),
+    opcuaKey: join(out, "opcua", "gateway.key"),
   };
 }
 
@@ -279,6 +291,12 @@ export async function run(config: CertsConfig, signal: AbortSignal, log: Logger)
     created.push(`${missing.length} sensor certificates`);
   }
 
+  if (!(await exists(paths.opcuaCert)) || !(await exists(paths.opcuaKey))) {
+    await Deno.mkdir(join(config.out, "opcua"), { recursive: true });
+    await createOpcuaApplication(paths.opcuaCert, paths.opcuaKey, OPCUA_APPLICATION_URI);
+    created.push("OPC UA application certificate");
+  }
+
   const tokens = [[paths.token, "ingest token"], [paths.readToken, "read token"]] as const;
   for (const [path, what] of tokens) {
     if (await exists(path)) continue;
@@ -310,6 +328,8 @@ async function removeGenerated(out: string): Promise<void> {
       paths.token,
       paths.readToken,
       paths.crl,
+      paths.opcuaCert,
+      paths.opcuaKey,
     ]
   ) {
     await Deno.remove(path).catch(ignoreNotFound);

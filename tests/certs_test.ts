@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { certsPaths } from "../certs.ts";
+import { certsPaths, OPCUA_APPLICATION_URI } from "../certs.ts";
 import { ROOT } from "./_process.ts";
 import { runCerts as runCertsProcess } from "./_pki.ts";
 
@@ -66,6 +66,19 @@ Deno.test("certs.ts marks sensor certificates for client auth and the gateway's 
     assert.match(await text(paths.sensorCert(1)), /TLS Web Client Authentication/);
     assert.doesNotMatch(await text(paths.sensorCert(1)), /TLS Web Server Authentication/);
     assert.match(await text(paths.gatewayCert), /TLS Web Server Authentication/);
+  });
+});
+
+Deno.test("certs.ts makes the gateway's OPC UA application certificate: self-signed RSA with its URI", async () => {
+  await withTempDir(async (dir) => {
+    assert.equal((await runCerts(dir, ["--sensors", "1"])).code, 0);
+    const paths = certsPaths(dir);
+    const cert = await readCert(paths.opcuaCert);
+    assert.match(cert.subjectAltName ?? "", new RegExp(`URI:${OPCUA_APPLICATION_URI}`));
+    assert.equal(cert.publicKey.asymmetricKeyType, "rsa");
+    assert.equal(cert.publicKey.asymmetricKeyDetails?.modulusLength, 2048);
+    assert.ok(cert.issuer === cert.subject && cert.verify(cert.publicKey), "self-signed");
+    assert.equal((await Deno.stat(paths.opcuaKey)).mode! & 0o777, 0o600);
   });
 });
 

@@ -117,23 +117,54 @@ export async function createLeaf(
   await writeKeyAndCert(pem, certPath, keyPath);
 }
 
+/**
+ * Creates the gateway's OPC UA application instance certificate:
+ * self-signed RSA 2048 (OPC UA's trust lists name the certificate itself,
+ * and its security policies are defined for RSA keys only), the
+ * application URI in the subject alternative name (5 years).
+ */
+export async function createOpcuaApplication(
+  certPath: string,
+  keyPath: string,
+  applicationUri: string,
+): Promise<void> {
+  const pem = await openssl([
+    ...newKeyArgs(["rsa:2048"]),
+    "-subj",
+    "/CN=vigia-gateway/O=Vigia",
+    "-days",
+    String(LEAF_DAYS),
+    "-addext",
+    `subjectAltName=URI:${applicationUri},DNS:localhost`,
+    "-addext",
+    "basicConstraints=critical,CA:FALSE",
+    "-addext",
+    "keyUsage=critical,digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment,keyCertSign",
+    "-addext",
+    "extendedKeyUsage=clientAuth,serverAuth",
+  ]);
+  await writeKeyAndCert(pem, certPath, keyPath);
+}
+
 // One openssl process makes the key and the certificate and prints both on
 // stdout, so the key never touches disk with a mode we did not choose.
-const NEW_KEY_ARGS = [
-  "req",
-  "-x509",
-  "-new",
-  "-newkey",
-  "ec",
-  "-pkeyopt",
-  "ec_paramgen_curve:P-256",
-  "-sha256",
-  "-noenc",
-  "-keyout",
-  "-",
-  "-out",
-  "-",
-];
+const NEW_KEY_ARGS = newKeyArgs(["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+
+function newKeyArgs(key: readonly string[]): string[] {
+  return [
+    "req",
+    "-x509",
+    "-new",
+    "-newkey",
+    ...key,
+    "-sha256",
+    "-noenc",
+    "-keyout",
+    "-",
+    "-out",
+    "-",
+  ];
+}
 
 async function writeKeyAndCert(pem: string, certPath: string, keyPath: string): Promise<void> {
   const key = /-----BEGIN PRIVATE KEY-----[^-]+-----END PRIVATE KEY-----\n/.exec(pem)?.[0];
