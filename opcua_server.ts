@@ -1,0 +1,295 @@
+/**
+ * `deno task opcua-server`: a simulated plant OPC UA server for the demo,
+ * the tests and the benchmark, on the third-party `node-opcua-server` stack.
+ *
+ * It serves drifting Boiler-style variables under namespace 1:
+ * `ns=1;s=Boiler.Temperature` (°C), `ns=1;s=Boiler.Pressure` (hPa),
+ * `ns=1;s=Boiler.Humidity` (% RH), and with `--nodes N` also
+ * `ns=1;s=Sim.0` … `ns=1;s=Sim.<N-1>` (for the benchmark). Every variable
+ * changes every `--interval` seconds.
+ *
+ * Its application certificate is self-signed and kept in its PKI folder
+ * (`--pki`, created on first start, reused afterwards so a restart presents
+ * the same certificate); the first log line names it so a client can pin it.
+ * Client certificates are refused unless trusted: `--trust FILE` adds one
+ * (the gateway's `certs/opcua/gateway.crt`) to its trust list.
+ *
+ * Usage: deno task opcua-server [flags]
+ *
+ *   --port PORT        listen port on 127.0.0.1, 0 = any free port (default 4840)
+ *   --pki DIR          the server's PKI folder (default data/opcua-server-pki)
+ *   --trust FILE       trust this client certificate (repeatable)
+ *   --user NAME        require this user name …
+ *   --password-file F  … with the password in this file (else anonymous is allowed)
+ *   --interval SECONDS how often values change (default 1)
+ *   --nodes N          extra Sim.i variables (default 0)
+ *   --seed N           seed of the drift (default 1)
+ *
+ * The first log line is `listening on 127.0.0.1:PORT
+ * endpoint=opc.tcp://127.0.0.1:PORT/UA/Plant certificate=PATH sha256=AB:…`.
+ *
+ * Exit codes: 0 after SIGINT/SIGTERM, 1 fatal error, 2 bad flags.
+ *
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import {
+  type CommonConfig,
+  commonConfig,
+  parseFlags,
+  parseNumber,
+  parsePort,
+  type Program,
+  runMain,
+} from "./lib/cli.ts";
+import type { Logger } from "./lib/log.ts";
+import { seededRandom } from "./lib/random.ts";
+import { certificateFingerprint, readCertificate } from "./gateway/opcua_pem.ts";
+
+/** Configuration of the simulated OPC UA server. */
+export interface OpcuaServerConfig extends CommonConfig {
+  readonly port: number;
+  readonly pki: string;
+  readonly trust: readonly string[];
+  readonly user: string | undefined;
+  readonly passwordFile: string | undefined;
+  readonly intervalMs: number;
+  readonly nodes: number;
+  readonly seed: number;
+}
+
+const USAGE = `
+Usage: deno task opcua-server [flags]
+
+Simulated plant OPC UA server (node-opcua-server) with drifting Boiler.*
+variables under ns=1, for the demo, the tests and the benchmark.
+
+  --port PORT          listen port on 127.0.0.1, 0 = any free port (default: 4840)
+  --pki DIR            the server's PKI folder (default: data/opcua-server-pki)
+  --trust FILE         trust this client certificate, e.g. certs/opcua/gateway.crt (repeatable)
+  --user NAME          require this user name ...
+  --password-file FILE ... and the password in this file (default: anonymous allowed)
+  --interval SECONDS   how often every value changes (default: 1)
+  --nodes N            extra variables ns=1;s=Sim.0 ... Sim.<N-1> (default: 0)
+  --seed N             seed of the drift (default: 1)
+  --log-json           log one JSON object per line
+  -h, --help           show this help
+`;
+
+/** The endpoint path every simulated server serves. */
+export const RESOURCE_PATH = "/UA/Plant";
+
+/** Parses the simulated server's flags. */
+export function parseConfig(args: string[]): OpcuaServerConfig {
+  const values = parseFlags(args, {
+    port: { type: "string", default: "4840" },
+    pki: { type: "string", default: "data/opcua-server-pki" },
+    trust: { type: "string", multiple: true, default: [] },
+    user: { type: "string" },
+    "password-file": { type: "string" },
+    interval: { type: "string", default: "1" },
+    nodes: { type: "string", default: "0" },
+    seed: { type: "string", default: "1" },
+  });
+  return {
+    ...commonConfig(values),
+    port: parsePort("port", values.port),
+    pki: values.pki,
+    trust: values.trust,
+    user: values.user,
+    passwordFile: values["password-file"],
+    intervalMs: 1000 * parseNumber("interval", values.interval, { min: 0.01, max: 3600 }),
+    nodes: parseNumber("nodes", values.nodes, { min: 0, max: 100_000, integer: true }),
+    seed: parseNumber("seed", values.seed, { min: 0, max: 2 ** 32 - 1, integer: true }),
+  };
+}
+
+/** Options of {@linkcode startOpcuaServer}. */
+export interface OpcuaServerOptions {
+  readonly port: number;
+  readonly pki: string;
+  readonly trust?: readonly string[];
+  /** User name and password required; anonymous when absent. */
+  readonly user?: { readonly name: string; readonly password: string };
+  /** Period of the drift in ms; 0 = values change only through `set`. */
+  readonly intervalMs?: number;
+  readonly nodes?: number;
+  readonly seed?: number;
+  /** The host name its endpoints advertise (it listens on 127.0.0.1 whatever this says). */
+  readonly advertisedHost?: string;
+}
+
+/** A running simulated server. */
+export interface OpcuaServer {
+  readonly endpoint: string;
+  readonly port: number;
+  /** Path of its certificate (PEM), to pin. */
+  readonly certificatePath: string;
+  /** SHA-256 of its certificate, lower-case hex. */
+  readonly fingerprint: string;
+  /** Sets a variable by its string id (`"Boiler.Temperature"`), with an optional status code. */
+  set(id: string, value: number, status?: "Good" | "BadSensorFailure"): void;
+  stop(): Promise<void>;
+}
+
+/** The Boiler variables: string id, start value, drift per step, bounds. */
+const BOILER = [
+  { id: "Boiler.Temperature", start: 72, step: 0.4, min: 20, max: 120 },
+  { id: "Boiler.Pressure", start: 1013, step: 2, min: 950, max: 1080 },
+  { id: "Boiler.Humidity", start: 45, step: 0.5, min: 5, max: 95 },
+] as const;
+
+/** Starts a server on 127.0.0.1 and resolves once it listens. */
+export async function startOpcuaServer(options: OpcuaServerOptions): Promise<OpcuaServer> {
+  const ua = await import("node-opcua-server");
+  const { OPCUACertificateManager } = await import("node-opcua-certificate-manager");
+  const { DataType, Variant } = await import("node-opcua-variant");
+  const { StatusCodes } = await import("node-opcua-status-code");
+  const pki = resolve(options.pki);
+  const certificateManager = new OPCUACertificateManager({
+    rootFolder: pki,
+    automaticallyAcceptUnknownCertificate: false,
+    // The trust list is fixed at start; live folder watching only adds
+    // races (a watcher on a file the stack itself has just moved).
+    disableFileWatchers: true,
+  });
+  // X.509 user identities are not offered, but the stack keeps a store for
+  // them anyway: inside the PKI folder, not in its default under $HOME.
+  const userCertificateManager = new OPCUACertificateManager({
+    rootFolder: join(pki, "user"),
+    automaticallyAcceptUnknownCertificate: false,
+    disableFileWatchers: true,
+  });
+  await certificateManager.initialize();
+  for (const path of options.trust ?? []) {
+    await certificateManager.trustCertificate(await readCertificate(path));
+  }
+  const user = options.user;
+  const server = new ua.OPCUAServer({
+    port: options.port,
+    host: "127.0.0.1",
+    hostname: options.advertisedHost ?? "127.0.0.1",
+    resourcePath: RESOURCE_PATH,
+    serverCertificateManager: certificateManager,
+    userCertificateManager,
+    registerServerMethod: ua.RegisterServerMethod.HIDDEN,
+    // The stack's defaults: None, Sign and SignAndEncrypt with the three current policies.
+    allowAnonymous: user === undefined,
+    ...(user === undefined ? {} : {
+      userManager: {
+        isValidUser: (name: string, password: string) =>
+          name === user.name && password === user.password,
+      },
+    }),
+    buildInfo: { productName: "Vigia simulated plant", manufacturerName: "Vigia" },
+  });
+  await server.initialize();
+  const addressSpace = server.engine.addressSpace!;
+  const namespace = addressSpace.getOwnNamespace();
+  const boiler = namespace.addObject({
+    organizedBy: addressSpace.rootFolder.objects,
+    browseName: "Boiler",
+  });
+  type Status = typeof StatusCodes.Good;
+  const variables = new Map<string, { set: (value: number, status: Status) => void }>();
+  const addVariable = (id: string, initial: number) => {
+    const variable = namespace.addVariable({
+      componentOf: boiler,
+      nodeId: `s=${id}`,
+      browseName: id,
+      dataType: "Double",
+      minimumSamplingInterval: 10,
+    });
+    const set = (value: number, status: Status) => {
+      variable.setValueFromSource(new Variant({ dataType: DataType.Double, value }), status);
+    };
+    set(initial, StatusCodes.Good);
+    variables.set(id, { set });
+  };
+  const random = seededRandom(options.seed ?? 1);
+  const drift = BOILER.map((spec) => ({ ...spec, value: spec.start as number }));
+  for (const spec of drift) addVariable(spec.id, spec.value);
+  const sims = Array.from({ length: options.nodes ?? 0 }, (_, i) => `Sim.${i}`);
+  for (const id of sims) addVariable(id, 0);
+
+  let tick = 0;
+  const timer = (options.intervalMs ?? 1000) > 0
+    ? setInterval(() => {
+      tick++;
+      for (const spec of drift) {
+        const next = spec.value + (random() * 2 - 1) * spec.step;
+        spec.value = Math.min(spec.max, Math.max(spec.min, next));
+        variables.get(spec.id)!.set(Math.round(spec.value * 100) / 100, StatusCodes.Good);
+      }
+      // Each Sim.i is a counter, so every tick is a change the benchmark can count.
+      for (let i = 0; i < sims.length; i++) {
+        variables.get(sims[i]!)!.set(tick + i, StatusCodes.Good);
+      }
+    }, options.intervalMs ?? 1000)
+    : undefined;
+
+  await server.start();
+  const port = server.endpoints[0]!.port;
+  const certificatePath = server.certificateFile;
+  const certificate = await readCertificate(certificatePath);
+  return {
+    endpoint: `opc.tcp://127.0.0.1:${port}${RESOURCE_PATH}`,
+    port,
+    certificatePath,
+    fingerprint: await certificateFingerprint(certificate),
+    set(id, value, status = "Good") {
+      const variable = variables.get(id);
+      if (!variable) throw new RangeError(`Cannot set "${id}": no such variable`);
+      variable.set(value, StatusCodes[status]);
+    },
+    async stop() {
+      clearInterval(timer);
+      await server.shutdown(0);
+      await certificateManager.dispose();
+      await userCertificateManager.dispose();
+    },
+  };
+}
+
+/** Runs the simulated server until `signal` aborts. */
+export async function run(
+  config: OpcuaServerConfig,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  const password = config.passwordFile === undefined
+    ? undefined
+    : (await Deno.readTextFile(config.passwordFile)).trim();
+  if ((config.user === undefined) !== (password === undefined)) {
+    throw new Error("Cannot start: --user and --password-file go together");
+  }
+  const server = await startOpcuaServer({
+    port: config.port,
+    pki: config.pki,
+    trust: config.trust,
+    ...(config.user !== undefined && password !== undefined
+      ? { user: { name: config.user, password } }
+      : {}),
+    intervalMs: config.intervalMs,
+    nodes: config.nodes,
+    seed: config.seed,
+  });
+  log.info(`listening on 127.0.0.1:${server.port}`, {
+    endpoint: server.endpoint,
+    certificate: server.certificatePath,
+    sha256: server.fingerprint,
+  });
+  await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+  await server.stop();
+}
+
+/** The program, as `runMain` runs it. */
+export const opcuaServerProgram: Program<OpcuaServerConfig> = {
+  name: "opcua-server",
+  usage: USAGE,
+  parseConfig,
+  run,
+};
+
+if (import.meta.main) await runMain(opcuaServerProgram);
