@@ -1,10 +1,8 @@
 /**
- * The `--opcua FILE` configuration: which OPC UA servers the gateway
- * subscribes to, how securely, and which node feeds which sensor quantity.
- *
- * {@linkcode parseOpcuaConfig} checks the JSON text against the table in
- * docs/opcua.md and throws a {@linkcode UsageError} (exit code 2) whose one
- * line names the file, the field and the reason:
+ * The `--opcua FILE` JSON file: the OPC UA servers the gateway subscribes
+ * to, how securely, and which node feeds which quantity of which sensor.
+ * Every field is checked at start; the first mistake stops the gateway with
+ * exit code 2 and one line naming the file, the field and the reason:
  *
  * ```ts
  * import assert from "node:assert/strict";
@@ -12,22 +10,33 @@
  *
  * const text = JSON.stringify({ servers: [{ name: "line-1", endpoint: "opc.tcp://127.0.0.1:4840",
  *   security: "None", sensors: [{ id: 7, temperature: { node: "ns=1;s=T" } }] }] });
- * assert.equal(parseOpcuaConfig(text, "plant.json").servers[0]!.sensors[0]!.id, 7);
- * assert.throws(() => parseOpcuaConfig(text.replace("None", "Nope"), "plant.json"),
- *   { message: 'plant.json: servers[0].security: expected None, Sign or SignAndEncrypt, got "Nope"' });
+ * assert.equal(parseOpcuaConfig("plant.json", text).servers[0]!.sensors[0]!.id, 7);
+ * assert.throws(() => parseOpcuaConfig("plant.json", text.replace("None", "Nope")), {
+ *   message: 'plant.json: servers[0].security: unknown security "Nope" (None, Sign, SignAndEncrypt)',
+ * });
  * ```
  *
- * {@linkcode loadOpcuaConfig} also reads the files it names (the server
- * certificate, the password), so a missing one stops the gateway at start
- * rather than at the first connection. Relative paths in the file are
+ * {@linkcode readOpcuaConfig} also reads the files the servers name (the
+ * pinned certificate, the password), so a missing one stops the gateway at
+ * start rather than at its first connection. Relative paths in the file are
  * relative to the working directory, like the gateway's own flags.
+ *
+ * See docs/opcua.md for the format.
  *
  * @module
  */
 
-import { UsageError } from "../lib/cli.ts";
-import { QUANTITIES, type Quantity } from "../protocol/reading.ts";
+import { QUANTITIES, type Quantity } from "../protocol/mod.ts";
 import { parseCertificate } from "./opcua_pem.ts";
+import {
+  type ConfigObject,
+  ConfigObject as Config,
+  readDeviceName,
+  readPoints,
+  readScaling,
+  readSensorId,
+  SourceConfigError,
+} from "./source_config.ts";
 
 /** Message security modes, as the file spells them. */
 export const SECURITY_MODES = ["None", "Sign", "SignAndEncrypt"] as const;
@@ -56,37 +65,37 @@ export interface OpcuaSensor {
   readonly points: Readonly<Partial<Record<Quantity, OpcuaPoint>>>;
 }
 
+/** A file the configuration names: its path as written and, once read, its bytes. */
+export interface NamedFile<T> {
+  readonly path: string;
+  /** Undefined until {@linkcode readOpcuaConfig} has read it. */
+  readonly value?: T;
+}
+
 /** One OPC UA server of the file. */
 export interface OpcuaServerConfig {
   readonly name: string;
   /** `opc.tcp://HOST:PORT/PATH`, as written. */
   readonly endpoint: string;
+  readonly host: string;
+  readonly port: number;
   readonly security: SecurityMode;
   readonly policy: SecurityPolicy;
-  /** The pinned server certificate; absent only with security `None`. */
-  readonly serverCertificate?: { readonly path: string; readonly der: Uint8Array };
-  /** User-name identity; anonymous when absent. */
-  readonly user?: { readonly name: string; readonly password: string };
+  /** The pinned server certificate (DER); absent only with security `None`. */
+  readonly serverCertificate?: NamedFile<Uint8Array>;
+  /** User-name identity; anonymous when absent. The password is never logged. */
+  readonly user?: { readonly name: string; readonly passwordFile: NamedFile<string> };
   readonly publishingIntervalMs: number;
   readonly sensors: readonly OpcuaSensor[];
 }
 
 /** The whole file. */
 export interface OpcuaConfig {
+  /** The file's path as given, for messages. */
   readonly file: string;
   readonly servers: readonly OpcuaServerConfig[];
 }
 
-/** How {@linkcode parseOpcuaConfig} reads the files the configuration names. */
-export interface FileReader {
-  readFile(path: string): Uint8Array;
-}
-
-const NAME = /^[a-z0-9_-]{1,64}$/;
-// The standard string forms: numeric, string, GUID and opaque identifiers,
-// with `ns=0;` implied when absent.
-const NODE_ID =
-  /^(?:ns=\d{1,5};)?(?:i=\d{1,10}|s=.+|g=[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|b=[A-Za-z0-9+/]+={0,2})$/s;
 const SERVER_FIELDS = [
   "name",
   "endpoint",
@@ -98,243 +107,168 @@ const SERVER_FIELDS = [
   "publishingInterval",
   "sensors",
 ];
-const U32_MAX = 0xffff_ffff;
-
-/** Reads and checks `path`, and the certificate and password files it names. */
-export function loadOpcuaConfig(path: string): OpcuaConfig {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    throw new UsageError(`${path}: cannot read the file: ${(error as Error).message}`);
-  }
-  return parseOpcuaConfig(text, path, { readFile: (file) => Deno.readFileSync(file) });
-}
+/** The port OPC UA servers listen on unless told otherwise (IANA-registered). */
+const OPCUA_PORT = 4840;
+// The standard string forms: numeric, string, GUID and opaque identifiers,
+// with `ns=0;` implied when absent.
+const NODE_ID =
+  /^(?:ns=\d{1,5};)?(?:i=\d{1,10}|s=.+|g=[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|b=[A-Za-z0-9+/]+={0,2})$/s;
 
 /**
- * Checks the JSON `text` of the file `file`. Without `reader`, the named
- * certificate and password files are not read (and left out of the result).
+ * Reads and checks the file at `path` and the files it names; throws
+ * {@linkcode SourceConfigError} (exit 2).
  */
-export function parseOpcuaConfig(text: string, file: string, reader?: FileReader): OpcuaConfig {
-  const fail = (field: string, reason: string): never => {
-    throw new UsageError(`${file}: ${field ? `${field}: ` : ""}${reason}`);
-  };
-  let json: unknown;
+export async function readOpcuaConfig(path: string): Promise<OpcuaConfig> {
+  let text: string;
   try {
-    json = JSON.parse(text);
+    text = await Deno.readTextFile(path);
   } catch (error) {
-    return fail("", `not valid JSON (${(error as Error).message})`);
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new SourceConfigError(path, "", `cannot read the file (${detail})`);
   }
-  const root = expectObject(json, "", ["servers"], fail);
-  const servers = expectArray(root.servers, "servers", fail);
-  const names = new Set<string>();
-  const ids = new Set<number>();
-  return {
-    file,
-    servers: servers.map((value, i) => {
-      const server = parseServer(value, `servers[${i}]`, fail, reader, ids);
-      if (names.has(server.name)) fail(`servers[${i}].name`, `"${server.name}" is used twice`);
-      names.add(server.name);
-      return server;
-    }),
-  };
+  const config = parseOpcuaConfig(path, text);
+  const servers = [];
+  for (const [i, server] of config.servers.entries()) {
+    const at = `servers[${i}]`;
+    const certificate = server.serverCertificate;
+    const user = server.user;
+    servers.push({
+      ...server,
+      ...(certificate && {
+        serverCertificate: {
+          path: certificate.path,
+          value: await readNamed(path, `${at}.serverCertificate`, certificate.path, (bytes) => {
+            return parseCertificate(bytes);
+          }),
+        },
+      }),
+      ...(user && {
+        user: {
+          name: user.name,
+          passwordFile: {
+            path: user.passwordFile.path,
+            value: await readNamed(path, `${at}.passwordFile`, user.passwordFile.path, (bytes) => {
+              // One trailing newline is the editor's, not the password's.
+              const password = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
+              if (password === "") throw new Error("empty");
+              return password;
+            }),
+          },
+        },
+      }),
+    });
+  }
+  return { file: config.file, servers };
 }
 
-type Fail = (field: string, reason: string) => never;
+/** Checks `text`, the content of `file`, without reading the files it names. */
+export function parseOpcuaConfig(file: string, text: string): OpcuaConfig {
+  const root = Config.parse(file, text);
+  root.allowOnly(["servers"]);
+  const names = new Set<string>();
+  const ids = new Set<number>();
+  return { file, servers: root.array("servers").map((server) => parseServer(server, names, ids)) };
+}
 
 function parseServer(
-  value: unknown,
-  at: string,
-  fail: Fail,
-  reader: FileReader | undefined,
+  server: ConfigObject,
+  names: Set<string>,
   ids: Set<number>,
 ): OpcuaServerConfig {
-  const server = expectObject(value, at, SERVER_FIELDS, fail);
-  const name = expectString(server.name, `${at}.name`, fail);
-  if (!NAME.test(name)) fail(`${at}.name`, `expected [a-z0-9_-]{1,64}, got ${quote(name)}`);
-  const endpoint = expectString(server.endpoint, `${at}.endpoint`, fail);
-  if (!isEndpoint(endpoint)) {
-    fail(`${at}.endpoint`, `expected opc.tcp://HOST:PORT/PATH, got ${quote(endpoint)}`);
+  server.allowOnly(SERVER_FIELDS);
+  const name = readDeviceName(server, names);
+  const endpoint = server.string("endpoint");
+  const url = parseEndpoint(endpoint);
+  if (!url) {
+    server.fail("endpoint", `expected opc.tcp://HOST:PORT/PATH, got ${JSON.stringify(endpoint)}`);
   }
-  const security = oneOf(
-    server.security ?? "SignAndEncrypt",
-    SECURITY_MODES,
-    `${at}.security`,
-    fail,
-  );
-  let policy: SecurityPolicy;
+  const security = server.choice("security", SECURITY_MODES, "SignAndEncrypt");
+  let policy: SecurityPolicy = "None";
   if (security === "None") {
-    if (server.policy !== undefined && server.policy !== "None") {
-      fail(
-        `${at}.policy`,
-        `must be absent or "None" with security "None", got ${quote(server.policy)}`,
-      );
-    }
-    policy = "None";
-  } else {
-    policy = oneOf(server.policy ?? "Basic256Sha256", SECURITY_POLICIES, `${at}.policy`, fail);
-  }
-  let serverCertificate: OpcuaServerConfig["serverCertificate"];
-  if (server.serverCertificate === undefined) {
-    if (security !== "None") {
-      fail(`${at}.serverCertificate`, `required with security "${security}"`);
+    if (server.has("policy") && server.string("policy") !== "None") {
+      server.fail("policy", 'must be absent or "None" with security "None"');
     }
   } else {
-    const path = expectString(server.serverCertificate, `${at}.serverCertificate`, fail);
-    if (reader) {
-      const bytes = readOrFail(reader, path, `${at}.serverCertificate`, fail);
-      try {
-        serverCertificate = { path, der: parseCertificate(bytes) };
-      } catch (error) {
-        fail(`${at}.serverCertificate`, `${quote(path)} is ${(error as Error).message}`);
-      }
-    }
+    policy = server.choice("policy", SECURITY_POLICIES, "Basic256Sha256");
   }
-  let user: OpcuaServerConfig["user"];
-  if ((server.user === undefined) !== (server.passwordFile === undefined)) {
-    fail(
-      `${at}.${server.user === undefined ? "user" : "passwordFile"}`,
-      "user and passwordFile go together",
+  if (security !== "None" && !server.has("serverCertificate")) {
+    server.fail(
+      "serverCertificate",
+      `required with security "${security}" (the certificate to pin)`,
     );
   }
-  if (server.user !== undefined) {
-    const userName = expectString(server.user, `${at}.user`, fail);
-    const path = expectString(server.passwordFile, `${at}.passwordFile`, fail);
-    if (reader) {
-      const bytes = readOrFail(reader, path, `${at}.passwordFile`, fail);
-      // One trailing newline is the editor's, not the password's.
-      const password = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
-      if (password === "") fail(`${at}.passwordFile`, `${quote(path)} is empty`);
-      user = { name: userName, password };
-    }
+  if (server.has("user") !== server.has("passwordFile")) {
+    server.fail(server.has("user") ? "passwordFile" : "user", "user and passwordFile go together");
   }
-  const interval = server.publishingInterval ?? 1;
-  if (typeof interval !== "number" || !(interval >= 0.01 && interval <= 3600)) {
-    fail(`${at}.publishingInterval`, `expected seconds from 0.01 to 3600, got ${quote(interval)}`);
-  }
-  const sensors = expectArray(server.sensors, `${at}.sensors`, fail).map((sensor, j) =>
-    parseSensor(sensor, `${at}.sensors[${j}]`, fail, ids)
-  );
   return {
     name,
     endpoint,
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port === "" ? OPCUA_PORT : Number(url.port),
     security,
     policy,
-    ...(serverCertificate ? { serverCertificate } : {}),
-    ...(user ? { user } : {}),
-    publishingIntervalMs: Math.round((interval as number) * 1000),
-    sensors,
+    ...(server.has("serverCertificate") &&
+      { serverCertificate: { path: server.string("serverCertificate") } }),
+    ...(server.has("user") && {
+      user: { name: server.string("user"), passwordFile: { path: server.string("passwordFile") } },
+    }),
+    publishingIntervalMs: 1000 *
+      server.number("publishingInterval", { min: 0.01, max: 3600, fallback: 1 }),
+    sensors: server.array("sensors").map((sensor) => parseSensor(sensor, ids)),
   };
 }
 
-function parseSensor(value: unknown, at: string, fail: Fail, ids: Set<number>): OpcuaSensor {
-  const sensor = expectObject(value, at, ["id", ...QUANTITIES], fail);
-  const id = sensor.id;
-  if (typeof id !== "number" || !Number.isInteger(id) || id < 1 || id > U32_MAX) {
-    fail(`${at}.id`, `expected an integer from 1 to ${U32_MAX}, got ${quote(id)}`);
-  }
-  if (ids.has(id as number)) fail(`${at}.id`, `sensor ${id} is listed twice`);
-  ids.add(id as number);
-  const points: Partial<Record<Quantity, OpcuaPoint>> = {};
-  for (const quantity of QUANTITIES) {
-    if (sensor[quantity] === undefined) continue;
-    const field = `${at}.${quantity}`;
-    const point = expectObject(sensor[quantity], field, ["node", "scale", "offset"], fail);
-    const node = expectString(point.node, `${field}.node`, fail);
-    if (!NODE_ID.test(node)) {
-      fail(
-        `${field}.node`,
-        `expected a node id like ns=1;s=Boiler.Temperature or ns=2;i=1001, got ${quote(node)}`,
-      );
-    }
-    points[quantity] = {
-      node,
-      scale: expectFinite(point.scale ?? 1, `${field}.scale`, fail),
-      offset: expectFinite(point.offset ?? 0, `${field}.offset`, fail),
-    };
-  }
-  if (Object.keys(points).length === 0) {
-    fail(at, `needs at least one of ${QUANTITIES.join(", ")}`);
-  }
-  return { id: id as number, points };
+function parseSensor(sensor: ConfigObject, ids: Set<number>): OpcuaSensor {
+  sensor.allowOnly(["id", ...QUANTITIES]);
+  return { id: readSensorId(sensor, ids), points: readPoints(sensor, parsePoint) };
 }
 
-function isEndpoint(value: string): boolean {
-  if (!value.startsWith("opc.tcp://")) return false;
+function parsePoint(point: ConfigObject): OpcuaPoint {
+  point.allowOnly(["node", "scale", "offset"]);
+  const node = point.string("node");
+  if (!NODE_ID.test(node)) {
+    point.fail(
+      "node",
+      `expected a node id like ns=1;s=Boiler.Temperature or ns=2;i=1001, got ${
+        JSON.stringify(node)
+      }`,
+    );
+  }
+  return { node, ...readScaling(point) };
+}
+
+function parseEndpoint(value: string): URL | undefined {
+  if (!value.startsWith("opc.tcp://")) return undefined;
   try {
     const url = new URL(value);
-    return url.hostname !== "" && url.username === "" && url.password === "";
+    return url.hostname !== "" && url.username === "" && url.password === "" ? url : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-function readOrFail(reader: FileReader, path: string, field: string, fail: Fail): Uint8Array {
+async function readNamed<T>(
+  file: string,
+  field: string,
+  path: string,
+  parse: (bytes: Uint8Array) => T,
+): Promise<T> {
+  let bytes: Uint8Array;
   try {
-    return reader.readFile(path);
+    bytes = await Deno.readFile(path);
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
+    const detail = error instanceof Deno.errors.NotFound
       ? "no such file"
       : (error as Error).message.split("\n")[0];
-    return fail(field, `cannot read ${quote(path)}: ${reason}`);
+    throw new SourceConfigError(file, field, `cannot read ${JSON.stringify(path)} (${detail})`);
   }
-}
-
-function expectObject(
-  value: unknown,
-  field: string,
-  known: readonly string[],
-  fail: Fail,
-): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return fail(field, `expected an object, got ${quote(value)}`);
+  try {
+    return parse(bytes);
+  } catch (error) {
+    throw new SourceConfigError(
+      file,
+      field,
+      `${JSON.stringify(path)}: ${(error as Error).message}`,
+    );
   }
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      fail(field ? `${field}.${key}` : key, `unknown field (known: ${known.join(", ")})`);
-    }
-  }
-  return value as Record<string, unknown>;
-}
-
-function expectArray(value: unknown, field: string, fail: Fail): unknown[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    return fail(field, `expected a non-empty array, got ${quote(value)}`);
-  }
-  return value;
-}
-
-function expectString(value: unknown, field: string, fail: Fail): string {
-  if (typeof value !== "string" || value === "") {
-    return fail(field, `expected a non-empty string, got ${quote(value)}`);
-  }
-  return value;
-}
-
-function expectFinite(value: unknown, field: string, fail: Fail): number {
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    return fail(field, `expected a number, got ${quote(value)}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(
-  value: unknown,
-  allowed: readonly T[],
-  field: string,
-  fail: Fail,
-): T {
-  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) {
-    return value as T;
-  }
-  const list = allowed.length === 3
-    ? `${allowed[0]}, ${allowed[1]} or ${allowed[2]}`
-    : allowed.join(", ");
-  return fail(field, `expected ${list}, got ${quote(value)}`);
-}
-
-function quote(value: unknown): string {
-  if (value === undefined) return "nothing";
-  const text = typeof value === "string" ? value : JSON.stringify(value);
-  return JSON.stringify(text.length > 80 ? text.slice(0, 77) + "..." : text);
 }

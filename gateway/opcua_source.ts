@@ -1,90 +1,114 @@
 /**
- * The gateway as an OPC UA client: one {@linkcode OpcuaServerSource} per
- * server of the `--opcua` file keeps a session and a subscription with one
- * monitored item per configured node, and turns each publish notification
- * into readings (docs/opcua.md):
+ * The OPC UA source: the gateway as an OPC UA client of every server of the
+ * `--opcua` file, each with its own session and a subscription holding one
+ * monitored item per configured node (sampling interval = publishing
+ * interval). Each publish notification becomes readings by the rules of
+ * `opcua_readings.ts`, handed to the sink (and so the spool).
  *
- * - a notification carrying changes for a sensor's nodes makes one reading
- *   for that sensor: changed quantities take their new values, the others
- *   their last known good value, a quantity never yet seen is `null`; its
- *   timestamp is the newest source timestamp among the changes (else the
- *   server's);
- * - a value whose status is not Good, or that is not a finite number in
- *   range, stops that sensor's readings until a good value arrives.
+ * Faults (docs/opcua.md) are counted per server and kind, logged once when
+ * they start and once when they clear, and never stop the other servers:
+ * an unreachable server, a lost connection or session, or one that stops
+ * publishing (not even keep-alives) is rebuilt from scratch (channel,
+ * session, subscription) after a backoff with jitter of at most 30 s; a
+ * server presenting another certificate than the pinned one gets no
+ * session; a node that cannot be monitored is reported with its status
+ * name while the other nodes go on.
  *
- * Security: the server's certificate is pinned (exactly the file's
- * certificate is trusted for the endpoint, no trust on first use), the
- * gateway's own certificate and key are held in memory, so node-opcua
- * writes no PKI folder anywhere. A lost connection or session is rebuilt
- * from scratch (new channel, session, subscription) after a backoff with
- * jitter of at most 30 s.
- *
- * This module imports node-opcua (about 125 packages); the gateway imports
- * it only when `--opcua` is given.
+ * This module loads node-opcua (about 125 packages): the gateway imports it
+ * only when `--opcua` is given.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
-import { join } from "node:path";
 import * as ua from "node-opcua-client";
 import { backoffDelay, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
-import { QUANTITIES, type Quantity, toHundredths } from "../protocol/reading.ts";
-import type { OpcuaPoint, OpcuaServerConfig } from "./opcua_config.ts";
-import { certificateFingerprint, readCertificate } from "./opcua_pem.ts";
+import type { OpcuaConfig, OpcuaServerConfig } from "./opcua_config.ts";
+import { certificateFingerprint } from "./opcua_pem.ts";
+import { type DataChange, type OpcuaReading, OpcuaReadings } from "./opcua_readings.ts";
+import { keyPairProvider, type OpcuaIdentity, PinningStore } from "./opcua_security.ts";
+import { type DeviceSource, FaultReporter, LabelledMetrics } from "./sources.ts";
 
-/** A reading made from OPC UA data changes, before the gateway gives it a `seq`. */
-export interface SourceReading {
-  readonly sensorId: number;
-  /** Unix epoch ms. */
-  readonly timestamp: number;
-  /** Hundredths, `null` when never seen. */
-  readonly temperature: number | null;
-  readonly pressure: number | null;
-  readonly humidity: number | null;
-}
-
-/** The `kind` label of `vigia_opcua_errors_total`. */
+/** The kinds of `vigia_opcua_errors_total`. */
 export const OPCUA_ERROR_KINDS = ["connect", "certificate", "node", "value", "session"] as const;
 /** One of {@linkcode OPCUA_ERROR_KINDS}. */
 export type OpcuaErrorKind = typeof OPCUA_ERROR_KINDS[number];
 
-/** Counters of one server, for `/metrics`. */
-export interface OpcuaServerStats {
-  notifications: number;
-  readonly errors: Record<OpcuaErrorKind, number>;
-  up: boolean;
-}
+/** The source's metrics, as `vigia_opcua_*`. */
+export const OPCUA_METRICS = {
+  notifications: ["counter", "Publish notifications carrying data changes, per server", [
+    "server",
+  ]],
+  readings: ["counter", "Readings made from data changes and queued for the spool", ["server"]],
+  errors: ["counter", "Failed connects, certificates, nodes, values and sessions", [
+    "server",
+    "kind",
+  ]],
+  server_up: ["gauge", "1 while the server's session and subscription are up, else 0", [
+    "server",
+  ]],
+} as const;
 
-/** The gateway's OPC UA application instance: certificate, key, URI. */
-export interface OpcuaIdentity {
-  readonly certificate: Buffer;
-  readonly privateKey: KeyObject;
-  readonly applicationUri: string;
-}
+/** The metrics table of the OPC UA source. */
+export type OpcuaMetrics = LabelledMetrics<keyof typeof OPCUA_METRICS>;
 
-/** Reads `opcua/gateway.crt` and `opcua/gateway.key` under the certs folder. */
-export async function loadOpcuaIdentity(certsDir: string): Promise<OpcuaIdentity> {
-  const certPath = join(certsDir, "opcua", "gateway.crt");
-  const certificate = await readCertificate(certPath);
-  const privateKey = createPrivateKey(
-    await Deno.readTextFile(join(certsDir, "opcua", "gateway.key")),
-  );
-  const uri = /URI:([^,\s]+)/.exec(new X509Certificate(certificate).subjectAltName ?? "")?.[1];
-  if (uri === undefined) {
-    throw new Error(`Cannot use ${certPath}: no application URI in its subject alternative name`);
-  }
-  return { certificate, privateKey, applicationUri: uri };
-}
-
-/** What an {@linkcode OpcuaServerSource} needs besides its configuration. */
+/** Options of {@linkcode createOpcuaSource}. */
 export interface OpcuaSourceOptions {
   readonly identity: OpcuaIdentity;
   readonly log: Logger;
+}
+
+/** The source subscribing to every server of `config`. */
+export function createOpcuaSource(config: OpcuaConfig, options: OpcuaSourceOptions): DeviceSource {
+  const metrics: OpcuaMetrics = new LabelledMetrics("vigia_opcua_", OPCUA_METRICS);
+  const sensorIds = new Set(config.servers.flatMap((server) => server.sensors.map((s) => s.id)));
+  const controller = new AbortController();
+  let running: Promise<unknown> = Promise.resolve();
+  return {
+    kind: "opcua",
+    sensorIds,
+    start(sink) {
+      running = Promise.all(config.servers.map((server) => {
+        const faults = new FaultReporter(options.log, { server: server.name });
+        const source = new OpcuaServerSource(server, {
+          ...options,
+          metrics,
+          faults,
+          onReading: (reading) => {
+            // Until readings carry absent quantities, an unmeasured one is sent as 0.
+            const stored = {
+              ...reading,
+              temperature: reading.temperature ?? 0,
+              pressure: reading.pressure ?? 0,
+              humidity: reading.humidity ?? 0,
+            };
+            if (sink.push(stored) === "full") {
+              faults.fail("full", "readings dropped: the spool is full");
+              return;
+            }
+            faults.clear("full");
+            metrics.add("readings", [server.name]);
+          },
+        });
+        return source.run(controller.signal);
+      }));
+    },
+    async stop() {
+      controller.abort();
+      await running;
+    },
+    toPrometheus: () => metrics.toPrometheus(),
+  };
+}
+
+/** Options of {@linkcode OpcuaServerSource}. */
+export interface OpcuaServerSourceOptions {
+  readonly identity: OpcuaIdentity;
+  readonly log: Logger;
+  readonly metrics: OpcuaMetrics;
+  readonly faults: FaultReporter;
   /** Called once per reading, synchronously, in notification order. */
-  readonly onReading: (reading: SourceReading) => void;
+  readonly onReading: (reading: OpcuaReading) => void;
   /** Randomness of the backoff jitter; tests pass a seeded one. */
   readonly random?: () => number;
   /** Longest wait between reconnection attempts, in ms (default 30 s). */
@@ -95,7 +119,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const DISCONNECT_TIMEOUT_MS = 2_000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
-/** Publishing intervals without any change before the server sends a keep-alive. */
+/** Publishing intervals without a change before the server sends a keep-alive. */
 const KEEPALIVE_COUNT = 10;
 const WATCHDOG_MIN_MS = 10_000;
 
@@ -104,58 +128,24 @@ let stackLog: Logger | undefined;
 ua.setWarningLogger((...args) => stackLog?.debug(`node-opcua: ${args.join(" ").trim()}`));
 ua.setErrorLogger((...args) => stackLog?.debug(`node-opcua: ${args.join(" ").trim()}`));
 
-interface SensorState {
-  readonly id: number;
-  readonly last: Record<Quantity, number | null>;
-  /** Quantities whose latest value was not usable. */
-  readonly bad: Set<Quantity>;
-}
-
-interface Monitored {
-  readonly sensor: SensorState;
-  readonly quantity: Quantity;
-  readonly point: OpcuaPoint;
-}
-
-/** A fault's "logged once when it starts, once when it clears" state, per key. */
-class Faults {
-  readonly #active = new Map<string, number>();
-  constructor(readonly log: Logger, readonly fields: Record<string, string>) {}
-  start(key: string, message: string): void {
-    const count = this.#active.get(key);
-    this.#active.set(key, (count ?? 0) + 1);
-    if (count === undefined) this.log.warn(message, this.fields);
-  }
-  clear(key: string, message: string): void {
-    const count = this.#active.get(key);
-    if (count === undefined) return;
-    this.#active.delete(key);
-    this.log.info(`${message} (after ${count} failures)`, this.fields);
-  }
-}
-
 /** Keeps one server's subscription alive and turns its data changes into readings. */
 export class OpcuaServerSource {
-  /** Counters for `/metrics`. */
-  readonly stats: OpcuaServerStats = {
-    notifications: 0,
-    errors: { connect: 0, certificate: 0, node: 0, value: 0, session: 0 },
-    up: false,
-  };
   readonly #config: OpcuaServerConfig;
-  readonly #options: OpcuaSourceOptions;
-  readonly #faults: Faults;
-  readonly #sensors: SensorState[];
+  readonly #options: OpcuaServerSourceOptions;
+  readonly #readings: OpcuaReadings;
 
-  constructor(config: OpcuaServerConfig, options: OpcuaSourceOptions) {
+  constructor(config: OpcuaServerConfig, options: OpcuaServerSourceOptions) {
     this.#config = config;
     this.#options = options;
-    this.#faults = new Faults(options.log, { server: config.name });
-    this.#sensors = config.sensors.map((sensor) => ({
-      id: sensor.id,
-      last: { temperature: null, pressure: null, humidity: null },
-      bad: new Set(),
-    }));
+    this.#readings = new OpcuaReadings(config.sensors, {
+      faults: options.faults,
+      onBadValue: () => this.#count("value"),
+    });
+    const { metrics } = options;
+    metrics.add("notifications", [config.name], 0);
+    metrics.add("readings", [config.name], 0);
+    for (const kind of OPCUA_ERROR_KINDS) metrics.add("errors", [config.name, kind], 0);
+    metrics.set("server_up", [config.name], 0);
     stackLog = options.log;
   }
 
@@ -164,7 +154,7 @@ export class OpcuaServerSource {
     let attempt = 0;
     while (!signal.aborted) {
       const wasUp = await this.#session(signal);
-      this.stats.up = false;
+      this.#options.metrics.set("server_up", [this.#config.name], 0);
       if (signal.aborted) break;
       attempt = wasUp ? 0 : attempt + 1;
       const delay = backoffDelay(attempt, {
@@ -176,27 +166,27 @@ export class OpcuaServerSource {
     }
   }
 
+  #count(kind: OpcuaErrorKind): void {
+    this.#options.metrics.add("errors", [this.#config.name, kind]);
+  }
+
   /** One connection's life; resolves true when it was up at some point. */
   async #session(signal: AbortSignal): Promise<boolean> {
     const config = this.#config;
-    const pinning = new PinningStore(config.serverCertificate?.der);
-    const identity = this.#options.identity;
+    const faults = this.#options.faults;
+    const pinning = new PinningStore(config.serverCertificate?.value);
     const client = ua.OPCUAClient.create({
       applicationName: "Vigia gateway",
-      applicationUri: identity.applicationUri,
+      applicationUri: this.#options.identity.applicationUri,
       clientName: `vigia-${config.name}`,
       securityMode: ua.MessageSecurityMode[config.security],
       securityPolicy: ua.SecurityPolicy[config.policy],
-      certificateKeyPairProvider: {
-        getCertificate: () => identity.certificate,
-        getCertificateChain: () => [identity.certificate],
-        getPrivateKey: () => ({ hidden: identity.privateKey }) as never,
-      },
+      certificateKeyPairProvider: keyPairProvider(this.#options.identity),
       clientCertificateManager: pinning as never,
       // Servers often advertise a host name of their own (their machine
       // name); the address in the file is the one that is reachable.
       endpointMustExist: false,
-      // We rebuild connections ourselves: a lost one is given up at once.
+      // We rebuild lost connections ourselves, from scratch.
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
       keepSessionAlive: true,
       requestedSessionTimeout: 60_000,
@@ -206,8 +196,8 @@ export class OpcuaServerSource {
     client.on("close", () => ended.resolve("connection closed"));
     const abort = () => ended.resolve("shutting down");
     signal.addEventListener("abort", abort, { once: true });
-    let up = false;
     let watchdog: ReturnType<typeof setInterval> | undefined;
+    let up = false;
     try {
       try {
         await withTimeout(client.connect(config.endpoint), CONNECT_TIMEOUT_MS, "connect");
@@ -215,7 +205,7 @@ export class OpcuaServerSource {
         await this.#connectFailed(pinning, error);
         return false;
       }
-      this.#faults.clear("certificate", `server certificate matches the pinned one`);
+      faults.clear("certificate");
       let session: ua.ClientSession;
       try {
         session = await withTimeout(
@@ -224,7 +214,7 @@ export class OpcuaServerSource {
               ? {
                 type: ua.UserTokenType.UserName,
                 userName: config.user.name,
-                password: config.user.password,
+                password: config.user.passwordFile.value ?? "",
               }
               : { type: ua.UserTokenType.Anonymous },
           ),
@@ -232,23 +222,22 @@ export class OpcuaServerSource {
           "create session",
         );
       } catch (error) {
-        this.stats.errors.session++;
-        this.#faults.start("link", `cannot open a session on ${config.endpoint}: ${reason(error)}`);
+        this.#count("session");
+        faults.fail("link", `cannot open a session on ${config.endpoint}: ${reason(error)}`);
         return false;
       }
       session.on("session_closed", () => ended.resolve("session closed"));
       const subscription = await session.createSubscription2({
         requestedPublishingInterval: config.publishingIntervalMs,
-        requestedLifetimeCount: 60,
+        requestedLifetimeCount: 6 * KEEPALIVE_COUNT,
         requestedMaxKeepAliveCount: KEEPALIVE_COUNT,
         maxNotificationsPerPublish: 0,
         publishingEnabled: true,
         priority: 10,
       });
       subscription.on("terminated", () => ended.resolve("subscription terminated"));
-      const monitored = new Map<number, Monitored>();
-      // Every publish response, data or keep-alive, proves the session is
-      // alive; a silent one (half-open TCP, a stuck publish loop) is rebuilt.
+      // Every publish response, data or keep-alive, shows the session is
+      // alive; a silent one (half-open TCP, a stuck server) is rebuilt.
       let lastPublish = Date.now();
       const silentMs = Math.max(WATCHDOG_MIN_MS, 3 * KEEPALIVE_COUNT * config.publishingIntervalMs);
       watchdog = setInterval(() => {
@@ -258,32 +247,33 @@ export class OpcuaServerSource {
       }, 1_000);
       // The first values may be published before the create-monitored-items
       // call has returned the handles they carry: hold them until it has.
+      const handles = new Map<number, number>();
       let early: ua.NotificationMessage[] | undefined = [];
       subscription.on("raw_notification", (message) => {
         lastPublish = Date.now();
         if (early) early.push(message);
-        else this.#onNotification(message, monitored);
+        else this.#onNotification(message, handles);
       });
-      await this.#monitor(subscription, monitored);
-      for (const message of early) this.#onNotification(message, monitored);
+      await this.#monitor(subscription, handles);
+      for (const message of early) this.#onNotification(message, handles);
       early = undefined;
       up = true;
-      this.stats.up = true;
-      this.#faults.clear("link", `session up on ${config.endpoint}`);
-      this.#options.log.info(`subscribed to ${config.endpoint}`, {
+      this.#options.metrics.set("server_up", [config.name], 1);
+      faults.clear("link");
+      this.#options.log.info(`opcua: subscribed to ${config.endpoint}`, {
         server: config.name,
-        nodes: monitored.size,
+        nodes: handles.size,
         security: config.security,
       });
       const why = await ended.promise;
       if (!signal.aborted) {
-        this.stats.errors.session++;
-        this.#faults.start("link", `lost ${config.endpoint}: ${why}`);
+        this.#count("session");
+        faults.fail("link", `lost ${config.endpoint}: ${why}`);
       }
       return true;
     } catch (error) {
-      this.stats.errors.session++;
-      this.#faults.start("link", `session with ${config.endpoint} failed: ${reason(error)}`);
+      this.#count("session");
+      faults.fail("link", `session with ${config.endpoint} failed: ${reason(error)}`);
       return up;
     } finally {
       signal.removeEventListener("abort", abort);
@@ -294,183 +284,77 @@ export class OpcuaServerSource {
 
   async #connectFailed(pinning: PinningStore, error: unknown): Promise<void> {
     const config = this.#config;
-    const presented = pinning.rejected;
-    if (presented && config.serverCertificate) {
-      this.stats.errors.certificate++;
-      const expected = await certificateFingerprint(config.serverCertificate.der);
-      const got = await certificateFingerprint(presented);
-      this.#faults.start(
+    const pinned = config.serverCertificate;
+    if (pinning.rejected && pinned?.value) {
+      this.#count("certificate");
+      const expected = await certificateFingerprint(pinned.value);
+      const got = await certificateFingerprint(pinning.rejected);
+      this.#options.faults.fail(
         "certificate",
-        `server ${config.endpoint} presented a certificate other than ${config.serverCertificate.path}: no session ` +
+        `${config.endpoint} presented a certificate other than ${pinned.path}: no session ` +
           `(pinned sha256=${expected}, presented sha256=${got})`,
       );
       return;
     }
-    this.stats.errors.connect++;
-    this.#faults.start("link", `cannot connect to ${config.endpoint}: ${reason(error)}`);
+    this.#count("connect");
+    this.#options.faults.fail("link", `cannot connect to ${config.endpoint}: ${reason(error)}`);
   }
 
-  async #monitor(
-    subscription: ua.ClientSubscription,
-    monitored: Map<number, Monitored>,
-  ): Promise<void> {
-    const points: Monitored[] = [];
-    this.#config.sensors.forEach((sensor, i) => {
-      for (const quantity of QUANTITIES) {
-        const point = sensor.points[quantity];
-        if (point) points.push({ sensor: this.#sensors[i]!, quantity, point });
-      }
-    });
+  /** Creates one monitored item per point; `handles` maps the stack's client handles to ours. */
+  async #monitor(subscription: ua.ClientSubscription, handles: Map<number, number>): Promise<void> {
+    const points = [...this.#readings.points];
     const group = await subscription.monitorItems(
-      points.map(({ point }) => ({ nodeId: point.node, attributeId: ua.AttributeIds.Value })),
-      {
-        samplingInterval: this.#config.publishingIntervalMs,
-        queueSize: 1,
-        discardOldest: true,
-      },
+      points.map(([, { point }]) => ({ nodeId: point.node, attributeId: ua.AttributeIds.Value })),
+      { samplingInterval: this.#config.publishingIntervalMs, queueSize: 1, discardOldest: true },
       ua.TimestampsToReturn.Both,
     );
     group.monitoredItems.forEach((item, i) => {
-      const entry = points[i]!;
-      const key = `node ${entry.point.node}`;
+      const [handle, { point, sensor }] = points[i]!;
+      const key = `node:${point.node}`;
       const status = (item as unknown as { statusCode: ua.StatusCode }).statusCode;
       if (status.isGood()) {
-        monitored.set(item.monitoringParameters.clientHandle, entry);
-        this.#faults.clear(key, `node ${entry.point.node} subscribed`);
+        handles.set(item.monitoringParameters.clientHandle, handle);
+        this.#options.faults.clear(key);
       } else {
-        this.stats.errors.node++;
-        this.#faults.start(
+        this.#count("node");
+        const id = this.#config.sensors[sensor]!.id;
+        this.#options.faults.fail(
           key,
-          `node ${entry.point.node} of sensor ${entry.sensor.id} cannot be subscribed: ${status.name}`,
+          `node ${point.node} of sensor ${id} cannot be monitored: ${status.name}`,
         );
       }
     });
   }
 
-  #onNotification(message: ua.NotificationMessage, monitored: Map<number, Monitored>): void {
-    const changes = new Map<
-      SensorState,
-      { values: Map<Quantity, number>; source: number; server: number }
-    >();
+  #onNotification(message: ua.NotificationMessage, handles: Map<number, number>): void {
+    const changes: DataChange[] = [];
     for (const data of message.notificationData ?? []) {
       if (!(data instanceof ua.DataChangeNotification)) continue;
-      this.stats.notifications++;
+      this.#options.metrics.add("notifications", [this.#config.name]);
       for (const item of data.monitoredItems ?? []) {
-        const entry = monitored.get(item.clientHandle);
-        if (!entry) continue;
-        const change = changes.get(entry.sensor) ??
-          { values: new Map<Quantity, number>(), source: -Infinity, server: -Infinity };
-        changes.set(entry.sensor, change);
-        const value = this.#usable(entry, item.value);
-        if (value === undefined) continue;
-        change.values.set(entry.quantity, value);
-        change.source = Math.max(change.source, item.value.sourceTimestamp?.getTime() ?? -Infinity);
-        change.server = Math.max(change.server, item.value.serverTimestamp?.getTime() ?? -Infinity);
+        const handle = handles.get(item.clientHandle);
+        if (handle === undefined) continue;
+        const value = item.value;
+        changes.push({
+          handle,
+          value: value.value?.value,
+          status: value.statusCode.isGood() ? "Good" : value.statusCode.name,
+          source: value.sourceTimestamp?.getTime(),
+          server: value.serverTimestamp?.getTime(),
+        });
       }
     }
+    if (changes.length === 0) return;
     const publishTime = message.publishTime?.getTime() ?? Date.now();
-    for (const [sensor, change] of changes) {
-      for (const [quantity, value] of change.values) sensor.last[quantity] = value;
-      if (change.values.size === 0 || sensor.bad.size > 0) continue;
-      const timestamp = Number.isFinite(change.source)
-        ? change.source
-        : Number.isFinite(change.server)
-        ? change.server
-        : publishTime;
-      this.#options.onReading({ sensorId: sensor.id, timestamp, ...sensor.last });
+    for (const reading of this.#readings.assemble(changes, publishTime)) {
+      this.#options.onReading(reading);
     }
-  }
-
-  /** The value in hundredths, or undefined (counted, logged once) when it is not usable. */
-  #usable(entry: Monitored, dataValue: ua.DataValue): number | undefined {
-    const { sensor, quantity, point } = entry;
-    const key = `value ${point.node}`;
-    const raw = dataValue.value?.value;
-    let problem: string | undefined;
-    let hundredths: number | undefined;
-    if (!dataValue.statusCode.isGood()) {
-      problem = `status ${dataValue.statusCode.name}`;
-    } else if (typeof raw !== "number" || !Number.isFinite(raw)) {
-      problem = `not a finite number (${JSON.stringify(String(raw)).slice(0, 40)})`;
-    } else {
-      try {
-        hundredths = toHundredths(raw * point.scale + point.offset);
-      } catch {
-        problem = `out of range (${raw})`;
-      }
-    }
-    if (hundredths === undefined) {
-      this.stats.errors.value++;
-      sensor.bad.add(quantity);
-      this.#faults.start(
-        key,
-        `node ${point.node} (sensor ${sensor.id} ${quantity}) value unusable: ${problem}`,
-      );
-      return undefined;
-    }
-    sensor.bad.delete(quantity);
-    this.#faults.clear(
-      key,
-      `node ${point.node} (sensor ${sensor.id} ${quantity}) value good again`,
-    );
-    return hundredths;
   }
 }
 
-/**
- * A certificate store that trusts exactly one certificate: the pinned
- * server certificate. node-opcua asks it about the certificate the server
- * presents in its endpoints; anything else is refused and remembered, so
- * the log can name what was presented.
- */
-class PinningStore {
-  referenceCounter = 0;
-  rejected: Buffer | undefined;
-  readonly #pinned: Uint8Array | undefined;
-  constructor(pinned: Uint8Array | undefined) {
-    this.#pinned = pinned;
-  }
-  initialize(): Promise<void> {
-    return Promise.resolve();
-  }
-  dispose(): Promise<void> {
-    return Promise.resolve();
-  }
-  #trusts(certificate: Buffer | Buffer[]): boolean {
-    const leaf = Array.isArray(certificate) ? certificate[0] : certificate;
-    return leaf !== undefined && this.#pinned !== undefined &&
-      Buffer.compare(leaf, this.#pinned) === 0;
-  }
-  /** What node-opcua asks about the server's certificate. */
-  checkCertificate(certificate: Buffer | Buffer[]): Promise<ua.StatusCode> {
-    if (this.#trusts(certificate)) return Promise.resolve(ua.StatusCodes.Good);
-    this.rejected = Array.isArray(certificate) ? certificate[0] : certificate;
-    return Promise.resolve(ua.StatusCodes.BadCertificateUntrusted);
-  }
-  /** Also asked about the gateway's own certificate at start; "untrusted" is expected there. */
-  verifyCertificate(certificate: Buffer | Buffer[]): Promise<string> {
-    return Promise.resolve(this.#trusts(certificate) ? "Good" : "BadCertificateUntrusted");
-  }
-  getTrustStatus(certificate: Buffer | Buffer[]): Promise<ua.StatusCode> {
-    return this.checkCertificate(certificate);
-  }
-  trustCertificate(): Promise<void> {
-    return Promise.resolve();
-  }
-  rejectCertificate(): Promise<void> {
-    return Promise.resolve();
-  }
-  addIssuer(): Promise<void> {
-    return Promise.resolve();
-  }
-  addRevocationList(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
+/** The first line of a node-opcua error, with the status name when it is buried further down. */
 function reason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  // node-opcua wraps causes in long multi-line messages; the status name is what an engineer needs.
   const status = /\b(Bad[A-Za-z]+)\b/.exec(message)?.[1];
   const first = message.split("\n").map((line) => line.trim()).find((line) => line !== "") ??
     message;

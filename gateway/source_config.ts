@@ -19,6 +19,7 @@
  */
 
 import { UsageError } from "../lib/cli.ts";
+import { QUANTITIES, type Quantity } from "../protocol/mod.ts";
 
 /** A source file that does not follow its format: exit code 2. */
 export class SourceConfigError extends UsageError {
@@ -181,4 +182,27 @@ export function readScaling(point: ConfigObject): { scale: number; offset: numbe
     scale: point.number("scale", { fallback: 1 }),
     offset: point.number("offset", { fallback: 0 }),
   };
+}
+
+/**
+ * Reads the quantity fields of a sensor (`temperature`, …) with `parse`;
+ * at least one must be there.
+ */
+export function readPoints<P>(
+  sensor: ConfigObject,
+  parse: (point: ConfigObject) => P,
+): Partial<Record<Quantity, P>> {
+  const points: Partial<Record<Quantity, P>> = {};
+  for (const quantity of QUANTITIES) {
+    const point = sensor.object(quantity);
+    if (point !== undefined) points[quantity] = parse(point);
+  }
+  if (Object.keys(points).length === 0) {
+    throw new SourceConfigError(
+      sensor.file,
+      sensor.path,
+      `no quantity (expected at least one of ${QUANTITIES.join(", ")})`,
+    );
+  }
+  return points;
 }

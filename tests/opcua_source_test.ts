@@ -7,13 +7,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type OpcuaServer, startOpcuaServer } from "../opcua_server.ts";
-import { parseOpcuaConfig } from "../gateway/opcua_config.ts";
+import { readOpcuaConfig } from "../gateway/opcua_config.ts";
+import type { OpcuaReading } from "../gateway/opcua_readings.ts";
+import { type OpcuaIdentity, readOpcuaIdentity } from "../gateway/opcua_security.ts";
 import {
-  loadOpcuaIdentity,
-  type OpcuaIdentity,
+  OPCUA_METRICS,
+  type OpcuaErrorKind,
+  type OpcuaMetrics,
   OpcuaServerSource,
-  type SourceReading,
 } from "../gateway/opcua_source.ts";
+import { FaultReporter, LabelledMetrics } from "../gateway/sources.ts";
 import { createLogger } from "../lib/log.ts";
 import { seededRandom } from "../lib/random.ts";
 import { testPki } from "./_pki.ts";
@@ -25,9 +28,12 @@ const OPTIONS = { sanitizeOps: false, sanitizeResources: false } as const;
 
 interface Harness {
   readonly server: OpcuaServer;
-  readonly readings: SourceReading[];
+  readonly readings: OpcuaReading[];
   readonly lines: string[];
-  readonly source: OpcuaServerSource;
+  readonly metrics: OpcuaMetrics;
+  /** Whether the source's session is up (`vigia_opcua_server_up`). */
+  up(): boolean;
+  errors(kind: OpcuaErrorKind): number;
   /** Stops the server, waits until the source noticed, starts it again on the same port and PKI. */
   restart(): Promise<void>;
   waitFor(what: string, done: () => boolean, ms?: number): Promise<void>;
@@ -36,7 +42,7 @@ interface Harness {
 
 async function gatewayIdentity(): Promise<{ identity: OpcuaIdentity; trust: string }> {
   const pki = await testPki(1);
-  return { identity: await loadOpcuaIdentity(pki.dir), trust: pki.opcuaCert };
+  return { identity: await readOpcuaIdentity(pki.dir), trust: pki.opcuaCert };
 }
 
 interface Setup {
@@ -53,16 +59,23 @@ async function start(setup: Setup): Promise<Harness> {
   const text = JSON.stringify({
     servers: [{ name: "line-1", endpoint: server.endpoint, ...setup.file(server) }],
   });
-  const config = parseOpcuaConfig(text, "plant.json", { readFile: (p) => Deno.readFileSync(p) });
-  const readings: SourceReading[] = [];
+  const file = join(pki, "plant.json");
+  await Deno.writeTextFile(file, text);
+  const config = await readOpcuaConfig(file);
+  const readings: OpcuaReading[] = [];
   const lines: string[] = [];
+  const log = createLogger("gateway", { write: (line) => lines.push(line) });
+  const metrics: OpcuaMetrics = new LabelledMetrics("vigia_opcua_", OPCUA_METRICS);
   const source = new OpcuaServerSource(config.servers[0]!, {
     identity,
-    log: createLogger("gateway", { write: (line) => lines.push(line) }),
+    log,
+    metrics,
+    faults: new FaultReporter(log, { server: "line-1" }),
     onReading: (reading) => readings.push(reading),
     random: seededRandom(1),
     maxBackoffMs: 1_000,
   });
+  const up = () => metrics.get("server_up", ["line-1"]) === 1;
   const controller = new AbortController();
   const running = source.run(controller.signal);
   const harness: Harness = {
@@ -71,17 +84,19 @@ async function start(setup: Setup): Promise<Harness> {
     },
     readings,
     lines,
-    source,
+    metrics,
+    up,
+    errors: (kind) => metrics.get("errors", ["line-1", kind]),
     async restart() {
       await server.stop();
-      await harness.waitFor("the loss", () => !source.stats.up);
+      await harness.waitFor("the loss", () => !up());
       server = await startOpcuaServer({ ...serverOptions, port: server.port });
     },
     async waitFor(what, done, ms = 15_000) {
       const deadline = Date.now() + ms;
       while (!done()) {
         if (Date.now() > deadline) {
-          const state = `${JSON.stringify(source.stats)}, ${readings.length} readings`;
+          const state = `${readings.length} readings; metrics:\n${metrics.toPrometheus()}`;
           throw new Error(`timed out waiting for ${what} (${state}); log:\n${lines.join("\n")}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -133,8 +148,8 @@ Deno.test(
       // The unchanged quantity keeps its last known good value.
       assert.equal(changed.pressure, 1013000);
       assert.ok(changed.timestamp >= before - 1000, "the source timestamp of the change");
-      assert.equal(h.source.stats.up, true);
-      assert.ok(h.source.stats.notifications >= 2);
+      assert.equal(h.up(), true);
+      assert.ok(h.metrics.get("notifications", ["line-1"]) >= 2);
       assert.ok(h.lines.some((line) => line.includes("subscribed to opc.tcp://127.0.0.1")));
     } finally {
       await h.stop();
@@ -166,9 +181,9 @@ Deno.test(
       file: () => ({ serverCertificate: other.certificatePath, sensors: [BOILER] }),
     });
     try {
-      await h.waitFor("two refusals", () => h.source.stats.errors.certificate >= 2);
+      await h.waitFor("two refusals", () => h.errors("certificate") >= 2);
       assert.equal(h.readings.length, 0);
-      assert.equal(h.source.stats.up, false);
+      assert.equal(h.up(), false);
       const refusals = h.lines.filter((line) =>
         line.includes("presented a certificate other than")
       );
@@ -207,8 +222,8 @@ Deno.test(
       assert.equal(h.readings.find((r) => r.sensorId === 201)!.pressure, null);
       const unknown = h.lines.filter((line) => line.includes("ns=1;s=Nope"));
       assert.equal(unknown.length, 1);
-      assert.match(unknown[0]!, /sensor 201 cannot be subscribed: BadNodeIdUnknown/);
-      assert.equal(h.source.stats.errors.node, 1);
+      assert.match(unknown[0]!, /sensor 201 cannot be monitored: BadNodeIdUnknown/);
+      assert.equal(h.errors("node"), 1);
     } finally {
       await h.stop();
     }
@@ -229,7 +244,7 @@ Deno.test(
     try {
       await h.waitFor("both sensors", () => new Set(h.readings.map((r) => r.sensorId)).size === 2);
       h.server.set("Boiler.Pressure", 0, "BadSensorFailure");
-      await h.waitFor("the Bad value", () => h.source.stats.errors.value >= 1);
+      await h.waitFor("the Bad value", () => h.errors("value") >= 1);
       const during = h.readings.length;
       h.server.set("Boiler.Temperature", 50);
       h.server.set("Boiler.Humidity", 60);
@@ -244,8 +259,11 @@ Deno.test(
       assert.equal(h.readings.find((r) => r.pressure === 1000000)!.temperature, 5000);
       const bad = h.lines.filter((line) => line.includes("Boiler.Pressure"));
       assert.equal(bad.length, 2, bad.join("\n"));
-      assert.match(bad[0]!, /WARN .*value unusable: status BadSensorFailure/);
-      assert.match(bad[1]!, /value good again/);
+      assert.match(
+        bad[0]!,
+        /WARN node .* \(sensor 201 pressure\): value unusable, status BadSensorFailure/,
+      );
+      assert.match(bad[1]!, /cleared: node ns=1;s=Boiler\.Pressure/);
     } finally {
       await h.stop();
     }
@@ -259,11 +277,11 @@ Deno.test("OpcuaServerSource resubscribes after the server restarts", OPTIONS, a
   try {
     await h.waitFor("a reading", () => h.readings.length >= 1);
     await h.restart();
-    await h.waitFor("the session back", () => h.source.stats.up, 30_000);
+    await h.waitFor("the session back", () => h.up(), 30_000);
     h.server.set("Boiler.Temperature", 12.34);
     await h.waitFor("a new reading", () => h.readings.some((r) => r.temperature === 1234));
     assert.ok(h.lines.some((line) => /WARN lost .*connection/.test(line)));
-    assert.ok(h.lines.some((line) => line.includes("session up on")));
+    assert.ok(h.lines.some((line) => /cleared: lost .*connection/.test(line)));
   } finally {
     await h.stop();
   }
@@ -313,7 +331,7 @@ Deno.test(
           if (accepted) {
             await h.waitFor("a reading", () => h.readings.length >= 1);
           } else {
-            await h.waitFor("two refusals", () => h.source.stats.errors.session >= 2);
+            await h.waitFor("two refusals", () => h.errors("session") >= 2);
             assert.equal(h.readings.length, 0);
             const refusals = h.lines.filter((line) => line.includes("cannot open a session"));
             assert.equal(refusals.length, 1);
