@@ -7,7 +7,8 @@
  *
  * Flags: `deno task gateway --help` (the table is {@linkcode FLAGS});
  * `--modbus FILE` also polls the Modbus TCP devices of FILE (docs/modbus.md)
- * into the same spool.
+ * into the same spool; `--opcua FILE` also subscribes to the OPC UA servers
+ * of FILE (docs/opcua.md).
  *
  * The first log line is `listening on HOST:PORT`. SIGINT/SIGTERM: stop
  * accepting, commit and ACK what is in hand, close the connections, let an
@@ -17,7 +18,7 @@
  *
  * Exit codes: 0 after a clean shutdown, 1 fatal error (unreadable
  * certificates, spool not a database, port in use), 2 bad flags, a missing
- * permission, or a `--modbus` file that does not follow its format (one line
+ * permission, or a `--modbus`/`--opcua` file that does not follow its format (one line
  * naming the file, the field and the reason).
  *
  * @module
@@ -50,6 +51,7 @@ import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
 import { parseModbusConfig, readModbusConfig } from "./gateway/modbus_config.ts";
 import { createModbusSource } from "./gateway/modbus_source.ts";
+import { loadOpcuaSource } from "./gateway/opcua.ts";
 import { type DeviceSource, DeviceSources } from "./gateway/sources.ts";
 import { readCa, serverClient } from "./lib/tls.ts";
 import { parseTokenLines } from "./lib/token_file.ts";
@@ -74,6 +76,8 @@ export interface GatewayConfig extends CommonConfig {
   readonly metricsPort: number | undefined;
   /** Undefined: no Modbus devices. */
   readonly modbus: string | undefined;
+  /** Undefined: no OPC UA servers. */
+  readonly opcua: string | undefined;
 }
 
 /** The flags of `deno task gateway`. */
@@ -141,6 +145,12 @@ export const FLAGS: readonly Flag[] = [
     defaultHelp: "off",
     help: "also poll the Modbus TCP devices in FILE (docs/modbus.md)",
   },
+  {
+    name: "opcua",
+    value: "FILE",
+    defaultHelp: "off",
+    help: "also subscribe to the OPC UA servers in FILE (docs/opcua.md)",
+  },
 ];
 
 const USAGE = usage(
@@ -177,6 +187,7 @@ export function parseConfig(args: string[]): GatewayConfig {
       parseNumber("stats-interval", values.string("stats-interval"), { min: 0, max: 86_400 }),
     metricsPort: metricsPort === undefined ? undefined : parsePort("metrics-port", metricsPort),
     modbus: values.optional("modbus"),
+    opcua: values.optional("opcua"),
   };
 }
 
@@ -195,6 +206,7 @@ export function permissions(config: GatewayConfig): PermissionNeed[] {
       ? []
       : [netAccess("metrics-port", config.host, config.metricsPort)]),
     ...(config.modbus === undefined ? [] : modbusAccess(config.modbus)),
+    ...(config.opcua === undefined ? [] : [readAccess("opcua", config.opcua)]),
   ];
 }
 
@@ -276,6 +288,9 @@ async function loadSources(config: GatewayConfig, log: Logger): Promise<DeviceSo
       file: config.modbus,
       sensors: modbus.devices.reduce((sum, device) => sum + device.sensors.length, 0),
     });
+  }
+  if (config.opcua !== undefined) {
+    sources.push(await loadOpcuaSource(config.opcua, config.certs, log));
   }
   return new DeviceSources(sources);
 }

@@ -126,20 +126,26 @@ export async function readOpcuaConfig(path: string): Promise<OpcuaConfig> {
     const detail = error instanceof Error ? error.message : String(error);
     throw new SourceConfigError(path, "", `cannot read the file (${detail})`);
   }
-  const config = parseOpcuaConfig(path, text);
+  return await readOpcuaFiles(parseOpcuaConfig(path, text));
+}
+
+/** Reads the pinned certificates and passwords a checked file names. */
+export async function readOpcuaFiles(config: OpcuaConfig): Promise<OpcuaConfig> {
   const servers = [];
   for (const [i, server] of config.servers.entries()) {
     const at = `servers[${i}]`;
-    const certificate = server.serverCertificate;
-    const user = server.user;
+    const { serverCertificate: certificate, user } = server;
     servers.push({
       ...server,
       ...(certificate && {
         serverCertificate: {
           path: certificate.path,
-          value: await readNamed(path, `${at}.serverCertificate`, certificate.path, (bytes) => {
-            return parseCertificate(bytes);
-          }),
+          value: await readNamed(
+            config.file,
+            `${at}.serverCertificate`,
+            certificate.path,
+            parseCertificate,
+          ),
         },
       }),
       ...(user && {
@@ -147,18 +153,31 @@ export async function readOpcuaConfig(path: string): Promise<OpcuaConfig> {
           name: user.name,
           passwordFile: {
             path: user.passwordFile.path,
-            value: await readNamed(path, `${at}.passwordFile`, user.passwordFile.path, (bytes) => {
-              // One trailing newline is the editor's, not the password's.
-              const password = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
-              if (password === "") throw new Error("empty");
-              return password;
-            }),
+            value: await readNamed(
+              config.file,
+              `${at}.passwordFile`,
+              user.passwordFile.path,
+              (bytes) => {
+                // One trailing newline is the editor's, not the password's.
+                const password = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
+                if (password === "") throw new Error("empty");
+                return password;
+              },
+            ),
           },
         },
       }),
     });
   }
   return { file: config.file, servers };
+}
+
+/** The files a checked file names (pinned certificates, passwords). */
+export function namedFiles(config: OpcuaConfig): string[] {
+  return config.servers.flatMap((server) => [
+    ...(server.serverCertificate ? [server.serverCertificate.path] : []),
+    ...(server.user ? [server.user.passwordFile.path] : []),
+  ]);
 }
 
 /** Checks `text`, the content of `file`, without reading the files it names. */

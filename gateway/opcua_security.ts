@@ -13,7 +13,10 @@ import { Buffer } from "node:buffer";
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { StatusCodes } from "node-opcua-client";
-import type { StatusCode } from "node-opcua-client";
+import type { OPCUAClientOptions, StatusCode } from "node-opcua-client";
+
+/** node-opcua's in-memory certificate and key provider. */
+export type KeyPairProvider = NonNullable<OPCUAClientOptions["certificateKeyPairProvider"]>;
 import { readCertificate } from "./opcua_pem.ts";
 
 /** The gateway's OPC UA application instance. */
@@ -49,7 +52,7 @@ export async function readOpcuaIdentity(certsDir: string): Promise<OpcuaIdentity
 }
 
 /** The `certificateKeyPairProvider` node-opcua takes, over an identity held in memory. */
-export function keyPairProvider(identity: OpcuaIdentity) {
+export function keyPairProvider(identity: OpcuaIdentity): KeyPairProvider {
   return {
     getCertificate: () => identity.certificate,
     getCertificateChain: () => [identity.certificate],
