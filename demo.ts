@@ -14,6 +14,10 @@
  * sensors (ids 1001…, or above the TLS sensors' ids), has it write the
  * gateway's `--modbus` file into the data directory, and starts the gateway
  * with it: Modbus readings appear on the dashboard next to the TLS ones.
+ * With `--opcua` it likewise starts the simulated OPC UA server
+ * (opcua_server.ts), trusting the gateway's OPC UA certificate, has it write
+ * the gateway's `--opcua` file (SignAndEncrypt, its certificate pinned) and
+ * starts the gateway with it: one more sensor (id 2001, or above the others).
  *
  * Flags: `deno task demo --help` (the table is {@linkcode FLAGS}).
  *
@@ -56,6 +60,8 @@ export interface DemoConfig extends CommonConfig {
   readonly seed: number | undefined;
   /** Also run a simulated PLC polled by the gateway over Modbus TCP. */
   readonly modbus: boolean;
+  /** Also run a simulated OPC UA server the gateway subscribes to. */
+  readonly opcua: boolean;
 }
 
 /** The flags of `deno task demo`. */
@@ -99,6 +105,11 @@ export const FLAGS: readonly Flag[] = [
     boolean: true,
     help: "also run a simulated PLC the gateway polls over Modbus TCP",
   },
+  {
+    name: "opcua",
+    boolean: true,
+    help: "also run a simulated OPC UA server the gateway subscribes to",
+  },
 ];
 
 const USAGE = usage(
@@ -136,18 +147,20 @@ export function parseConfig(args: string[]): DemoConfig {
       ? undefined
       : parseNumber("seed", values.string("seed"), { min: 0, max: 0xffff_ffff, integer: true }),
     modbus: values.boolean("modbus"),
+    opcua: values.boolean("opcua"),
   };
 }
 
 /**
  * The demo runs Deno (its children get their own permissions from their
- * flags) and, with `--modbus`, reads the PLC's file to grant the gateway
- * the devices it names.
+ * flags) and, with `--modbus` or `--opcua`, reads the simulator's file to
+ * grant the gateway the devices or servers it names.
  */
 export function permissions(config: DemoConfig): PermissionNeed[] {
   return [
     runAccess("demo", Deno.execPath()),
     ...(config.modbus ? [readAccess("modbus", join(config.data, "modbus.json"))] : []),
+    ...(config.opcua ? [readAccess("opcua", join(config.data, "opcua.json"))] : []),
   ];
 }
 
@@ -163,7 +176,7 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     const child = await startChild(`${name}.ts`, [...args, ...common], {
       keepLines: 50,
       detached: true,
-      onLine: (line) => printPrefixed(name, line),
+      onLine: (line) => printPrefixed(LABELS[name] ?? name, line),
     });
     children.push(child);
     return child;
@@ -206,8 +219,20 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
       await listeningAddress(plc);
     }
 
+    const opcuaFile = join(config.data, "opcua.json");
+    if (config.opcua) {
+      const opcua = await start("opcua_server", [
+        ...["--port", "0", "--pki", join(config.data, "opcua-server-pki")],
+        ...["--trust", join(config.certs, "opcua", "gateway.crt"), "--config-out", opcuaFile],
+        ...["--first-id", String(Math.max(2001, config.sensors + 1001 + PLC_SENSORS))],
+        ...(config.seed === undefined ? [] : ["--seed", String(config.seed)]),
+      ]);
+      await listeningAddress(opcua);
+    }
+
     const gateway = await start("gateway", [
       ...(config.modbus ? ["--modbus", modbusFile] : []),
+      ...(config.opcua ? ["--opcua", opcuaFile] : []),
       "--port",
       String(config.gatewayPort),
       "--server",
@@ -246,7 +271,8 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     await sensor.waitForLine(/sending to /, START_TIMEOUT_MS);
 
     log.info(`dashboard: http://${serverAddress}/`);
-    const plcSensors = config.modbus ? ` + ${PLC_SENSORS} Modbus sensors (simulated PLC)` : "";
+    const plcSensors = (config.modbus ? ` + ${PLC_SENSORS} Modbus sensors (simulated PLC)` : "") +
+      (config.opcua ? " + 1 OPC UA sensor (simulated server)" : "");
     log.info(
       `${config.sensors} sensors${plcSensors} → gateway ${gatewayAddress} → server ${serverAddress}; ` +
         "Ctrl-C stops",
@@ -299,7 +325,14 @@ async function firstExit(children: readonly Child[], signal: AbortSignal) {
 // gateway (it commits, acknowledges and forwards what it holds), the PLC it
 // polled, the query client, and the server last, so nothing in flight has
 // nowhere to go.
-const STOP_ORDER = ["sensor.ts", "gateway.ts", "plc.ts", "query.ts", "server.ts"];
+const STOP_ORDER = [
+  "sensor.ts",
+  "gateway.ts",
+  "plc.ts",
+  "opcua_server.ts",
+  "query.ts",
+  "server.ts",
+];
 
 /** Stops every child in dependency order; true when all exited 0. */
 async function stopAll(children: readonly Child[], log: Logger): Promise<boolean> {
@@ -327,7 +360,10 @@ const COLORS: Readonly<Record<string, string>> = {
   sensor: "\x1b[32m",
   query: "\x1b[33m",
   plc: "\x1b[34m",
+  opcua: "\x1b[94m",
 };
+/** Prefixes for programs whose name is longer than the prefix column. */
+const LABELS: Readonly<Record<string, string>> = { opcua_server: "opcua" };
 const useColor = Deno.stdout.isTerminal() && !Deno.noColor;
 const encoder = new TextEncoder();
 

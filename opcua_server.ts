@@ -24,6 +24,8 @@
  *   --interval SECONDS how often values change (default 1)
  *   --nodes N          extra Sim.i variables (default 0)
  *   --seed N           seed of the drift (default 1)
+ *   --first-id N       sensor id of the Boiler in the --config-out file (default 2001)
+ *   --config-out FILE  once listening, write the gateway's --opcua file there
  *
  * The first log line is `listening on 127.0.0.1:PORT
  * endpoint=opc.tcp://127.0.0.1:PORT/UA/Plant certificate=PATH sha256=AB:…`.
@@ -34,6 +36,7 @@
  */
 
 import { join, resolve } from "node:path";
+import process from "node:process";
 import {
   type CommonConfig,
   commonConfig,
@@ -44,6 +47,7 @@ import {
   runMain,
 } from "./lib/cli.ts";
 import type { Logger } from "./lib/log.ts";
+import { assertPermissions, readAccess, writeAccess } from "./lib/permissions.ts";
 import { seededRandom } from "./lib/random.ts";
 import { certificateFingerprint, readCertificate } from "./gateway/opcua_pem.ts";
 
@@ -57,6 +61,8 @@ export interface OpcuaServerConfig extends CommonConfig {
   readonly intervalMs: number;
   readonly nodes: number;
   readonly seed: number;
+  readonly firstId: number;
+  readonly configOut: string | undefined;
 }
 
 const USAGE = `
@@ -73,6 +79,9 @@ variables under ns=1, for the demo, the tests and the benchmark.
   --interval SECONDS   how often every value changes (default: 1)
   --nodes N            extra variables ns=1;s=Sim.0 ... Sim.<N-1> (default: 0)
   --seed N             seed of the drift (default: 1)
+  --first-id N         sensor id of the Boiler in the --config-out file (default: 2001)
+  --config-out FILE    once listening, write the gateway's --opcua file for this
+                       server there (SignAndEncrypt, its certificate pinned)
   --log-json           log one JSON object per line
   -h, --help           show this help
 `;
@@ -91,6 +100,8 @@ export function parseConfig(args: string[]): OpcuaServerConfig {
     interval: { type: "string", default: "1" },
     nodes: { type: "string", default: "0" },
     seed: { type: "string", default: "1" },
+    "first-id": { type: "string", default: "2001" },
+    "config-out": { type: "string" },
   });
   return {
     ...commonConfig(values),
@@ -102,6 +113,12 @@ export function parseConfig(args: string[]): OpcuaServerConfig {
     intervalMs: 1000 * parseNumber("interval", values.interval, { min: 0.01, max: 3600 }),
     nodes: parseNumber("nodes", values.nodes, { min: 0, max: 100_000, integer: true }),
     seed: parseNumber("seed", values.seed, { min: 0, max: 2 ** 32 - 1, integer: true }),
+    firstId: parseNumber("first-id", values["first-id"], {
+      min: 1,
+      max: 2 ** 32 - 1,
+      integer: true,
+    }),
+    configOut: values["config-out"],
   };
 }
 
@@ -126,7 +143,7 @@ export interface OpcuaServer {
   readonly port: number;
   /** Path of its certificate (PEM), to pin. */
   readonly certificatePath: string;
-  /** SHA-256 of its certificate, lower-case hex. */
+  /** SHA-256 fingerprint of its certificate, `AB:01:…`. */
   readonly fingerprint: string;
   /** Sets a variable by its string id (`"Boiler.Temperature"`), with an optional status code. */
   set(id: string, value: number, status?: "Good" | "BadSensorFailure"): void;
@@ -142,6 +159,10 @@ const BOILER = [
 
 /** Starts a server on 127.0.0.1 and resolves once it listens. */
 export async function startOpcuaServer(options: OpcuaServerOptions): Promise<OpcuaServer> {
+  // node-opcua-crypto restores OPENSSL_CONF to `undefined` after reading a
+  // key, which Node's compatibility layer reports as a deprecation on every
+  // start; the warning says nothing to the person running the simulator.
+  process.noDeprecation = true;
   const ua = await import("node-opcua-server");
   const { OPCUACertificateManager } = await import("node-opcua-certificate-manager");
   const { DataType, Variant } = await import("node-opcua-variant");
@@ -258,6 +279,15 @@ export async function run(
   signal: AbortSignal,
   log: Logger,
 ): Promise<void> {
+  assertPermissions("opcua_server", [
+    readAccess("pki", config.pki),
+    writeAccess("pki", config.pki),
+    ...config.trust.map((file) => readAccess("trust", file)),
+    ...(config.passwordFile === undefined
+      ? []
+      : [readAccess("password-file", config.passwordFile)]),
+    ...(config.configOut === undefined ? [] : [writeAccess("config-out", config.configOut)]),
+  ]);
   const password = config.passwordFile === undefined
     ? undefined
     : (await Deno.readTextFile(config.passwordFile)).trim();
@@ -275,6 +305,9 @@ export async function run(
     nodes: config.nodes,
     seed: config.seed,
   });
+  if (config.configOut !== undefined) {
+    await Deno.writeTextFile(config.configOut, gatewayFile(server, config));
+  }
   log.info(`listening on 127.0.0.1:${server.port}`, {
     endpoint: server.endpoint,
     certificate: server.certificatePath,
@@ -282,6 +315,36 @@ export async function run(
   });
   await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   await server.stop();
+}
+
+/** The gateway's `--opcua` file for `server`: its Boiler as one sensor, its certificate pinned. */
+export function gatewayFile(
+  server: OpcuaServer,
+  config: Pick<OpcuaServerConfig, "firstId" | "intervalMs" | "user" | "passwordFile">,
+): string {
+  const node = (id: string) => ({ node: `ns=1;s=${id}` });
+  return JSON.stringify(
+    {
+      servers: [{
+        name: "plant-sim",
+        endpoint: server.endpoint,
+        security: "SignAndEncrypt",
+        serverCertificate: server.certificatePath,
+        ...(config.user !== undefined && config.passwordFile !== undefined
+          ? { user: config.user, passwordFile: config.passwordFile }
+          : {}),
+        publishingInterval: Math.min(1, config.intervalMs / 1000),
+        sensors: [{
+          id: config.firstId,
+          temperature: node("Boiler.Temperature"),
+          pressure: node("Boiler.Pressure"),
+          humidity: node("Boiler.Humidity"),
+        }],
+      }],
+    },
+    null,
+    2,
+  ) + "\n";
 }
 
 /** The program, as `runMain` runs it. */

@@ -22,8 +22,6 @@ export interface StartOptions {
   readonly timeoutMs?: number;
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string>>;
-  /** The permission set, when its name is not the script's (`opcua-server`). */
-  readonly permissionSet?: string;
 }
 
 /** A program started by {@linkcode startProgram}. */
@@ -57,7 +55,6 @@ export async function startProgram(
   const child = await startChild(script, args, {
     ...(options.allow ? { allow: options.allow } : {}),
     ...(options.env ? { env: options.env } : {}),
-    ...(options.permissionSet ? { permissionSet: options.permissionSet } : {}),
   });
   const timeoutMs = options.timeoutMs ?? 20_000;
   let hostname = "";

@@ -33,7 +33,6 @@ async function startOpcuaServer(dir: string, trust: string, port = 0): Promise<R
     ...["--port", String(port), "--pki", join(dir, "opcua-pki"), "--trust", trust],
     ...["--interval", "0.05"],
   ], {
-    permissionSet: "opcua-server",
     allow: [`--allow-read=${dir},${trust}`, `--allow-write=${dir}`],
     timeoutMs: 60_000,
   });

@@ -12,7 +12,6 @@ Deno.test("opcua_server.ts names its endpoint and pinnable certificate, keeps it
     for (let run = 0; run < 2; run++) {
       const server = await startProgram("opcua_server.ts", ["--port", "0", "--pki", pki], {
         allow,
-        permissionSet: "opcua-server",
         timeoutMs: 60_000,
       });
       const line = server.lines().find((l) => l.includes("listening on"))!;
