@@ -28,6 +28,10 @@ const BENCHMARKS = {
     script: "bench/modbus.ts",
     about: "100 Modbus devices x 10 sensors at 10 Hz -> gateway -> server",
   },
+  opcua: {
+    script: "bench/opcua.ts",
+    about: "OPC UA server -> subscription -> gateway -> HTTP -> SQLite, 1,000 nodes at 10 Hz",
+  },
 } as const;
 type BenchmarkName = keyof typeof BENCHMARKS;
 

@@ -86,3 +86,20 @@ Deno.test("modbus bench: a small run polls, stores and prints its BENCH line", a
   assert.ok(Number(fields.get("polls_per_s")) > 0, line);
   assert.ok(Number(fields.get("stored_per_s")) > 0, line);
 });
+
+Deno.test("opcua bench: a small run subscribes, stores and prints its BENCH line", async () => {
+  const { code, stdout } = await bench(
+    "opcua",
+    "--",
+    ...["--nodes", "20", "--hz", "5", "--seconds", "2", "--warmup", "2"],
+  );
+  assert.equal(code, 0, stdout);
+  const line = stdout.split("\n").find((l) => l.startsWith("BENCH opcua "));
+  assert.ok(line, stdout);
+  const fields = new Map(
+    line.split(" ").slice(2).map((field) => field.split("=") as [string, string]),
+  );
+  assert.ok(Number(fields.get("notifications_per_s")) > 0, line);
+  assert.ok(Number(fields.get("stored_per_s")) > 0, line);
+  assert.ok(Number(fields.get("plain_rss_mb")) < Number(fields.get("gateway_rss_mb")), line);
+});

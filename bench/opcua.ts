@@ -1,0 +1,204 @@
+// deno-lint-ignore-file no-console -- printing figures is what a benchmark is for
+/**
+ * OPC UA benchmark: the simulated OPC UA server (node-opcua-server) →
+ * subscription → gateway spool → HTTP → server SQLite, each its own process.
+ * By default 1,000 monitored nodes on one server, each changing at 10 Hz
+ * (10,000 changes/s), each node the temperature of its own sensor, with a
+ * publishing (and sampling) interval of 1/hz. Over a steady window after a
+ * warm-up it prints:
+ *
+ * - publish notifications/s and readings/s the gateway made, and readings/s
+ *   **stored** end to end (the server's `vigia_readings_stored_total`);
+ * - source timestamp → stored latency p50 / p99 (an OPC UA reading's
+ *   timestamp is the server's source timestamp of its change, so the
+ *   server's freshness histogram measures exactly that);
+ * - the gateway's CPU in cores and RSS, and the same for a second gateway
+ *   started without `--opcua` (what a gateway costs that does not load
+ *   node-opcua); the OPC UA server's and the Vigía server's CPU;
+ *
+ * and one line a script can parse:
+ *
+ * ```
+ * BENCH opcua nodes=1000 hz=10 notifications_per_s=… made_per_s=… stored_per_s=… p99_ms=… gateway_cores=… gateway_rss_mb=… plain_rss_mb=…
+ * ```
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
+import {
+  fetchMetrics,
+  histogramBuckets,
+  type MetricSamples,
+  windowQuantile,
+} from "./pipeline_tally.ts";
+import { sampleCosts } from "./process_stats.ts";
+import { exitIfHelpAsked } from "./usage.ts";
+
+const USAGE = `
+Usage: deno task bench opcua -- [--nodes 1000] [--hz 10] [--seconds 10] [--warmup 5]
+
+  --nodes N       monitored nodes on the one server, one sensor each (default 1000)
+  --hz N          changes per second of every node; publishing interval 1/hz (default 10)
+  --seconds S     steady window measured (default 10)
+  --warmup S      seconds before the window starts (default 5)
+`;
+exitIfHelpAsked(USAGE);
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    nodes: { type: "string", default: "1000" },
+    hz: { type: "string", default: "10" },
+    seconds: { type: "string", default: "10" },
+    warmup: { type: "string", default: "5" },
+  },
+  strict: false, // `deno task bench -- ...` passes every benchmark's flags
+});
+
+function positive(name: string, value: unknown, max = Infinity): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1 || number > max) {
+    console.error(`opcua: --${name} expects an integer 1-${max}, got ${JSON.stringify(value)}`);
+    Deno.exit(2);
+  }
+  return number;
+}
+
+const NODES = positive("nodes", flags.nodes, 100_000);
+const HZ = positive("hz", flags.hz, 100);
+const SECONDS = positive("seconds", flags.seconds);
+const WARMUP = positive("warmup", flags.warmup);
+const FRESHNESS = "vigia_reading_freshness_seconds";
+
+const dir = await Deno.makeTempDir({ prefix: "vigia-bench-opcua-" });
+const children: Child[] = [];
+const start = (script: string, args: string[], allow: string[] = []) => {
+  const child = startChild(script, args, { allow, keepLines: 200 });
+  children.push(child);
+  return child;
+};
+const portOf = async (child: Child) =>
+  Number(LISTENING_LINE.exec(await child.waitForLine(LISTENING_LINE, 60_000))![2]);
+const allowDir = [`--allow-read=${dir}`, `--allow-write=${dir}`];
+
+try {
+  const certs = join(dir, "certs");
+  const made = await startChild("certs.ts", ["--out", certs, "--sensors", "1"], {
+    allow: allowDir,
+  }).status;
+  if (!made.success) throw new Error(`certs.ts exited with ${made.code}`);
+
+  const server = start("server.ts", [
+    ...["--port", "0", "--db", join(dir, "readings.db")],
+    ...["--token-file", join(certs, "ingest.token")],
+  ], allowDir);
+  const serverPort = await portOf(server);
+  const file = join(dir, "opcua.json");
+  const opcua = start("opcua_server.ts", [
+    ...["--port", "0", "--pki", join(dir, "opcua-pki"), "--nodes", String(NODES)],
+    ...["--interval", String(1 / HZ), "--trust", join(certs, "opcua", "gateway.crt")],
+    ...["--config-out", join(dir, "sim.json")],
+  ], allowDir);
+  await portOf(opcua);
+  // The simulator's own file maps its Boiler; the benchmark maps its Sim.i nodes.
+  const sim = JSON.parse(await Deno.readTextFile(join(dir, "sim.json")));
+  const simServer = sim.servers[0];
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      servers: [{
+        ...simServer,
+        publishingInterval: 1 / HZ,
+        sensors: Array.from({ length: NODES }, (_, i) => ({
+          id: i + 1,
+          temperature: { node: `ns=1;s=Sim.${i}` },
+        })),
+      }],
+    }),
+  );
+  const gatewayArgs = (extra: string[]) => [
+    ...["--port", "0", "--certs", certs, "--server", `http://127.0.0.1:${serverPort}`],
+    ...["--stats-interval", "0", "--metrics-port", "0", ...extra],
+  ];
+  const gateway = start(
+    "gateway.ts",
+    gatewayArgs(["--spool", join(dir, "spool.db"), "--opcua", file]),
+    allowDir,
+  );
+  await portOf(gateway);
+  const metricsPort = Number(
+    /:(\d+)\/metrics/.exec(await gateway.waitForLine(/metrics on http:/, 60_000))![1],
+  );
+  // An idle gateway without --opcua, for what node-opcua adds to RSS.
+  const plain = start("gateway.ts", gatewayArgs(["--spool", join(dir, "plain.db")]), allowDir);
+  await portOf(plain);
+
+  const sample = async () => {
+    const [serverMetrics, gatewayMetrics, costs] = await Promise.all([
+      fetchMetrics(`http://127.0.0.1:${serverPort}/metrics`),
+      fetchMetrics(`http://127.0.0.1:${metricsPort}/metrics`),
+      sampleCosts([gateway.pid, opcua.pid, server.pid, plain.pid]),
+    ]);
+    return { at: performance.now(), serverMetrics, gatewayMetrics, costs };
+  };
+  console.log(
+    `opcua: ${NODES} nodes changing at ${HZ} Hz on one server; warm-up ${WARMUP} s, window ${SECONDS} s`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, WARMUP * 1000));
+  const first = await sample();
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+  const last = await sample();
+
+  const seconds = (last.at - first.at) / 1000;
+  const total = (samples: MetricSamples, prefix: string) => {
+    let sum = 0;
+    for (const [key, value] of samples) if (key.startsWith(prefix)) sum += value;
+    return sum;
+  };
+  const rate = (pick: (s: typeof first) => number) => (pick(last) - pick(first)) / seconds;
+  const notifications = rate((s) => total(s.gatewayMetrics, "vigia_opcua_notifications_total{"));
+  const madeRate = rate((s) => total(s.gatewayMetrics, "vigia_opcua_readings_total{"));
+  const errors = rate((s) => total(s.gatewayMetrics, "vigia_opcua_errors_total{"));
+  const stored = rate((s) => s.serverMetrics.get("vigia_readings_stored_total") ?? 0);
+  const before = histogramBuckets(first.serverMetrics, FRESHNESS);
+  const after = histogramBuckets(last.serverMetrics, FRESHNESS);
+  const ms = (q: number) => ((windowQuantile(before, after, q) ?? NaN) * 1000).toFixed(1);
+  const cores = (i: number) =>
+    ((last.costs.processes[i]?.cpuSeconds ?? 0) - (first.costs.processes[i]?.cpuSeconds ?? 0)) /
+    seconds;
+  const rssMb = (i: number) => ((last.costs.processes[i]?.rssBytes ?? NaN) / 2 ** 20).toFixed(0);
+  console.log(`  notifications/s ${notifications.toFixed(1)}, errors/s ${errors.toFixed(1)}`);
+  console.log(
+    `  readings/s made ${madeRate.toFixed(0)}, stored ${stored.toFixed(0)} (changes offered ${
+      NODES * HZ
+    })`,
+  );
+  console.log(`  source timestamp → stored p50 ${ms(0.5)} ms, p99 ${ms(0.99)} ms`);
+  console.log(
+    `  gateway: ${cores(0).toFixed(2)} cores, RSS ${rssMb(0)} MB; without --opcua (idle): ${
+      cores(3).toFixed(2)
+    } cores, RSS ${rssMb(3)} MB`,
+  );
+  console.log(
+    `  CPU cores: opcua server ${cores(1).toFixed(2)}, server ${cores(2).toFixed(2)}`,
+  );
+  console.log(
+    `BENCH opcua nodes=${NODES} hz=${HZ} notifications_per_s=${notifications.toFixed(1)} ` +
+      `errors_per_s=${errors.toFixed(1)} made_per_s=${madeRate.toFixed(0)} ` +
+      `stored_per_s=${stored.toFixed(0)} p50_ms=${ms(0.5)} p99_ms=${ms(0.99)} ` +
+      `gateway_cores=${cores(0).toFixed(3)} gateway_rss_mb=${rssMb(0)} ` +
+      `plain_rss_mb=${rssMb(3)} opcua_server_cores=${cores(1).toFixed(3)} ` +
+      `server_cores=${cores(2).toFixed(3)}`,
+  );
+} catch (error) {
+  for (const child of children) {
+    console.error(`${child.script} last lines:\n  ${child.lines().slice(-8).join("\n  ")}`);
+  }
+  throw error;
+} finally {
+  for (const child of children.reverse()) await child.stop("SIGTERM", 15_000);
+  await Deno.remove(dir, { recursive: true });
+}
