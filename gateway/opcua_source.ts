@@ -352,9 +352,17 @@ export class OpcuaServerSource {
   }
 }
 
-/** The first line of a node-opcua error, with the status name when it is buried further down. */
+/**
+ * What an engineer needs of a node-opcua error: its innermost cause (the
+ * stack wraps them as `… (err =cause)`), else its first line, with the
+ * status name when it is buried further down.
+ */
 function reason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
+  const cause = message.lastIndexOf("(err =");
+  if (cause !== -1) {
+    return message.slice(cause + "(err =".length).replace(/[\s)]+$/, "").split("\n")[0]!.trim();
+  }
   const status = /\b(Bad[A-Za-z]+)\b/.exec(message)?.[1];
   const first = message.split("\n").map((line) => line.trim()).find((line) => line !== "") ??
     message;

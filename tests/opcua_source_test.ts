@@ -198,6 +198,29 @@ Deno.test(
 );
 
 Deno.test(
+  "OpcuaServerSource reports a server that does not trust the gateway's certificate",
+  OPTIONS,
+  async () => {
+    const h = await start({
+      server: { trust: [] },
+      file: (server) => ({ ...pinned(server), sensors: [BOILER] }),
+    });
+    try {
+      await h.waitFor("two refusals", () => h.errors("connect") >= 2);
+      assert.equal(h.readings.length, 0);
+      const refusals = h.lines.filter((line) => line.includes("BadSecurityChecksFailed"));
+      assert.equal(refusals.length, 1, h.lines.join("\n"));
+      assert.match(
+        refusals[0]!,
+        /WARN cannot connect to opc\.tcp:\/\/127\.0\.0\.1:\d+\/UA\/Plant: /,
+      );
+    } finally {
+      await h.stop();
+    }
+  },
+);
+
+Deno.test(
   "OpcuaServerSource logs an unknown node once and goes on with the others",
   OPTIONS,
   async () => {
