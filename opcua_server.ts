@@ -159,10 +159,16 @@ const BOILER = [
 
 /** Starts a server on 127.0.0.1 and resolves once it listens. */
 export async function startOpcuaServer(options: OpcuaServerOptions): Promise<OpcuaServer> {
-  // node-opcua-crypto restores OPENSSL_CONF to `undefined` after reading a
-  // key, which Node's compatibility layer reports as a deprecation on every
-  // start; the warning says nothing to the person running the simulator.
+  // node-opcua-crypto sets OPENSSL_CONF while it reads a private key and
+  // then "restores" an unset one as the string "undefined": an openssl the
+  // process starts later (certs.ts in the tests) fails on it. Node's
+  // compatibility layer also reports that assignment as a deprecation.
   process.noDeprecation = true;
+  const opensslConf = Deno.env.get("OPENSSL_CONF");
+  const restoreEnvironment = () => {
+    if (opensslConf === undefined) Deno.env.delete("OPENSSL_CONF");
+    else Deno.env.set("OPENSSL_CONF", opensslConf);
+  };
   const ua = await import("node-opcua-server");
   const { OPCUACertificateManager } = await import("node-opcua-certificate-manager");
   const { DataType, Variant } = await import("node-opcua-variant");
@@ -251,6 +257,7 @@ export async function startOpcuaServer(options: OpcuaServerOptions): Promise<Opc
     : undefined;
 
   await server.start();
+  restoreEnvironment();
   const port = server.endpoints[0]!.port;
   const certificatePath = server.certificateFile;
   const certificate = await readCertificate(certificatePath);
@@ -269,6 +276,7 @@ export async function startOpcuaServer(options: OpcuaServerOptions): Promise<Opc
       await server.shutdown(0);
       await certificateManager.dispose();
       await userCertificateManager.dispose();
+      restoreEnvironment();
     },
   };
 }

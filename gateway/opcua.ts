@@ -9,8 +9,7 @@
 import { UsageError } from "../lib/cli.ts";
 import type { Logger } from "../lib/log.ts";
 import { assertPermissions, netAccess, readAccess } from "../lib/permissions.ts";
-import { namedFiles, parseOpcuaConfig, readOpcuaFiles } from "./opcua_config.ts";
-import { SourceConfigError } from "./source_config.ts";
+import { namedFiles, readOpcuaConfig } from "./opcua_config.ts";
 import type { DeviceSource } from "./sources.ts";
 
 /** What node-opcua reads of the process besides files and sockets. */
@@ -27,25 +26,18 @@ export async function loadOpcuaSource(
   log: Logger,
 ): Promise<DeviceSource> {
   assertPermissions("gateway", [readAccess("opcua", path)]);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new SourceConfigError(path, "", `cannot read the file (${detail})`);
-  }
-  const parsed = parseOpcuaConfig(path, text);
-  assertPermissions("gateway", [
-    ...namedFiles(parsed).map((file) => readAccess("opcua", file)),
-    ...parsed.servers.map((server) => netAccess("opcua", server.host, server.port)),
-  ]);
+  const config = await readOpcuaConfig(path, (parsed) => {
+    assertPermissions("gateway", [
+      ...namedFiles(parsed).map((file) => readAccess("opcua", file)),
+      ...parsed.servers.map((server) => netAccess("opcua", server.host, server.port)),
+    ]);
+  });
   for (const descriptor of STACK_PERMISSIONS) {
     if (Deno.permissions.querySync(descriptor).state !== "granted") {
       const what = descriptor.name === "sys" ? `--allow-sys=${descriptor.kind}` : "--allow-env";
       throw new UsageError(`Cannot use --opcua: node-opcua needs ${what}`);
     }
   }
-  const config = await readOpcuaFiles(parsed);
   const [{ readOpcuaIdentity }, { createOpcuaSource }] = await Promise.all([
     import("./opcua_security.ts"),
     import("./opcua_source.ts"),

@@ -116,9 +116,14 @@ const NODE_ID =
 
 /**
  * Reads and checks the file at `path` and the files it names; throws
- * {@linkcode SourceConfigError} (exit 2).
+ * {@linkcode SourceConfigError} (exit 2). `beforeFiles` sees the checked
+ * file before the files it names are read (the gateway checks its
+ * permissions there).
  */
-export async function readOpcuaConfig(path: string): Promise<OpcuaConfig> {
+export async function readOpcuaConfig(
+  path: string,
+  beforeFiles: (config: OpcuaConfig) => void = () => {},
+): Promise<OpcuaConfig> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -126,11 +131,13 @@ export async function readOpcuaConfig(path: string): Promise<OpcuaConfig> {
     const detail = error instanceof Error ? error.message : String(error);
     throw new SourceConfigError(path, "", `cannot read the file (${detail})`);
   }
-  return await readOpcuaFiles(parseOpcuaConfig(path, text));
+  const config = parseOpcuaConfig(path, text);
+  beforeFiles(config);
+  return await readOpcuaFiles(config);
 }
 
 /** Reads the pinned certificates and passwords a checked file names. */
-export async function readOpcuaFiles(config: OpcuaConfig): Promise<OpcuaConfig> {
+async function readOpcuaFiles(config: OpcuaConfig): Promise<OpcuaConfig> {
   const servers = [];
   for (const [i, server] of config.servers.entries()) {
     const at = `servers[${i}]`;

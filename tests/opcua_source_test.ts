@@ -51,6 +51,8 @@ interface Setup {
   readonly file: (server: OpcuaServer) => Record<string, unknown>;
 }
 
+const opensslConf = Deno.env.get("OPENSSL_CONF");
+
 async function start(setup: Setup): Promise<Harness> {
   const { identity, trust } = await gatewayIdentity();
   const pki = await Deno.makeTempDir({ prefix: "opcua-pki-" });
@@ -106,6 +108,8 @@ async function start(setup: Setup): Promise<Harness> {
       controller.abort();
       await running;
       await server.stop().catch(() => {});
+      // Tests in this process run openssl later: node-opcua must leave its environment as found.
+      assert.equal(Deno.env.get("OPENSSL_CONF"), opensslConf);
     },
   };
   return harness;
