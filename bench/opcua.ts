@@ -28,12 +28,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
-import {
-  fetchMetrics,
-  histogramBuckets,
-  type MetricSamples,
-  windowQuantile,
-} from "./pipeline_tally.ts";
+import { fetchMetrics, histogramBuckets, windowQuantile } from "./pipeline_tally.ts";
+import type { MetricSamples } from "../lib/metrics.ts";
 import { sampleCosts } from "./process_stats.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 

@@ -34,18 +34,7 @@
 
 import { QUANTITIES, type Quantity, toHundredths } from "../protocol/mod.ts";
 import type { OpcuaPoint, OpcuaSensor } from "./opcua_config.ts";
-import type { FaultReporter } from "./sources.ts";
-
-/** A reading made from data changes, before the sink gives it its `seq`. */
-export interface OpcuaReading {
-  readonly sensorId: number;
-  /** Unix epoch ms. */
-  readonly timestamp: number;
-  /** Hundredths; `null` while never seen. */
-  readonly temperature: number | null;
-  readonly pressure: number | null;
-  readonly humidity: number | null;
-}
+import type { FaultReporter, SourceReading } from "./sources.ts";
 
 /** One monitored item's change, as the stack delivered it. */
 export interface DataChange {
@@ -107,7 +96,7 @@ export class OpcuaReadings {
   }
 
   /** The readings made by the changes of one notification published at `publishTime` (ms). */
-  assemble(changes: readonly DataChange[], publishTime: number): OpcuaReading[] {
+  assemble(changes: readonly DataChange[], publishTime: number): SourceReading[] {
     const touched = new Map<SensorState, { good: number; source: number; server: number }>();
     for (const change of changes) {
       const tracked = this.points.get(change.handle);
@@ -122,7 +111,7 @@ export class OpcuaReadings {
       entry.source = Math.max(entry.source, change.source ?? -Infinity);
       entry.server = Math.max(entry.server, change.server ?? -Infinity);
     }
-    const readings: OpcuaReading[] = [];
+    const readings: SourceReading[] = [];
     for (const [sensor, entry] of touched) {
       if (entry.good === 0 || sensor.bad.size > 0) continue;
       const timestamp = Number.isFinite(entry.source)

@@ -25,32 +25,10 @@ import { backoffDelay, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
 import type { OpcuaConfig, OpcuaServerConfig } from "./opcua_config.ts";
 import { certificateFingerprint } from "./opcua_pem.ts";
-import { type DataChange, type OpcuaReading, OpcuaReadings } from "./opcua_readings.ts";
+import { type DataChange, OpcuaReadings } from "./opcua_readings.ts";
 import { keyPairProvider, type OpcuaIdentity, PinningStore } from "./opcua_security.ts";
-import { type DeviceSource, FaultReporter, LabelledMetrics } from "./sources.ts";
-
-/** The kinds of `vigia_opcua_errors_total`. */
-export const OPCUA_ERROR_KINDS = ["connect", "certificate", "node", "value", "session"] as const;
-/** One of {@linkcode OPCUA_ERROR_KINDS}. */
-export type OpcuaErrorKind = typeof OPCUA_ERROR_KINDS[number];
-
-/** The source's metrics, as `vigia_opcua_*`. */
-export const OPCUA_METRICS = {
-  notifications: ["counter", "Publish notifications carrying data changes, per server", [
-    "server",
-  ]],
-  readings: ["counter", "Readings made from data changes and queued for the spool", ["server"]],
-  errors: ["counter", "Failed connects, certificates, nodes, values and sessions", [
-    "server",
-    "kind",
-  ]],
-  server_up: ["gauge", "1 while the server's session and subscription are up, else 0", [
-    "server",
-  ]],
-} as const;
-
-/** The metrics table of the OPC UA source. */
-export type OpcuaMetrics = LabelledMetrics<keyof typeof OPCUA_METRICS>;
+import { type OpcuaErrorKind, OpcuaMetrics } from "./opcua_metrics.ts";
+import { type DeviceSource, FaultReporter, type SourceReading } from "./sources.ts";
 
 /** Options of {@linkcode createOpcuaSource}. */
 export interface OpcuaSourceOptions {
@@ -60,7 +38,7 @@ export interface OpcuaSourceOptions {
 
 /** The source subscribing to every server of `config`. */
 export function createOpcuaSource(config: OpcuaConfig, options: OpcuaSourceOptions): DeviceSource {
-  const metrics: OpcuaMetrics = new LabelledMetrics("vigia_opcua_", OPCUA_METRICS);
+  const metrics = new OpcuaMetrics();
   const sensorIds = new Set(config.servers.flatMap((server) => server.sensors.map((s) => s.id)));
   const controller = new AbortController();
   let running: Promise<unknown> = Promise.resolve();
@@ -75,19 +53,12 @@ export function createOpcuaSource(config: OpcuaConfig, options: OpcuaSourceOptio
           metrics,
           faults,
           onReading: (reading) => {
-            // Until readings carry absent quantities, an unmeasured one is sent as 0.
-            const stored = {
-              ...reading,
-              temperature: reading.temperature ?? 0,
-              pressure: reading.pressure ?? 0,
-              humidity: reading.humidity ?? 0,
-            };
-            if (sink.push(stored) === "full") {
+            if (sink.push(reading) === "full") {
               faults.fail("full", "readings dropped: the spool is full");
               return;
             }
             faults.clear("full");
-            metrics.add("readings", [server.name]);
+            metrics.readings.add({ server: server.name });
           },
         });
         return source.run(controller.signal);
@@ -97,7 +68,7 @@ export function createOpcuaSource(config: OpcuaConfig, options: OpcuaSourceOptio
       controller.abort();
       await running;
     },
-    toPrometheus: () => metrics.toPrometheus(),
+    metrics: metrics.registry,
   };
 }
 
@@ -108,7 +79,7 @@ export interface OpcuaServerSourceOptions {
   readonly metrics: OpcuaMetrics;
   readonly faults: FaultReporter;
   /** Called once per reading, synchronously, in notification order. */
-  readonly onReading: (reading: OpcuaReading) => void;
+  readonly onReading: (reading: SourceReading) => void;
   /** Randomness of the backoff jitter; tests pass a seeded one. */
   readonly random?: () => number;
   /** Longest wait between reconnection attempts, in ms (default 30 s). */
@@ -141,11 +112,7 @@ export class OpcuaServerSource {
       faults: options.faults,
       onBadValue: () => this.#count("value"),
     });
-    const { metrics } = options;
-    metrics.add("notifications", [config.name], 0);
-    metrics.add("readings", [config.name], 0);
-    for (const kind of OPCUA_ERROR_KINDS) metrics.add("errors", [config.name, kind], 0);
-    metrics.set("server_up", [config.name], 0);
+    options.metrics.addServer(config.name);
     stackLog = options.log;
   }
 
@@ -154,7 +121,7 @@ export class OpcuaServerSource {
     let attempt = 0;
     while (!signal.aborted) {
       const wasUp = await this.#session(signal);
-      this.#options.metrics.set("server_up", [this.#config.name], 0);
+      this.#options.metrics.up.set(this.#config.name, 0);
       if (signal.aborted) break;
       attempt = wasUp ? 0 : attempt + 1;
       const delay = backoffDelay(attempt, {
@@ -167,7 +134,7 @@ export class OpcuaServerSource {
   }
 
   #count(kind: OpcuaErrorKind): void {
-    this.#options.metrics.add("errors", [this.#config.name, kind]);
+    this.#options.metrics.errors.add({ server: this.#config.name, kind });
   }
 
   /** One connection's life; resolves true when it was up at some point. */
@@ -258,7 +225,7 @@ export class OpcuaServerSource {
       for (const message of early) this.#onNotification(message, handles);
       early = undefined;
       up = true;
-      this.#options.metrics.set("server_up", [config.name], 1);
+      this.#options.metrics.up.set(config.name, 1);
       faults.clear("link");
       this.#options.log.info(`opcua: subscribed to ${config.endpoint}`, {
         server: config.name,
@@ -330,7 +297,7 @@ export class OpcuaServerSource {
     const changes: DataChange[] = [];
     for (const data of message.notificationData ?? []) {
       if (!(data instanceof ua.DataChangeNotification)) continue;
-      this.#options.metrics.add("notifications", [this.#config.name]);
+      this.#options.metrics.notifications.add({ server: this.#config.name });
       for (const item of data.monitoredItems ?? []) {
         const handle = handles.get(item.clientHandle);
         if (handle === undefined) continue;

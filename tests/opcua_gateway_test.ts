@@ -101,7 +101,9 @@ Deno.test("gateway --opcua stores a server's data changes in seq order, across a
     assert.ok(await opcuaMetric(metrics, 'notifications_total{server="boiler"}') >= 5);
     assert.equal(await opcuaMetric(metrics, 'errors_total{server="boiler",kind="certificate"}'), 0);
     const first = (await stored(201))[0]!;
-    assert.ok(first.temperature > 2000 && first.pressure > 90_000, JSON.stringify(first));
+    // Hundredths: about 72 °C and 1013 hPa, from the simulated Boiler.
+    assert.ok(first.temperature! > 2000 && first.pressure! > 90_000, JSON.stringify(first));
+    assert.equal(first.humidity, null, "sensor 201 does not measure humidity");
     assert.ok(
       gateway.lines().some((l) => /opcua: subscribed to .* security=SignAndEncrypt/.test(l)),
     );

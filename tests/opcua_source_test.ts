@@ -8,15 +8,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type OpcuaServer, startOpcuaServer } from "../opcua_server.ts";
 import { readOpcuaConfig } from "../gateway/opcua_config.ts";
-import type { OpcuaReading } from "../gateway/opcua_readings.ts";
 import { type OpcuaIdentity, readOpcuaIdentity } from "../gateway/opcua_security.ts";
-import {
-  OPCUA_METRICS,
-  type OpcuaErrorKind,
-  type OpcuaMetrics,
-  OpcuaServerSource,
-} from "../gateway/opcua_source.ts";
-import { FaultReporter, LabelledMetrics } from "../gateway/sources.ts";
+import { type OpcuaErrorKind, OpcuaMetrics } from "../gateway/opcua_metrics.ts";
+import { OpcuaServerSource } from "../gateway/opcua_source.ts";
+import { FaultReporter, type SourceReading } from "../gateway/sources.ts";
 import { createLogger } from "../lib/log.ts";
 import { seededRandom } from "../lib/random.ts";
 import { testPki } from "./_pki.ts";
@@ -28,7 +23,7 @@ const OPTIONS = { sanitizeOps: false, sanitizeResources: false } as const;
 
 interface Harness {
   readonly server: OpcuaServer;
-  readonly readings: OpcuaReading[];
+  readonly readings: SourceReading[];
   readonly lines: string[];
   readonly metrics: OpcuaMetrics;
   /** Whether the source's session is up (`vigia_opcua_server_up`). */
@@ -64,10 +59,10 @@ async function start(setup: Setup): Promise<Harness> {
   const file = join(pki, "plant.json");
   await Deno.writeTextFile(file, text);
   const config = await readOpcuaConfig(file);
-  const readings: OpcuaReading[] = [];
+  const readings: SourceReading[] = [];
   const lines: string[] = [];
   const log = createLogger("gateway", { write: (line) => lines.push(line) });
-  const metrics: OpcuaMetrics = new LabelledMetrics("vigia_opcua_", OPCUA_METRICS);
+  const metrics = new OpcuaMetrics();
   const source = new OpcuaServerSource(config.servers[0]!, {
     identity,
     log,
@@ -77,7 +72,7 @@ async function start(setup: Setup): Promise<Harness> {
     random: seededRandom(1),
     maxBackoffMs: 1_000,
   });
-  const up = () => metrics.get("server_up", ["line-1"]) === 1;
+  const up = () => metrics.up.get("line-1") === 1;
   const controller = new AbortController();
   const running = source.run(controller.signal);
   const harness: Harness = {
@@ -88,7 +83,7 @@ async function start(setup: Setup): Promise<Harness> {
     lines,
     metrics,
     up,
-    errors: (kind) => metrics.get("errors", ["line-1", kind]),
+    errors: (kind) => metrics.errors.get({ server: "line-1", kind }),
     async restart() {
       await server.stop();
       await harness.waitFor("the loss", () => !up());
@@ -98,7 +93,7 @@ async function start(setup: Setup): Promise<Harness> {
       const deadline = Date.now() + ms;
       while (!done()) {
         if (Date.now() > deadline) {
-          const state = `${readings.length} readings; metrics:\n${metrics.toPrometheus()}`;
+          const state = `${readings.length} readings; metrics:\n${metrics.registry.render()}`;
           throw new Error(`timed out waiting for ${what} (${state}); log:\n${lines.join("\n")}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -153,7 +148,7 @@ Deno.test(
       assert.equal(changed.pressure, 1013000);
       assert.ok(changed.timestamp >= before - 1000, "the source timestamp of the change");
       assert.equal(h.up(), true);
-      assert.ok(h.metrics.get("notifications", ["line-1"]) >= 2);
+      assert.ok(h.metrics.notifications.get({ server: "line-1" }) >= 2);
       assert.ok(h.lines.some((line) => line.includes("subscribed to opc.tcp://127.0.0.1")));
     } finally {
       await h.stop();
