@@ -24,6 +24,7 @@ import {
 } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { type RunningProgram, startProgram } from "./_process.ts";
+import { startChild } from "../lib/child.ts";
 
 const WAIT_MS = 30_000;
 
@@ -183,4 +184,36 @@ Deno.test("gateway --opcua with a mistake in the file exits 2 naming the file, t
     errors[0]!,
     /opcua\.json: servers\[0\]\.serverCertificate: required with security "SignAndEncrypt"/,
   );
+});
+
+Deno.test("demo --opcua shows the simulated server's sensor next to the TLS sensors and stops cleanly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-opcua-demo-" });
+  const demo = startChild("demo.ts", [
+    ...["--opcua", "--sensors", "1", "--interval", "0.2", "--port", "0", "--gateway-port", "0"],
+    ...["--certs", join(dir, "certs"), "--data", join(dir, "data")],
+  ], { allow: [`--allow-run=${Deno.execPath()}`] });
+  try {
+    const base = /dashboard: (http:\/\/\S+)\//.exec(
+      await demo.waitForLine(/dashboard: /, 60_000),
+    )![1]!;
+    await waitUntil(
+      async () => {
+        const sensors = await (await fetch(`${base}/api/sensors`)).json() as {
+          id: number;
+          readings: number;
+        }[];
+        return [1, 2001].every((id) => (sensors.find((s) => s.id === id)?.readings ?? 0) >= 3);
+      },
+      WAIT_MS,
+      "readings of TLS sensor 1 and OPC UA sensor 2001 on the server",
+    );
+    const status = await demo.stop("SIGTERM", 30_000);
+    assert.equal(status.code, 0, demo.lines().slice(-30).join("\n"));
+    assert.match(demo.lines().join("\n"), /all components stopped cleanly/);
+  } catch (error) {
+    await demo.stop("SIGKILL");
+    throw new Error(
+      `${error instanceof Error ? error.message : error}\n${demo.lines().join("\n")}`,
+    );
+  }
 });
