@@ -131,6 +131,59 @@ Deno.test("gateway --opcua stores a server's data changes in seq order, across a
   }
 });
 
+Deno.test("gateway --opcua heals: server down at start, then SIGKILLed and restarted with the same certificate", async () => {
+  const pki = await testPki(1);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-opcua-heal-" });
+  const opcuaPort = freePort();
+  // The simulator makes its certificate on first start: make it, note it, stop it.
+  let opcua = await startOpcuaServer(dir, pki.opcuaCert, opcuaPort);
+  const { endpoint, certificate } = announced(opcua);
+  await opcua.stop();
+  const file = join(dir, "opcua.json");
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      servers: [{
+        name: "boiler",
+        endpoint,
+        serverCertificate: certificate,
+        publishingInterval: 0.1,
+        sensors: [{ id: 201, temperature: { node: "ns=1;s=Boiler.Temperature" } }],
+      }],
+    }),
+  );
+  await using server = await startServer(pki, dir);
+  await using gateway = await startGateway(pki, dir, {
+    server: `http://127.0.0.1:${server.port}`,
+    args: ["--opcua", file],
+  });
+  const stored = async () =>
+    (await fetchAllReadings(server.port)).filter((r: Reading) => r.sensorId === 201);
+  try {
+    await gateway.waitForLine(/WARN cannot connect to opc\.tcp:/, WAIT_MS);
+    opcua = await startOpcuaServer(dir, pki.opcuaCert, opcuaPort);
+    await waitUntil(async () => (await stored()).length >= 5, WAIT_MS, "readings once it is up");
+    await opcua.stop("SIGKILL");
+    await gateway.waitForLine(/WARN lost opc\.tcp:.*server=boiler/, WAIT_MS);
+    const before = (await stored()).length;
+    opcua = await startOpcuaServer(dir, pki.opcuaCert, opcuaPort);
+    await waitUntil(
+      async () => (await stored()).length >= before + 5,
+      WAIT_MS,
+      "readings after the restart",
+    );
+    const seqs = (await stored()).map((r) => r.seq).sort((a, b) => a - b);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), "seqs 1..N, each once");
+    const lines = gateway.lines();
+    assert.equal(lines.filter((l) => /WARN cannot connect to/.test(l)).length, 1, "logged once");
+    assert.ok(lines.some((l) => /cleared: lost opc\.tcp:/.test(l)), gateway.output());
+    const status = await gateway.stop();
+    assert.equal(status.code, 0, gateway.output());
+  } finally {
+    await opcua.stop("SIGKILL");
+  }
+});
+
 Deno.test("gateway --opcua refuses a TLS sensor whose certificate names an OPC UA-owned id (ERROR 2)", async () => {
   const pki = await testPki(1);
   const dir = await Deno.makeTempDir({ prefix: "vigia-opcua-" });
