@@ -1,7 +1,10 @@
 /**
- * `--opcua FILE`: reads and checks the file, checks the permissions it
- * needs, and only then loads the OPC UA source, so a gateway started
- * without `--opcua` never loads node-opcua (about 125 packages).
+ * The OPC UA source (`--opcua FILE`): one client per server of the file
+ * (gateway/opcua_source.ts), their readings into the sink, their metrics.
+ *
+ * {@linkcode loadOpcuaSource} reads and checks the file and the permissions
+ * it needs, and only then loads node-opcua (about 125 packages), so a
+ * gateway started without `--opcua` never loads it.
  *
  * @module
  */
@@ -9,8 +12,10 @@
 import { UsageError } from "../lib/cli.ts";
 import type { Logger } from "../lib/log.ts";
 import { assertPermissions, netAccess, readAccess } from "../lib/permissions.ts";
-import { namedFiles, readOpcuaConfig } from "./opcua_config.ts";
-import type { DeviceSource } from "./sources.ts";
+import { namedFiles, type OpcuaConfig, readOpcuaConfig } from "./opcua_config.ts";
+import { OpcuaMetrics } from "./opcua_metrics.ts";
+import type { OpcuaIdentity } from "./opcua_security.ts";
+import { type DeviceSource, FaultReporter } from "./sources.ts";
 
 /** What node-opcua reads of the process besides files and sockets. */
 const STACK_PERMISSIONS: readonly Deno.PermissionDescriptor[] = [
@@ -38,7 +43,7 @@ export async function loadOpcuaSource(
       throw new UsageError(`Cannot use --opcua: node-opcua needs ${what}`);
     }
   }
-  const [{ readOpcuaIdentity }, { createOpcuaSource }] = await Promise.all([
+  const [{ readOpcuaIdentity }, stack] = await Promise.all([
     import("./opcua_security.ts"),
     import("./opcua_source.ts"),
   ]);
@@ -47,5 +52,51 @@ export async function loadOpcuaSource(
     file: path,
     sensors: config.servers.reduce((sum, server) => sum + server.sensors.length, 0),
   });
-  return createOpcuaSource(config, { identity, log });
+  return createOpcuaSource(config, stack, { identity, log });
+}
+
+/** What every server's source shares. */
+interface OpcuaSourceOptions {
+  readonly identity: OpcuaIdentity;
+  readonly log: Logger;
+}
+
+/** The source subscribing to every server of `config`. */
+function createOpcuaSource(
+  config: OpcuaConfig,
+  stack: typeof import("./opcua_source.ts"),
+  options: OpcuaSourceOptions,
+): DeviceSource {
+  const metrics = new OpcuaMetrics();
+  const sensorIds = new Set(config.servers.flatMap((server) => server.sensors.map((s) => s.id)));
+  const controller = new AbortController();
+  let running: Promise<unknown> = Promise.resolve();
+  return {
+    kind: "opcua",
+    sensorIds,
+    start(sink) {
+      running = Promise.all(config.servers.map((server) => {
+        const faults = new FaultReporter(options.log, { server: server.name });
+        const source = new stack.OpcuaServerSource(server, {
+          ...options,
+          metrics,
+          faults,
+          onReading: (reading) => {
+            if (sink.push(reading) === "full") {
+              faults.fail("full", "readings dropped: the spool is full");
+              return;
+            }
+            faults.clear("full");
+            metrics.readings.add({ server: server.name });
+          },
+        });
+        return source.run(controller.signal);
+      }));
+    },
+    async stop() {
+      controller.abort();
+      await running;
+    },
+    metrics: metrics.registry,
+  };
 }

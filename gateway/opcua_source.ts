@@ -1,7 +1,7 @@
 /**
- * The OPC UA source: the gateway as an OPC UA client of every server of the
- * `--opcua` file, each with its own session and a subscription holding one
- * monitored item per configured node (sampling interval = publishing
+ * One OPC UA server of the `--opcua` file, as the gateway's client of it:
+ * its own session and a subscription holding one monitored item per
+ * configured node (sampling interval = publishing
  * interval). Each publish notification becomes readings by the rules of
  * `opcua_readings.ts`, handed to the sink (and so the spool).
  *
@@ -14,8 +14,8 @@
  * session; a node that cannot be monitored is reported with its status
  * name while the other nodes go on.
  *
- * This module loads node-opcua (about 125 packages): the gateway imports it
- * only when `--opcua` is given.
+ * This module loads node-opcua (about 125 packages): gateway/opcua.ts imports
+ * it only when `--opcua` is given.
  *
  * @module
  */
@@ -23,54 +23,12 @@
 import * as ua from "node-opcua-client";
 import { backoffDelay, sleep } from "../lib/backoff.ts";
 import type { Logger } from "../lib/log.ts";
-import type { OpcuaConfig, OpcuaServerConfig } from "./opcua_config.ts";
+import type { OpcuaServerConfig } from "./opcua_config.ts";
 import { certificateFingerprint } from "./opcua_pem.ts";
 import { type DataChange, OpcuaReadings } from "./opcua_readings.ts";
 import { keyPairProvider, type OpcuaIdentity, PinningStore } from "./opcua_security.ts";
-import { type OpcuaErrorKind, OpcuaMetrics } from "./opcua_metrics.ts";
-import { type DeviceSource, FaultReporter, type SourceReading } from "./sources.ts";
-
-/** Options of {@linkcode createOpcuaSource}. */
-export interface OpcuaSourceOptions {
-  readonly identity: OpcuaIdentity;
-  readonly log: Logger;
-}
-
-/** The source subscribing to every server of `config`. */
-export function createOpcuaSource(config: OpcuaConfig, options: OpcuaSourceOptions): DeviceSource {
-  const metrics = new OpcuaMetrics();
-  const sensorIds = new Set(config.servers.flatMap((server) => server.sensors.map((s) => s.id)));
-  const controller = new AbortController();
-  let running: Promise<unknown> = Promise.resolve();
-  return {
-    kind: "opcua",
-    sensorIds,
-    start(sink) {
-      running = Promise.all(config.servers.map((server) => {
-        const faults = new FaultReporter(options.log, { server: server.name });
-        const source = new OpcuaServerSource(server, {
-          ...options,
-          metrics,
-          faults,
-          onReading: (reading) => {
-            if (sink.push(reading) === "full") {
-              faults.fail("full", "readings dropped: the spool is full");
-              return;
-            }
-            faults.clear("full");
-            metrics.readings.add({ server: server.name });
-          },
-        });
-        return source.run(controller.signal);
-      }));
-    },
-    async stop() {
-      controller.abort();
-      await running;
-    },
-    metrics: metrics.registry,
-  };
-}
+import type { OpcuaErrorKind, OpcuaMetrics } from "./opcua_metrics.ts";
+import type { FaultReporter, SourceReading } from "./sources.ts";
 
 /** Options of {@linkcode OpcuaServerSource}. */
 export interface OpcuaServerSourceOptions {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type OpcuaServer, startOpcuaServer } from "../opcua_server.ts";
+import { type OpcuaServer, startOpcuaServer } from "../opcua/simulator.ts";
 import { readOpcuaConfig } from "../gateway/opcua_config.ts";
 import { type OpcuaIdentity, readOpcuaIdentity } from "../gateway/opcua_security.ts";
 import { type OpcuaErrorKind, OpcuaMetrics } from "../gateway/opcua_metrics.ts";
