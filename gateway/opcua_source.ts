@@ -120,20 +120,27 @@ export class OpcuaServerSource {
     client.on("connection_lost", () => ended.resolve("connection lost"));
     client.on("close", () => ended.resolve("connection closed"));
     const abort = () => ended.resolve("shutting down");
+    // Each step of building the session is bounded, and given up at once
+    // when the connection drops or the gateway stops.
+    const interrupted = ended.promise.then((why) => Promise.reject(new Error(why)));
+    interrupted.catch(() => {});
+    const step = <T>(promise: Promise<T>, what: string) =>
+      Promise.race([withTimeout(promise, CONNECT_TIMEOUT_MS, what), interrupted]);
     signal.addEventListener("abort", abort, { once: true });
     let watchdog: ReturnType<typeof setInterval> | undefined;
     let up = false;
     try {
       try {
-        await withTimeout(client.connect(config.endpoint), CONNECT_TIMEOUT_MS, "connect");
+        await step(client.connect(config.endpoint), "connect");
       } catch (error) {
+        if (signal.aborted) return false;
         await this.#connectFailed(pinning, error);
         return false;
       }
       faults.clear("certificate");
       let session: ua.ClientSession;
       try {
-        session = await withTimeout(
+        session = await step(
           client.createSession(
             config.user
               ? {
@@ -143,23 +150,26 @@ export class OpcuaServerSource {
               }
               : { type: ua.UserTokenType.Anonymous },
           ),
-          CONNECT_TIMEOUT_MS,
           "create session",
         );
       } catch (error) {
+        if (signal.aborted) return false;
         this.#count("session");
         faults.fail("link", `cannot open a session on ${config.endpoint}: ${reason(error)}`);
         return false;
       }
       session.on("session_closed", () => ended.resolve("session closed"));
-      const subscription = await session.createSubscription2({
-        requestedPublishingInterval: config.publishingIntervalMs,
-        requestedLifetimeCount: 6 * KEEPALIVE_COUNT,
-        requestedMaxKeepAliveCount: KEEPALIVE_COUNT,
-        maxNotificationsPerPublish: 0,
-        publishingEnabled: true,
-        priority: 10,
-      });
+      const subscription = await step(
+        session.createSubscription2({
+          requestedPublishingInterval: config.publishingIntervalMs,
+          requestedLifetimeCount: 6 * KEEPALIVE_COUNT,
+          requestedMaxKeepAliveCount: KEEPALIVE_COUNT,
+          maxNotificationsPerPublish: 0,
+          publishingEnabled: true,
+          priority: 10,
+        }),
+        "create subscription",
+      );
       subscription.on("terminated", () => ended.resolve("subscription terminated"));
       // Every publish response, data or keep-alive, shows the session is
       // alive; a silent one (half-open TCP, a stuck server) is rebuilt.
@@ -179,7 +189,7 @@ export class OpcuaServerSource {
         if (early) early.push(message);
         else this.#onNotification(message, handles);
       });
-      await this.#monitor(subscription, handles);
+      await step(this.#monitor(subscription, handles), "create monitored items");
       for (const message of early) this.#onNotification(message, handles);
       early = undefined;
       up = true;
@@ -197,6 +207,7 @@ export class OpcuaServerSource {
       }
       return true;
     } catch (error) {
+      if (signal.aborted) return up;
       this.#count("session");
       faults.fail("link", `session with ${config.endpoint} failed: ${reason(error)}`);
       return up;

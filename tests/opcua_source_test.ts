@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type OpcuaServer, startOpcuaServer } from "../opcua/simulator.ts";
-import { readOpcuaConfig } from "../gateway/opcua_config.ts";
+import { parseOpcuaConfig, readOpcuaConfig } from "../gateway/opcua_config.ts";
 import { type OpcuaIdentity, readOpcuaIdentity } from "../gateway/opcua_security.ts";
 import { type OpcuaErrorKind, OpcuaMetrics } from "../gateway/opcua_metrics.ts";
 import { OpcuaServerSource } from "../gateway/opcua_source.ts";
@@ -370,6 +370,57 @@ Deno.test(
           await h.stop();
         }
       });
+    }
+  },
+);
+
+Deno.test(
+  "OpcuaServerSource stops at once while a server that never answers is being dialled",
+  OPTIONS,
+  async () => {
+    const { identity } = await gatewayIdentity();
+    // Accepts TCP connections and never says a word: an OPC UA Hello gets no answer.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of listener) held.push(conn);
+    })();
+    const text = JSON.stringify({
+      servers: [{
+        name: "mute",
+        endpoint: `opc.tcp://127.0.0.1:${listener.addr.port}/UA`,
+        security: "None",
+        sensors: [BOILER],
+      }],
+    });
+    const lines: string[] = [];
+    const log = createLogger("gateway", { write: (line) => lines.push(line) });
+    const metrics = new OpcuaMetrics();
+    const source = new OpcuaServerSource(parseOpcuaConfig("mute.json", text).servers[0]!, {
+      identity,
+      log,
+      metrics,
+      faults: new FaultReporter(log, { server: "mute" }),
+      onReading: () => {},
+    });
+    const controller = new AbortController();
+    const running = source.run(controller.signal);
+    try {
+      while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      controller.abort();
+      const stopped = await Promise.race([
+        running.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 5_000)),
+      ]);
+      assert.ok(stopped, "run() resolves well before the 10 s connect timeout");
+      assert.equal(metrics.errors.get({ server: "mute", kind: "connect" }), 0, lines.join("\n"));
+      assert.deepEqual(lines, [], "stopping is not a fault");
+    } finally {
+      controller.abort();
+      await running;
+      listener.close();
+      await accepting.catch(() => {});
+      for (const conn of held) conn.close();
     }
   },
 );
