@@ -226,6 +226,10 @@ function parseServer(
   if (server.has("user") !== server.has("passwordFile")) {
     server.fail(server.has("user") ? "passwordFile" : "user", "user and passwordFile go together");
   }
+  if (server.has("user") && security === "None") {
+    // With no secure channel the stack may send the password as it is.
+    server.fail("user", 'a password needs security "Sign" or "SignAndEncrypt"');
+  }
   return {
     name,
     endpoint,

@@ -117,6 +117,11 @@ const BAD: [string, Record<string, unknown> | string, string][] = [
     "plant.json: servers[0].passwordFile: user and passwordFile go together",
   ],
   [
+    "a password with security None",
+    { security: "None", serverCertificate: undefined, user: "vigia", passwordFile: "p" },
+    'plant.json: servers[0].user: a password needs security "Sign" or "SignAndEncrypt"',
+  ],
+  [
     "a zero publishing interval",
     { publishingInterval: 0 },
     "plant.json: servers[0].publishingInterval: expected a number 0.01-3600, got 0",
