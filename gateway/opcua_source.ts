@@ -21,7 +21,7 @@
  */
 
 import * as ua from "node-opcua-client";
-import { backoffDelay, sleep } from "../lib/backoff.ts";
+import { backoffDelay, sleep } from "../static/shared/backoff.js";
 import type { Logger } from "../lib/log.ts";
 import type { OpcuaServerConfig } from "./opcua_config.ts";
 import { certificateFingerprint } from "./opcua_pem.ts";
