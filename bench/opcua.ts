@@ -33,6 +33,7 @@ import { fetchMetrics, histogramBuckets, windowQuantile } from "./pipeline_tally
 import type { MetricSamples } from "../lib/metrics.ts";
 import { sampleCosts } from "./process_stats.ts";
 import { exitIfHelpAsked } from "./usage.ts";
+import { OPCUA_STACK_FLAGS } from "../gateway/opcua.ts";
 
 const USAGE = `
 Usage: deno task bench opcua -- [--nodes 1000] [--hz 10] [--publishing S] [--seconds 10]
@@ -133,7 +134,7 @@ try {
   const gateway = start(
     "gateway.ts",
     gatewayArgs(["--spool", join(dir, "spool.db"), "--opcua", file]),
-    allowDir,
+    [...allowDir, ...OPCUA_STACK_FLAGS],
   );
   await portOf(gateway);
   const metricsPort = Number(

@@ -17,7 +17,13 @@ import { OpcuaMetrics } from "./opcua_metrics.ts";
 import type { OpcuaIdentity } from "./opcua_security.ts";
 import { type DeviceSource, FaultReporter } from "./sources.ts";
 
-/** What node-opcua reads of the process besides files and sockets. */
+/**
+ * What node-opcua reads of the process besides files and sockets (its
+ * environment variables, the host name and home directory), as the flags
+ * that grant it: the gateway gets them only with `--opcua`.
+ */
+export const OPCUA_STACK_FLAGS: readonly string[] = ["--allow-env", "--allow-sys=hostname,homedir"];
+
 const STACK_PERMISSIONS: readonly Deno.PermissionDescriptor[] = [
   { name: "env" },
   { name: "sys", kind: "hostname" },
@@ -39,8 +45,11 @@ export async function loadOpcuaSource(
   });
   for (const descriptor of STACK_PERMISSIONS) {
     if (Deno.permissions.querySync(descriptor).state !== "granted") {
-      const what = descriptor.name === "sys" ? `--allow-sys=${descriptor.kind}` : "--allow-env";
-      throw new UsageError(`Cannot use --opcua: node-opcua needs ${what}`);
+      throw new UsageError(
+        `Cannot use --opcua: node-opcua needs ${OPCUA_STACK_FLAGS.join(" ")} ` +
+          "(run deno run -P=gateway " + OPCUA_STACK_FLAGS.join(" ") +
+          " gateway.ts --opcua FILE ...)",
+      );
     }
   }
   const [{ readOpcuaIdentity }, stack] = await Promise.all([

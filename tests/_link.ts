@@ -149,8 +149,14 @@ export function closeQuietly(conn: Deno.Conn): void {
 export function startGateway(
   pki: TestPki,
   dir: string,
-  options: { args?: readonly string[]; server?: string; port?: number; waitFor?: RegExp | null } =
-    {},
+  options: {
+    args?: readonly string[];
+    server?: string;
+    port?: number;
+    waitFor?: RegExp | null;
+    /** More permission flags (`--allow-env` for `--opcua`). */
+    allow?: readonly string[];
+  } = {},
 ): Promise<RunningProgram> {
   return startProgram("gateway.ts", [
     "--port",
@@ -165,7 +171,7 @@ export function startGateway(
     "0",
     ...(options.args ?? []),
   ], {
-    allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`],
+    allow: [`--allow-read=${pki.dir},${dir}`, `--allow-write=${dir}`, ...(options.allow ?? [])],
     ...(options.waitFor === undefined ? {} : { waitFor: options.waitFor }),
   });
 }

@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { OPCUA_STACK_FLAGS } from "../gateway/opcua.ts";
 import { ERROR_CODES, type Reading } from "../protocol/mod.ts";
 import { freePort, metricsPort } from "./_faults.ts";
 import {
@@ -86,6 +87,7 @@ Deno.test("gateway --opcua stores a server's data changes in seq order, across a
   const gatewayArgs = {
     server: `http://127.0.0.1:${serverPort}`,
     args: ["--opcua", file, "--metrics-port", "0"],
+    allow: OPCUA_STACK_FLAGS,
   };
   const stored = async (id: number) =>
     (await fetchAllReadings(server.port)).filter((r: Reading) => r.sensorId === id);
@@ -156,6 +158,7 @@ Deno.test("gateway --opcua heals: server down at start, then SIGKILLed and resta
   await using gateway = await startGateway(pki, dir, {
     server: `http://127.0.0.1:${server.port}`,
     args: ["--opcua", file],
+    allow: OPCUA_STACK_FLAGS,
   });
   const stored = async () =>
     (await fetchAllReadings(server.port)).filter((r: Reading) => r.sensorId === 201);
@@ -200,7 +203,10 @@ Deno.test("gateway --opcua refuses a TLS sensor whose certificate names an OPC U
       }],
     }),
   );
-  await using gateway = await startGateway(pki, dir, { args: ["--opcua", file] });
+  await using gateway = await startGateway(pki, dir, {
+    args: ["--opcua", file],
+    allow: OPCUA_STACK_FLAGS,
+  });
   const conn = await connectSensor(gateway.port, pki, 1);
   try {
     const { frames, closed } = await readFrames(conn, () => false, 3_000);
@@ -228,7 +234,11 @@ Deno.test("gateway --opcua with a mistake in the file exits 2 naming the file, t
       }],
     }),
   );
-  await using gateway = await startGateway(pki, dir, { args: ["--opcua", file], waitFor: null });
+  await using gateway = await startGateway(pki, dir, {
+    args: ["--opcua", file],
+    allow: OPCUA_STACK_FLAGS,
+    waitFor: null,
+  });
   const status = await gateway.status;
   assert.equal(status.code, 2, gateway.output());
   const errors = gateway.lines().filter((line) => line.includes(file));
@@ -269,4 +279,28 @@ Deno.test("demo --opcua shows the simulated server's sensor next to the TLS sens
       `${error instanceof Error ? error.message : error}\n${demo.lines().join("\n")}`,
     );
   }
+});
+
+Deno.test("gateway --opcua without the stack's permissions exits 2 naming the flags to add", async () => {
+  const pki = await testPki(1);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-opcua-" });
+  const file = join(dir, "opcua.json");
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      servers: [{
+        name: "line-1",
+        endpoint: "opc.tcp://127.0.0.1:4840",
+        security: "None",
+        sensors: [{ id: 7, temperature: { node: "ns=1;s=T" } }],
+      }],
+    }),
+  );
+  await using gateway = await startGateway(pki, dir, { args: ["--opcua", file], waitFor: null });
+  const status = await gateway.status;
+  assert.equal(status.code, 2, gateway.output());
+  assert.match(
+    gateway.output(),
+    /Cannot use --opcua: node-opcua needs --allow-env --allow-sys=hostname,homedir/,
+  );
 });
