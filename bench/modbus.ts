@@ -27,10 +27,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
 import { layoutConfig } from "../modbus/layout.ts";
-import { fetchMetrics, histogramBuckets, windowQuantile } from "./pipeline_tally.ts";
-import type { MetricSamples } from "../lib/metrics.ts";
-import { sampleCosts } from "./process_stats.ts";
-import { exitIfHelpAsked } from "./usage.ts";
+import { measureWindow } from "./source_window.ts";
+import { exitIfHelpAsked, positiveFlag } from "./usage.ts";
 
 const USAGE = `
 Usage: deno task bench modbus -- [--devices 100] [--sensors 10] [--hz 10]
@@ -56,21 +54,14 @@ const { values: flags } = parseArgs({
   strict: false, // `deno task bench -- ...` passes every benchmark's flags
 });
 
-function positive(name: string, value: unknown, max = Infinity): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > max) {
-    console.error(`modbus: --${name} expects an integer 1-${max}, got ${JSON.stringify(value)}`);
-    Deno.exit(2);
-  }
-  return number;
-}
+const positive = (name: string, value: unknown, max = Infinity) =>
+  positiveFlag("modbus", name, value, max);
 
 const DEVICES = positive("devices", flags.devices, 255);
 const SENSORS = positive("sensors", flags.sensors, 41); // 123 registers: one read per poll
 const HZ = positive("hz", flags.hz, 100);
 const SECONDS = positive("seconds", flags.seconds);
 const WARMUP = positive("warmup", flags.warmup);
-const FRESHNESS = "vigia_reading_freshness_seconds";
 
 const dir = await Deno.makeTempDir({ prefix: "vigia-bench-modbus-" });
 const children: Child[] = [];
@@ -145,39 +136,22 @@ try {
     /:(\d+)\/metrics/.exec(await gateway.waitForLine(/metrics on http:/, 60_000))![1],
   );
 
-  const sample = async () => {
-    const [serverMetrics, gatewayMetrics, costs] = await Promise.all([
-      fetchMetrics(`http://127.0.0.1:${serverPort}/metrics`),
-      fetchMetrics(`http://127.0.0.1:${metricsPort}/metrics`),
-      sampleCosts([gateway.pid, plc.pid, server.pid]),
-    ]);
-    return { at: performance.now(), serverMetrics, gatewayMetrics, costs };
-  };
   console.log(
     `modbus: ${DEVICES} devices × ${SENSORS} sensors at ${HZ} Hz; warm-up ${WARMUP} s, window ${SECONDS} s`,
   );
-  await new Promise((resolve) => setTimeout(resolve, WARMUP * 1000));
-  const first = await sample();
-  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
-  const last = await sample();
-
-  const seconds = (last.at - first.at) / 1000;
-  const total = (samples: MetricSamples, prefix: string) => {
-    let sum = 0;
-    for (const [key, value] of samples) if (key.startsWith(prefix)) sum += value;
-    return sum;
-  };
-  const rate = (pick: (s: typeof first) => number) => (pick(last) - pick(first)) / seconds;
-  const polls = rate((s) => total(s.gatewayMetrics, "vigia_modbus_polls_total{"));
-  const madeRate = rate((s) => total(s.gatewayMetrics, "vigia_modbus_readings_total{"));
-  const errors = rate((s) => total(s.gatewayMetrics, "vigia_modbus_errors_total{"));
-  const stored = rate((s) => s.serverMetrics.get("vigia_readings_stored_total") ?? 0);
-  const before = histogramBuckets(first.serverMetrics, FRESHNESS);
-  const after = histogramBuckets(last.serverMetrics, FRESHNESS);
-  const ms = (q: number) => ((windowQuantile(before, after, q) ?? NaN) * 1000).toFixed(1);
-  const cores = (i: number) =>
-    ((last.costs.processes[i]?.cpuSeconds ?? 0) - (first.costs.processes[i]?.cpuSeconds ?? 0)) /
-    seconds;
+  const window = await measureWindow({
+    serverMetrics: `http://127.0.0.1:${serverPort}/metrics`,
+    gatewayMetrics: `http://127.0.0.1:${metricsPort}/metrics`,
+    pids: [gateway.pid, plc.pid, server.pid],
+    warmupSeconds: WARMUP,
+    seconds: SECONDS,
+  });
+  const polls = window.gatewayRate("vigia_modbus_polls_total{");
+  const madeRate = window.gatewayRate("vigia_modbus_readings_total{");
+  const errors = window.gatewayRate("vigia_modbus_errors_total{");
+  const stored = window.storedRate;
+  const ms = (q: number) => window.latencyMs(q);
+  const cores = (i: number) => window.cores(i);
   const usPerPoll = polls > 0 ? (cores(0) / polls) * 1e6 : NaN;
   console.log(
     `  polls/s ${polls.toFixed(0)} (offered ${DEVICES * HZ}), failed or skipped/s ${

@@ -29,10 +29,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
-import { fetchMetrics, histogramBuckets, windowQuantile } from "./pipeline_tally.ts";
-import type { MetricSamples } from "../lib/metrics.ts";
-import { sampleCosts } from "./process_stats.ts";
-import { exitIfHelpAsked } from "./usage.ts";
+import { measureWindow } from "./source_window.ts";
+import { exitIfHelpAsked, positiveFlag } from "./usage.ts";
 import { OPCUA_STACK_FLAGS } from "../gateway/opcua.ts";
 
 const USAGE = `
@@ -59,14 +57,8 @@ const { values: flags } = parseArgs({
   strict: false, // `deno task bench -- ...` passes every benchmark's flags
 });
 
-function positive(name: string, value: unknown, max = Infinity): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > max) {
-    console.error(`opcua: --${name} expects an integer 1-${max}, got ${JSON.stringify(value)}`);
-    Deno.exit(2);
-  }
-  return number;
-}
+const positive = (name: string, value: unknown, max = Infinity) =>
+  positiveFlag("opcua", name, value, max);
 
 const NODES = positive("nodes", flags.nodes, 100_000);
 const HZ = positive("hz", flags.hz, 100);
@@ -79,7 +71,6 @@ if (!(PUBLISHING >= 0.01 && PUBLISHING <= 3600)) {
 }
 const SECONDS = positive("seconds", flags.seconds);
 const WARMUP = positive("warmup", flags.warmup);
-const FRESHNESS = "vigia_reading_freshness_seconds";
 
 const dir = await Deno.makeTempDir({ prefix: "vigia-bench-opcua-" });
 const children: Child[] = [];
@@ -153,44 +144,27 @@ try {
     }[];
     return sensors.find((sensor) => sensor.id === 1)?.last.temperature ?? NaN;
   };
-  const sample = async () => {
-    const [serverMetrics, gatewayMetrics, costs, ticks] = await Promise.all([
-      fetchMetrics(`http://127.0.0.1:${serverPort}/metrics`),
-      fetchMetrics(`http://127.0.0.1:${metricsPort}/metrics`),
-      sampleCosts([gateway.pid, opcua.pid, server.pid, plain.pid]),
-      tick(),
-    ]);
-    return { at: performance.now(), serverMetrics, gatewayMetrics, costs, ticks };
-  };
   console.log(
     `opcua: ${NODES} nodes changing at ${HZ} Hz on one server, publishing every ${PUBLISHING} s; ` +
       `warm-up ${WARMUP} s, window ${SECONDS} s`,
   );
-  await new Promise((resolve) => setTimeout(resolve, WARMUP * 1000));
-  const first = await sample();
-  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
-  const last = await sample();
-
-  const seconds = (last.at - first.at) / 1000;
-  const total = (samples: MetricSamples, prefix: string) => {
-    let sum = 0;
-    for (const [key, value] of samples) if (key.startsWith(prefix)) sum += value;
-    return sum;
-  };
-  const rate = (pick: (s: typeof first) => number) => (pick(last) - pick(first)) / seconds;
-  const notifications = rate((s) => total(s.gatewayMetrics, "vigia_opcua_notifications_total{"));
-  const madeRate = rate((s) => total(s.gatewayMetrics, "vigia_opcua_readings_total{"));
-  const errors = rate((s) => total(s.gatewayMetrics, "vigia_opcua_errors_total{"));
-  const stored = rate((s) => s.serverMetrics.get("vigia_readings_stored_total") ?? 0);
-  const before = histogramBuckets(first.serverMetrics, FRESHNESS);
-  const after = histogramBuckets(last.serverMetrics, FRESHNESS);
-  const ms = (q: number) => ((windowQuantile(before, after, q) ?? NaN) * 1000).toFixed(1);
-  const cores = (i: number) =>
-    ((last.costs.processes[i]?.cpuSeconds ?? 0) - (first.costs.processes[i]?.cpuSeconds ?? 0)) /
-    seconds;
-  const rssMb = (i: number) => ((last.costs.processes[i]?.rssBytes ?? NaN) / 2 ** 20).toFixed(0);
+  const window = await measureWindow({
+    serverMetrics: `http://127.0.0.1:${serverPort}/metrics`,
+    gatewayMetrics: `http://127.0.0.1:${metricsPort}/metrics`,
+    pids: [gateway.pid, opcua.pid, server.pid, plain.pid],
+    warmupSeconds: WARMUP,
+    seconds: SECONDS,
+    probe: tick,
+  });
+  const notifications = window.gatewayRate("vigia_opcua_notifications_total{");
+  const madeRate = window.gatewayRate("vigia_opcua_readings_total{");
+  const errors = window.gatewayRate("vigia_opcua_errors_total{");
+  const stored = window.storedRate;
+  const changes = ((window.last.probe - window.first.probe) * NODES) / window.seconds;
+  const ms = (q: number) => window.latencyMs(q);
+  const cores = (i: number) => window.cores(i);
+  const rssMb = (i: number) => window.rssMb(i);
   console.log(`  notifications/s ${notifications.toFixed(1)}, errors/s ${errors.toFixed(1)}`);
-  const changes = ((last.ticks - first.ticks) * NODES) / seconds;
   console.log(
     `  changes/s made by the server ${changes.toFixed(0)} (${NODES * HZ} asked for); ` +
       `readings/s made ${madeRate.toFixed(0)}, stored ${stored.toFixed(0)}`,
@@ -201,15 +175,11 @@ try {
       cores(3).toFixed(2)
     } cores, RSS ${rssMb(3)} MB`,
   );
+  console.log(`  CPU cores: opcua server ${cores(1).toFixed(2)}, server ${cores(2).toFixed(2)}`);
   console.log(
-    `  CPU cores: opcua server ${cores(1).toFixed(2)}, server ${cores(2).toFixed(2)}`,
-  );
-  console.log(
-    `BENCH opcua nodes=${NODES} hz=${HZ} publishing_s=${PUBLISHING} notifications_per_s=${
-      notifications.toFixed(1)
-    } ` +
-      `errors_per_s=${errors.toFixed(1)} changes_per_s=${changes.toFixed(0)} ` +
-      `made_per_s=${madeRate.toFixed(0)} ` +
+    `BENCH opcua nodes=${NODES} hz=${HZ} publishing_s=${PUBLISHING} ` +
+      `notifications_per_s=${notifications.toFixed(1)} errors_per_s=${errors.toFixed(1)} ` +
+      `changes_per_s=${changes.toFixed(0)} made_per_s=${madeRate.toFixed(0)} ` +
       `stored_per_s=${stored.toFixed(0)} p50_ms=${ms(0.5)} p99_ms=${ms(0.99)} ` +
       `gateway_cores=${cores(0).toFixed(3)} gateway_rss_mb=${rssMb(0)} ` +
       `plain_rss_mb=${rssMb(3)} opcua_server_cores=${cores(1).toFixed(3)} ` +

@@ -39,9 +39,11 @@ import {
   type ConfigObject,
   ConfigObject as Config,
   readDeviceName,
+  readPoints,
   readScaling,
   readSensorId,
-  SourceConfigError,
+  readSourceFile,
+  type SourceConfigError,
 } from "./source_config.ts";
 
 /** Where one quantity of a sensor is read, and how it becomes a value. */
@@ -84,14 +86,7 @@ const POINT_FIELDS = ["table", "address", "type", "order", "scale", "offset"];
 
 /** Reads and checks the file at `path`; throws {@linkcode SourceConfigError} (exit 2). */
 export async function readModbusConfig(path: string): Promise<ModbusConfig> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new SourceConfigError(path, "", `cannot read the file (${detail})`);
-  }
-  return parseModbusConfig(path, text);
+  return parseModbusConfig(path, await readSourceFile(path));
 }
 
 /** Checks `text`, the content of `file`; throws {@linkcode SourceConfigError} at the first mistake. */
@@ -119,20 +114,7 @@ function parseDevice(device: ConfigObject, names: Set<string>, ids: Set<number>)
 
 function parseSensor(sensor: ConfigObject, ids: Set<number>): ModbusSensor {
   sensor.allowOnly(SENSOR_FIELDS);
-  const id = readSensorId(sensor, ids);
-  const points: Partial<Record<Quantity, ModbusPoint>> = {};
-  for (const quantity of QUANTITIES) {
-    const point = sensor.object(quantity);
-    if (point !== undefined) points[quantity] = parsePoint(point);
-  }
-  if (Object.keys(points).length === 0) {
-    throw new SourceConfigError(
-      sensor.file,
-      sensor.path,
-      `no quantity (expected at least one of ${QUANTITIES.join(", ")})`,
-    );
-  }
-  return { id, points };
+  return { id: readSensorId(sensor, ids), points: readPoints(sensor, parsePoint) };
 }
 
 function parsePoint(point: ConfigObject): ModbusPoint {

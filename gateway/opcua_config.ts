@@ -35,6 +35,7 @@ import {
   readPoints,
   readScaling,
   readSensorId,
+  readSourceFile,
   SourceConfigError,
 } from "./source_config.ts";
 
@@ -124,14 +125,7 @@ export async function readOpcuaConfig(
   path: string,
   beforeFiles: (config: OpcuaConfig) => void = () => {},
 ): Promise<OpcuaConfig> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new SourceConfigError(path, "", `cannot read the file (${detail})`);
-  }
-  const config = parseOpcuaConfig(path, text);
+  const config = parseOpcuaConfig(path, await readSourceFile(path));
   beforeFiles(config);
   return await readOpcuaFiles(config);
 }

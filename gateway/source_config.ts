@@ -206,3 +206,13 @@ export function readPoints<P>(
   }
   return points;
 }
+
+/** The text of a source file; a file that cannot be read is a {@linkcode SourceConfigError}. */
+export async function readSourceFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new SourceConfigError(path, "", `cannot read the file (${detail})`);
+  }
+}
