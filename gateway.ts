@@ -51,7 +51,7 @@ import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
 import { parseModbusConfig, readModbusConfig } from "./gateway/modbus_config.ts";
 import { createModbusSource } from "./gateway/modbus_source.ts";
-import { loadOpcuaSource } from "./gateway/opcua.ts";
+import { loadOpcuaSource, opcuaAccess } from "./gateway/opcua.ts";
 import { type DeviceSource, DeviceSources } from "./gateway/sources.ts";
 import { readCa, serverClient } from "./lib/tls.ts";
 import { parseTokenLines } from "./lib/token_file.ts";
@@ -206,7 +206,7 @@ export function permissions(config: GatewayConfig): PermissionNeed[] {
       ? []
       : [netAccess("metrics-port", config.host, config.metricsPort)]),
     ...(config.modbus === undefined ? [] : modbusAccess(config.modbus)),
-    ...(config.opcua === undefined ? [] : [readAccess("opcua", config.opcua)]),
+    ...(config.opcua === undefined ? [] : opcuaAccess(config.opcua)),
   ];
 }
 

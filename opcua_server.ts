@@ -14,38 +14,37 @@
  * Client certificates are refused unless trusted: `--trust FILE` adds one
  * (the gateway's `certs/opcua/gateway.crt`) to its trust list.
  *
- * Usage: deno task opcua-server [flags]
- *
- *   --port PORT        listen port on 127.0.0.1, 0 = any free port (default 4840)
- *   --pki DIR          the server's PKI folder (default data/opcua-server-pki)
- *   --trust FILE       trust this client certificate (repeatable)
- *   --user NAME        require this user name …
- *   --password-file F  … with the password in this file (else anonymous is allowed)
- *   --interval SECONDS how often values change (default 1)
- *   --nodes N          extra Sim.i variables (default 0)
- *   --seed N           seed of the drift (default 1)
- *   --first-id N       sensor id of the Boiler in the --config-out file (default 2001)
- *   --config-out FILE  once listening, write the gateway's --opcua file there
+ * Flags: `deno task opcua-server --help` (the table is {@linkcode FLAGS}).
  *
  * The first log line is `listening on 127.0.0.1:PORT
  * endpoint=opc.tcp://127.0.0.1:PORT/UA/Plant certificate=PATH sha256=AB:…`.
  *
- * Exit codes: 0 after SIGINT/SIGTERM, 1 fatal error, 2 bad flags.
+ * Exit codes: 0 after SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.
  *
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import {
   type CommonConfig,
   commonConfig,
-  parseFlags,
   parseNumber,
   parsePort,
+  parseTable,
   type Program,
   runMain,
 } from "./lib/cli.ts";
+import { type Flag, usage } from "./lib/flags.ts";
 import type { Logger } from "./lib/log.ts";
-import { assertPermissions, readAccess, writeAccess } from "./lib/permissions.ts";
+import {
+  envAccess,
+  netAccess,
+  type PermissionNeed,
+  readAccess,
+  readWriteAccess,
+  sysAccess,
+  writeAccess,
+} from "./lib/permissions.ts";
 import { type OpcuaServer, startOpcuaServer } from "./opcua/simulator.ts";
 
 /** Configuration of the simulated OPC UA server. */
@@ -62,58 +61,89 @@ export interface OpcuaServerConfig extends CommonConfig {
   readonly configOut: string | undefined;
 }
 
-const USAGE = `
-Usage: deno task opcua-server [flags]
+/** The flags of `deno task opcua-server`. */
+export const FLAGS: readonly Flag[] = [
+  { name: "port", value: "PORT", default: "4840", help: "listen port on 127.0.0.1, 0 = any free" },
+  { name: "pki", value: "DIR", default: "data/opcua-server-pki", help: "the server's PKI folder" },
+  {
+    name: "trust",
+    value: "FILE",
+    multiple: true,
+    help: "trust this client certificate, e.g. certs/opcua/gateway.crt; repeatable",
+  },
+  { name: "user", value: "NAME", defaultHelp: "anonymous", help: "require this user name ..." },
+  { name: "password-file", value: "FILE", help: "... and the password in this file" },
+  { name: "interval", value: "SECONDS", default: "1", help: "how often every value changes" },
+  { name: "nodes", value: "N", default: "0", help: "extra variables ns=1;s=Sim.0 ... Sim.<N-1>" },
+  { name: "seed", value: "N", default: "1", help: "seed of the drift" },
+  {
+    name: "first-id",
+    value: "N",
+    default: "2001",
+    help: "sensor id of the Boiler in the --config-out file",
+  },
+  {
+    name: "config-out",
+    value: "FILE",
+    help: "once listening, write the gateway's --opcua file for this server there " +
+      "(SignAndEncrypt, its certificate pinned)",
+  },
+];
 
-Simulated plant OPC UA server (node-opcua-server) with drifting Boiler.*
-variables under ns=1, for the demo, the tests and the benchmark.
-
-  --port PORT          listen port on 127.0.0.1, 0 = any free port (default: 4840)
-  --pki DIR            the server's PKI folder (default: data/opcua-server-pki)
-  --trust FILE         trust this client certificate, e.g. certs/opcua/gateway.crt (repeatable)
-  --user NAME          require this user name ...
-  --password-file FILE ... and the password in this file (default: anonymous allowed)
-  --interval SECONDS   how often every value changes (default: 1)
-  --nodes N            extra variables ns=1;s=Sim.0 ... Sim.<N-1> (default: 0)
-  --seed N             seed of the drift (default: 1)
-  --first-id N         sensor id of the Boiler in the --config-out file (default: 2001)
-  --config-out FILE    once listening, write the gateway's --opcua file for this
-                       server there (SignAndEncrypt, its certificate pinned)
-  --log-json           log one JSON object per line
-  -h, --help           show this help
-`;
+const USAGE = usage(
+  "opcua-server",
+  `Simulated plant OPC UA server (node-opcua-server) with drifting Boiler.*
+variables under ns=1, for the demo, the tests and the benchmark.`,
+  FLAGS,
+  "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.",
+);
 
 /** Parses the simulated server's flags. */
 export function parseConfig(args: string[]): OpcuaServerConfig {
-  const values = parseFlags(args, {
-    port: { type: "string", default: "4840" },
-    pki: { type: "string", default: "data/opcua-server-pki" },
-    trust: { type: "string", multiple: true, default: [] },
-    user: { type: "string" },
-    "password-file": { type: "string" },
-    interval: { type: "string", default: "1" },
-    nodes: { type: "string", default: "0" },
-    seed: { type: "string", default: "1" },
-    "first-id": { type: "string", default: "2001" },
-    "config-out": { type: "string" },
-  });
+  const values = parseTable(args, FLAGS);
   return {
     ...commonConfig(values),
-    port: parsePort("port", values.port),
-    pki: values.pki,
-    trust: values.trust,
-    user: values.user,
-    passwordFile: values["password-file"],
-    intervalMs: 1000 * parseNumber("interval", values.interval, { min: 0.01, max: 3600 }),
-    nodes: parseNumber("nodes", values.nodes, { min: 0, max: 100_000, integer: true }),
-    seed: parseNumber("seed", values.seed, { min: 0, max: 2 ** 32 - 1, integer: true }),
-    firstId: parseNumber("first-id", values["first-id"], {
+    port: parsePort("port", values.string("port")),
+    pki: values.string("pki"),
+    trust: values.list("trust"),
+    user: values.optional("user"),
+    passwordFile: values.optional("password-file"),
+    intervalMs: 1000 * parseNumber("interval", values.string("interval"), { min: 0.01, max: 3600 }),
+    nodes: parseNumber("nodes", values.string("nodes"), { min: 0, max: 100_000, integer: true }),
+    seed: parseNumber("seed", values.string("seed"), { min: 0, max: 2 ** 32 - 1, integer: true }),
+    firstId: parseNumber("first-id", values.string("first-id"), {
       min: 1,
       max: 2 ** 32 - 1,
       integer: true,
     }),
-    configOut: values["config-out"],
+    configOut: values.optional("config-out"),
   };
+}
+
+// node-opcua-server loads the standard address space from its nodeset files.
+const OWN_FILES = fileURLToPath(new URL("node_modules/", import.meta.url));
+
+/**
+ * What the flags need: the PKI folder, the trusted certificates and the
+ * password, the file to write, the port; and what node-opcua reads of the
+ * process (environment, host name, home directory, user and group ids, the
+ * network interfaces it advertises).
+ */
+export function permissions(config: OpcuaServerConfig): PermissionNeed[] {
+  return [
+    ...readWriteAccess("pki", config.pki),
+    ...config.trust.map((file) => readAccess("trust", file)),
+    ...(config.passwordFile === undefined
+      ? []
+      : [readAccess("password-file", config.passwordFile)]),
+    ...(config.configOut === undefined ? [] : [writeAccess("config-out", config.configOut)]),
+    readAccess("", OWN_FILES),
+    netAccess("port", "127.0.0.1", config.port),
+    envAccess("opcua"),
+    ...(["homedir", "hostname", "uid", "gid", "networkInterfaces"] as const).map((name) =>
+      sysAccess("opcua", name)
+    ),
+  ];
 }
 
 /** Runs the simulated server until `signal` aborts. */
@@ -122,15 +152,6 @@ export async function run(
   signal: AbortSignal,
   log: Logger,
 ): Promise<void> {
-  assertPermissions("opcua_server", [
-    readAccess("pki", config.pki),
-    writeAccess("pki", config.pki),
-    ...config.trust.map((file) => readAccess("trust", file)),
-    ...(config.passwordFile === undefined
-      ? []
-      : [readAccess("password-file", config.passwordFile)]),
-    ...(config.configOut === undefined ? [] : [writeAccess("config-out", config.configOut)]),
-  ]);
   const password = config.passwordFile === undefined
     ? undefined
     : (await Deno.readTextFile(config.passwordFile)).trim();
@@ -194,7 +215,9 @@ export function gatewayFile(
 export const opcuaServerProgram: Program<OpcuaServerConfig> = {
   name: "opcua-server",
   usage: USAGE,
+  flags: FLAGS,
   parseConfig,
+  permissions,
   run,
 };
 

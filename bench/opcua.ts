@@ -31,7 +31,6 @@ import { parseArgs } from "node:util";
 import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
 import { measureWindow } from "./source_window.ts";
 import { exitIfHelpAsked, positiveFlag } from "./usage.ts";
-import { OPCUA_STACK_FLAGS } from "../gateway/opcua.ts";
 
 const USAGE = `
 Usage: deno task bench opcua -- [--nodes 1000] [--hz 10] [--publishing S] [--seconds 10]
@@ -74,8 +73,8 @@ const WARMUP = positive("warmup", flags.warmup);
 
 const dir = await Deno.makeTempDir({ prefix: "vigia-bench-opcua-" });
 const children: Child[] = [];
-const start = (script: string, args: string[], allow: string[] = []) => {
-  const child = startChild(script, args, { allow, keepLines: 200 });
+const start = async (script: string, args: string[], allow: string[] = []) => {
+  const child = await startChild(script, args, { allow, keepLines: 200 });
   children.push(child);
   return child;
 };
@@ -85,18 +84,16 @@ const allowDir = [`--allow-read=${dir}`, `--allow-write=${dir}`];
 
 try {
   const certs = join(dir, "certs");
-  const made = await startChild("certs.ts", ["--out", certs, "--sensors", "1"], {
-    allow: allowDir,
-  }).status;
+  const made = await (await startChild("certs.ts", ["--out", certs, "--sensors", "1"])).status;
   if (!made.success) throw new Error(`certs.ts exited with ${made.code}`);
 
-  const server = start("server.ts", [
+  const server = await start("server.ts", [
     ...["--port", "0", "--db", join(dir, "readings.db")],
     ...["--token-file", join(certs, "ingest.token")],
   ], allowDir);
   const serverPort = await portOf(server);
   const file = join(dir, "opcua.json");
-  const opcua = start("opcua_server.ts", [
+  const opcua = await start("opcua_server.ts", [
     ...["--port", "0", "--pki", join(dir, "opcua-pki"), "--nodes", String(NODES)],
     ...["--interval", String(1 / HZ), "--trust", join(certs, "opcua", "gateway.crt")],
     ...["--config-out", join(dir, "sim.json")],
@@ -122,17 +119,21 @@ try {
     ...["--port", "0", "--certs", certs, "--server", `http://127.0.0.1:${serverPort}`],
     ...["--stats-interval", "0", "--metrics-port", "0", ...extra],
   ];
-  const gateway = start(
+  const gateway = await start(
     "gateway.ts",
     gatewayArgs(["--spool", join(dir, "spool.db"), "--opcua", file]),
-    [...allowDir, ...OPCUA_STACK_FLAGS],
+    allowDir,
   );
   await portOf(gateway);
   const metricsPort = Number(
     /:(\d+)\/metrics/.exec(await gateway.waitForLine(/metrics on http:/, 60_000))![1],
   );
   // An idle gateway without --opcua, for what node-opcua adds to RSS.
-  const plain = start("gateway.ts", gatewayArgs(["--spool", join(dir, "plain.db")]), allowDir);
+  const plain = await start(
+    "gateway.ts",
+    gatewayArgs(["--spool", join(dir, "plain.db")]),
+    allowDir,
+  );
   await portOf(plain);
 
   // Sim.0 counts the simulator's ticks, and sensor 1 stores it: the ticks it

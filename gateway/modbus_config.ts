@@ -43,7 +43,6 @@ import {
   readScaling,
   readSensorId,
   readSourceFile,
-  type SourceConfigError,
 } from "./source_config.ts";
 
 /** Where one quantity of a sensor is read, and how it becomes a value. */
@@ -84,12 +83,12 @@ const DEVICE_FIELDS = ["name", "host", "port", "unit", "interval", "timeout", "s
 const SENSOR_FIELDS = ["id", ...QUANTITIES];
 const POINT_FIELDS = ["table", "address", "type", "order", "scale", "offset"];
 
-/** Reads and checks the file at `path`; throws {@linkcode SourceConfigError} (exit 2). */
+/** Reads and checks the file at `path`; throws a `SourceConfigError` (exit 2). */
 export async function readModbusConfig(path: string): Promise<ModbusConfig> {
   return parseModbusConfig(path, await readSourceFile(path));
 }
 
-/** Checks `text`, the content of `file`; throws {@linkcode SourceConfigError} at the first mistake. */
+/** Checks `text`, the content of `file`; throws a `SourceConfigError` at the first mistake. */
 export function parseModbusConfig(file: string, text: string): ModbusConfig {
   const root = Config.parse(file, text);
   root.allowOnly(["devices"]);

@@ -2,33 +2,49 @@
  * The OPC UA source (`--opcua FILE`): one client per server of the file
  * (gateway/opcua_source.ts), their readings into the sink, their metrics.
  *
- * {@linkcode loadOpcuaSource} reads and checks the file and the permissions
- * it needs, and only then loads node-opcua (about 125 packages), so a
- * gateway started without `--opcua` never loads it.
+ * {@linkcode opcuaAccess} names what the file needs (the launcher grants
+ * exactly that); {@linkcode loadOpcuaSource} reads and checks the file and
+ * only then loads node-opcua (about 125 packages), so a gateway started
+ * without `--opcua` never loads it, nor gets the permissions it needs.
  *
  * @module
  */
 
-import { UsageError } from "../lib/cli.ts";
 import type { Logger } from "../lib/log.ts";
-import { assertPermissions, netAccess, readAccess } from "../lib/permissions.ts";
-import { namedFiles, type OpcuaConfig, readOpcuaConfig } from "./opcua_config.ts";
+import {
+  envAccess,
+  netAccess,
+  type PermissionNeed,
+  readAccess,
+  sysAccess,
+} from "../lib/permissions.ts";
+import { namedFiles, type OpcuaConfig, parseOpcuaConfig, readOpcuaConfig } from "./opcua_config.ts";
 import { OpcuaMetrics } from "./opcua_metrics.ts";
 import type { OpcuaIdentity } from "./opcua_security.ts";
 import { type DeviceSource, FaultReporter } from "./sources.ts";
 
 /**
- * What node-opcua reads of the process besides files and sockets (its
- * environment variables, the host name and home directory), as the flags
- * that grant it: the gateway gets them only with `--opcua`.
+ * The `--opcua` file, the certificates and passwords it names, its servers'
+ * endpoints, and what node-opcua reads of the process when it loads (its
+ * environment variables, the host name and the home directory). An
+ * unreadable or invalid file grants only itself: the gateway then reports
+ * it at start.
  */
-export const OPCUA_STACK_FLAGS: readonly string[] = ["--allow-env", "--allow-sys=hostname,homedir"];
-
-const STACK_PERMISSIONS: readonly Deno.PermissionDescriptor[] = [
-  { name: "env" },
-  { name: "sys", kind: "hostname" },
-  { name: "sys", kind: "homedir" },
-];
+export function opcuaAccess(file: string): PermissionNeed[] {
+  try {
+    const config = parseOpcuaConfig(file, Deno.readTextFileSync(file));
+    return [
+      readAccess("opcua", file),
+      ...namedFiles(config).map((path) => readAccess("opcua", path)),
+      ...config.servers.map((server) => netAccess("opcua", server.host, server.port)),
+      envAccess("opcua"),
+      sysAccess("opcua", "hostname"),
+      sysAccess("opcua", "homedir"),
+    ];
+  } catch {
+    return [readAccess("opcua", file)];
+  }
+}
 
 /** The OPC UA source of the file at `path`, with the gateway's identity from `certs`. */
 export async function loadOpcuaSource(
@@ -36,22 +52,8 @@ export async function loadOpcuaSource(
   certs: string,
   log: Logger,
 ): Promise<DeviceSource> {
-  assertPermissions("gateway", [readAccess("opcua", path)]);
-  const config = await readOpcuaConfig(path, (parsed) => {
-    assertPermissions("gateway", [
-      ...namedFiles(parsed).map((file) => readAccess("opcua", file)),
-      ...parsed.servers.map((server) => netAccess("opcua", server.host, server.port)),
-    ]);
-  });
-  for (const descriptor of STACK_PERMISSIONS) {
-    if (Deno.permissions.querySync(descriptor).state !== "granted") {
-      throw new UsageError(
-        `Cannot use --opcua: node-opcua needs ${OPCUA_STACK_FLAGS.join(" ")} ` +
-          "(run deno run -P=gateway " + OPCUA_STACK_FLAGS.join(" ") +
-          " gateway.ts --opcua FILE ...)",
-      );
-    }
-  }
+  // Its files and servers were granted (and checked) from the same file: opcuaAccess().
+  const config = await readOpcuaConfig(path);
   const [{ readOpcuaIdentity }, stack] = await Promise.all([
     import("./opcua_security.ts"),
     import("./opcua_source.ts"),

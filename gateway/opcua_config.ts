@@ -117,17 +117,10 @@ const NODE_ID =
 
 /**
  * Reads and checks the file at `path` and the files it names; throws
- * {@linkcode SourceConfigError} (exit 2). `beforeFiles` sees the checked
- * file before the files it names are read (the gateway checks its
- * permissions there).
+ * {@linkcode SourceConfigError} (exit 2).
  */
-export async function readOpcuaConfig(
-  path: string,
-  beforeFiles: (config: OpcuaConfig) => void = () => {},
-): Promise<OpcuaConfig> {
-  const config = parseOpcuaConfig(path, await readSourceFile(path));
-  beforeFiles(config);
-  return await readOpcuaFiles(config);
+export async function readOpcuaConfig(path: string): Promise<OpcuaConfig> {
+  return await readOpcuaFiles(parseOpcuaConfig(path, await readSourceFile(path)));
 }
 
 /** Reads the pinned certificates and passwords a checked file names. */

@@ -16,7 +16,7 @@
 import { fileURLToPath } from "node:url";
 import type { CommonConfig, Program } from "./cli.ts";
 import { envArgs } from "./flags.ts";
-import type { PermissionNeed } from "./permissions.ts";
+import { type PermissionNeed, permissionValue } from "./permissions.ts";
 
 /** The repository root: where the programs and the dashboard's files live. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
@@ -30,6 +30,7 @@ const PROGRAMS = {
   sensor: async () => (await import("../sensor.ts")).sensorProgram,
   query: async () => (await import("../query.ts")).queryProgram,
   plc: async () => (await import("../plc.ts")).plcProgram,
+  opcua_server: async () => (await import("../opcua_server.ts")).opcuaServerProgram,
   demo: async () => (await import("../demo.ts")).demoProgram,
 } as const;
 
@@ -88,12 +89,7 @@ export function permissionFlags(
     list.add(value);
     lists.set(kind, list);
   };
-  for (const need of needs) {
-    add(
-      need.kind,
-      need.kind === "net" ? need.host : need.kind === "run" ? need.command : need.path,
-    );
-  }
+  for (const need of needs) add(need.kind, permissionValue(need));
   const verbatim: string[] = [];
   for (const flag of extra) {
     const match = /^--allow-(read|write|net|run)=(.+)$/.exec(flag);
@@ -103,6 +99,8 @@ export function permissionFlags(
     }
     for (const value of match[2]!.split(",")) add(match[1]!, value);
   }
-  const flags = [...lists].map(([kind, values]) => `--allow-${kind}=${[...values].join(",")}`);
+  const flags = [...lists].map(([kind, values]) =>
+    kind === "env" ? "--allow-env" : `--allow-${kind}=${[...values].join(",")}`
+  );
   return [...flags, ...verbatim];
 }

@@ -13,6 +13,9 @@
 import { dirname } from "node:path";
 import { UsageError } from "./cli.ts";
 
+/** A kind of system information, as `--allow-sys=` names it. */
+export type SysKind = NonNullable<Deno.SysPermissionDescriptor["kind"]>;
+
 /** One permission a flag needs. */
 export type PermissionNeed =
   | {
@@ -23,7 +26,15 @@ export type PermissionNeed =
     readonly optional?: boolean;
   }
   | { readonly kind: "net"; readonly host: string; readonly flag: string }
-  | { readonly kind: "run"; readonly command: string; readonly flag: string };
+  | { readonly kind: "run"; readonly command: string; readonly flag: string }
+  /** Every environment variable: for a third-party stack that reads its own. */
+  | { readonly kind: "env"; readonly flag: string }
+  /** One kind of system information (`hostname`, `homedir`, …). */
+  | {
+    readonly kind: "sys";
+    readonly name: SysKind;
+    readonly flag: string;
+  };
 
 /** Access to read a file or a directory. */
 export function readAccess(flag: string, path: string): PermissionNeed {
@@ -77,6 +88,19 @@ export function runAccess(flag: string, command: string): PermissionNeed {
   return { kind: "run", command, flag };
 }
 
+/** Read access to every environment variable (node-opcua reads its own, many). */
+export function envAccess(flag: string): PermissionNeed {
+  return { kind: "env", flag };
+}
+
+/** Access to one kind of system information. */
+export function sysAccess(
+  flag: string,
+  name: SysKind,
+): PermissionNeed {
+  return { kind: "sys", name, flag };
+}
+
 /**
  * Throws a {@linkcode UsageError} naming every missing permission and the
  * flags that grant it, or returns when all are granted.
@@ -100,11 +124,30 @@ function isGranted(need: PermissionNeed): boolean {
     ? { name: "net", host: need.host }
     : need.kind === "run"
     ? { name: "run", command: need.command }
+    : need.kind === "env"
+    ? { name: "env" }
+    : need.kind === "sys"
+    ? { name: "sys", kind: need.name }
     : { name: need.kind, path: need.path };
   return Deno.permissions.querySync(descriptor).state === "granted";
 }
 
 function permissionFlag(need: PermissionNeed): string {
-  const value = need.kind === "net" ? need.host : need.kind === "run" ? need.command : need.path;
-  return `--allow-${need.kind}=${value}`;
+  return need.kind === "env" ? "--allow-env" : `--allow-${need.kind}=${permissionValue(need)}`;
+}
+
+/** What a need's `--allow-<kind>=` list holds for it (nothing for `env`: all of it). */
+export function permissionValue(need: PermissionNeed): string {
+  switch (need.kind) {
+    case "net":
+      return need.host;
+    case "run":
+      return need.command;
+    case "env":
+      return "";
+    case "sys":
+      return need.name;
+    default:
+      return need.path;
+  }
 }

@@ -10,7 +10,6 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { OPCUA_STACK_FLAGS } from "../gateway/opcua.ts";
 import { ERROR_CODES, type Reading } from "../protocol/mod.ts";
 import { freePort, metricsPort } from "./_faults.ts";
 import {
@@ -26,6 +25,7 @@ import {
 import { testPki } from "./_pki.ts";
 import { type RunningProgram, startProgram } from "./_process.ts";
 import { startChild } from "../lib/child.ts";
+import { launchArgs } from "../lib/launch.ts";
 
 const WAIT_MS = 30_000;
 
@@ -87,7 +87,6 @@ Deno.test("gateway --opcua stores a server's data changes in seq order, across a
   const gatewayArgs = {
     server: `http://127.0.0.1:${serverPort}`,
     args: ["--opcua", file, "--metrics-port", "0"],
-    allow: OPCUA_STACK_FLAGS,
   };
   const stored = async (id: number) =>
     (await fetchAllReadings(server.port)).filter((r: Reading) => r.sensorId === id);
@@ -158,7 +157,6 @@ Deno.test("gateway --opcua heals: server down at start, then SIGKILLed and resta
   await using gateway = await startGateway(pki, dir, {
     server: `http://127.0.0.1:${server.port}`,
     args: ["--opcua", file],
-    allow: OPCUA_STACK_FLAGS,
   });
   const stored = async () =>
     (await fetchAllReadings(server.port)).filter((r: Reading) => r.sensorId === 201);
@@ -205,7 +203,6 @@ Deno.test("gateway --opcua refuses a TLS sensor whose certificate names an OPC U
   );
   await using gateway = await startGateway(pki, dir, {
     args: ["--opcua", file],
-    allow: OPCUA_STACK_FLAGS,
   });
   const conn = await connectSensor(gateway.port, pki, 1);
   try {
@@ -236,7 +233,6 @@ Deno.test("gateway --opcua with a mistake in the file exits 2 naming the file, t
   );
   await using gateway = await startGateway(pki, dir, {
     args: ["--opcua", file],
-    allow: OPCUA_STACK_FLAGS,
     waitFor: null,
   });
   const status = await gateway.status;
@@ -251,7 +247,7 @@ Deno.test("gateway --opcua with a mistake in the file exits 2 naming the file, t
 
 Deno.test("demo --opcua shows the simulated server's sensor next to the TLS sensors and stops cleanly", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-opcua-demo-" });
-  const demo = startChild("demo.ts", [
+  const demo = await startChild("demo.ts", [
     ...["--opcua", "--sensors", "1", "--interval", "0.2", "--port", "0", "--gateway-port", "0"],
     ...["--certs", join(dir, "certs"), "--data", join(dir, "data")],
   ], { allow: [`--allow-run=${Deno.execPath()}`] });
@@ -281,8 +277,7 @@ Deno.test("demo --opcua shows the simulated server's sensor next to the TLS sens
   }
 });
 
-Deno.test("gateway --opcua without the stack's permissions exits 2 naming the flags to add", async () => {
-  const pki = await testPki(1);
+Deno.test("the launcher grants a gateway the environment and system information only with --opcua", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-opcua-" });
   const file = join(dir, "opcua.json");
   await Deno.writeTextFile(
@@ -290,17 +285,24 @@ Deno.test("gateway --opcua without the stack's permissions exits 2 naming the fl
     JSON.stringify({
       servers: [{
         name: "line-1",
-        endpoint: "opc.tcp://127.0.0.1:4840",
-        security: "None",
+        endpoint: "opc.tcp://192.0.2.10:4841/UA",
+        serverCertificate: join(dir, "line-1.pem"),
+        user: "vigia",
+        passwordFile: join(dir, "line-1.pass"),
         sensors: [{ id: 7, temperature: { node: "ns=1;s=T" } }],
       }],
     }),
   );
-  await using gateway = await startGateway(pki, dir, { args: ["--opcua", file], waitFor: null });
-  const status = await gateway.status;
-  assert.equal(status.code, 2, gateway.output());
-  assert.match(
-    gateway.output(),
-    /Cannot use --opcua: node-opcua needs --allow-env --allow-sys=hostname,homedir/,
-  );
+  const plain = await launchArgs("gateway", []);
+  assert.ok(!plain.some((arg) => arg.startsWith("--allow-env") || arg.startsWith("--allow-sys")));
+  const args = await launchArgs("gateway", ["--opcua", file]);
+  assert.ok(args.includes("--allow-env"), args.join(" "));
+  assert.ok(args.includes("--allow-sys=hostname,homedir"), args.join(" "));
+  const net = args.find((arg) => arg.startsWith("--allow-net="))!;
+  assert.ok(net.split(/[=,]/).includes("192.0.2.10:4841"), net);
+  const read = args.find((arg) => arg.startsWith("--allow-read="))!.split(/[=,]/);
+  for (const path of [file, join(dir, "line-1.pem"), join(dir, "line-1.pass")]) {
+    assert.ok(read.includes(path), `${path} in ${read.join(",")}`);
+  }
+  await Deno.remove(dir, { recursive: true });
 });
