@@ -145,7 +145,7 @@ export function usage(
     "",
     ...lines,
     "",
-    `Every flag can also be set in the environment, as VIGIA_${program.toUpperCase()}_<FLAG>`,
+    `Every flag can also be set in the environment, as ${envName(program, "")}<FLAG>`,
     `(--${example} as ${envName(program, example)}, --debug as ${
       envName(program, "debug")
     }=1); the command line wins.`,
