@@ -1,5 +1,6 @@
 /**
- * `deno task server`: the REST API, the SQLite store and the dashboard.
+ * `deno task server`: the REST API, the store (SQLite, or PostgreSQL shared
+ * by several instances) and the dashboard.
  *
  * Stores the readings the gateway posts (`POST /api/data`, bearer token),
  * answers the read API of docs/http-api.md, pushes new readings to the
@@ -37,23 +38,16 @@ import { type Flag, usage } from "./lib/flags.ts";
 import { assertSecureListen, readTlsFiles } from "./lib/tls.ts";
 import { openTokenFiles } from "./server/auth.ts";
 import type { Logger } from "./lib/log.ts";
-import {
-  databaseAccess,
-  netAccess,
-  ownFilesAccess,
-  type PermissionNeed,
-  readAccess,
-} from "./lib/permissions.ts";
+import { netAccess, ownFilesAccess, type PermissionNeed, readAccess } from "./lib/permissions.ts";
 import { DEFAULT_THRESHOLDS, loadThresholds } from "./lib/thresholds.ts";
 import { createHandler } from "./server/handler.ts";
 import { DEFAULT_LIMITS } from "./server/ingest.ts";
 import { LiveHub } from "./server/live.ts";
 import { Metrics } from "./server/metrics.ts";
 import { loadStaticFiles } from "./server/static_files.ts";
-import { openStore } from "./server/store.ts";
-import { openDatabase } from "./lib/database.ts";
-import { type CommitInfo, GroupWriter } from "./server/writer.ts";
-import { WorkerWriter, writerThreadAvailable } from "./server/writer_thread.ts";
+import { dbAccess, parseDb, readPassword } from "./server/db_flag.ts";
+import { openStorage } from "./server/storage.ts";
+import type { CommitInfo } from "./server/writer.ts";
 import { serveUntilAborted } from "./server/listen.ts";
 import { retainReadings } from "./server/retention.ts";
 
@@ -61,7 +55,9 @@ import { retainReadings } from "./server/retention.ts";
 export interface ServerConfig extends CommonConfig {
   readonly host: string;
   readonly port: number;
+  /** An SQLite file, or a `postgres://` URL (server/db_flag.ts). */
   readonly db: string;
+  readonly dbPasswordFile: string | undefined;
   readonly tokenFile: string;
   readonly thresholds: string | undefined;
   /** Days of readings to keep; 0 keeps everything. */
@@ -80,9 +76,15 @@ export const FLAGS: readonly Flag[] = [
   { name: "port", value: "PORT", default: "8080", help: "TCP port, 0 for any free one" },
   {
     name: "db",
-    value: "FILE",
+    value: "FILE|URL",
     default: "data/readings.db",
-    help: "SQLite database, created if missing",
+    help: "SQLite database, created if missing, or " +
+      "postgres://USER[:PASSWORD]@HOST:PORT/DATABASE (docs/postgres.md)",
+  },
+  {
+    name: "db-password-file",
+    value: "FILE",
+    help: "PostgreSQL password when the URL has none (else PGPASSWORD)",
   },
   {
     name: "token-file",
@@ -132,8 +134,8 @@ export const FLAGS: readonly Flag[] = [
 
 const USAGE = usage(
   "server",
-  `Stores readings posted by the gateway in SQLite and serves the REST API
-(docs/http-api.md), the live WebSocket and the dashboard.`,
+  `Stores readings posted by the gateway in SQLite or PostgreSQL and serves the
+REST API (docs/http-api.md), the live WebSocket and the dashboard.`,
   FLAGS,
   "Exit codes: 0 stopped by SIGINT/SIGTERM, 1 fatal error, 2 bad flags or permission.",
 );
@@ -151,7 +153,8 @@ export function parseConfig(args: string[]): ServerConfig {
     ...commonConfig(values),
     host,
     port: parsePort("port", values.string("port")),
-    db: values.string("db"),
+    db: parseDb(values.string("db"), values.optional("db-password-file")),
+    dbPasswordFile: values.optional("db-password-file"),
     tokenFile: values.string("token-file"),
     thresholds: values.optional("thresholds"),
     retainDays: parseNumber("retain-days", values.string("retain-days"), { min: 0, max: 36500 }),
@@ -178,7 +181,7 @@ export function permissions(config: ServerConfig): PermissionNeed[] {
   const optional = (flag: string, path: string | undefined) =>
     path === undefined ? [] : [readAccess(flag, path)];
   return [
-    ...databaseAccess("db", config.db),
+    ...dbAccess(config.db, config.dbPasswordFile),
     readAccess("token-file", config.tokenFile),
     ...optional("thresholds", config.thresholds),
     ...optional("read-token-file", config.readTokenFile),
@@ -200,10 +203,12 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
     ? DEFAULT_THRESHOLDS
     : await loadThresholds(config.thresholds);
   const { files, warnings } = await loadStaticFiles();
-  // The main connection (opened first: it creates or migrates the schema)
-  // only reads; every write goes through the writer, on its own thread
-  // when it can be.
-  const store = openDatabase("db", config.db, openStore);
+  // Opening creates or migrates the schema. With SQLite this connection
+  // then only reads: every write goes through the writer, on its own
+  // thread when it can be.
+  const store = await openStorage(config.db, {
+    password: await readPassword(config.dbPasswordFile),
+  });
   try {
     const metrics = new Metrics();
     const live = new LiveHub(store, { log, onDrop: () => metrics.liveDropped++ });
@@ -213,9 +218,12 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
     };
     const onError = (error: unknown) =>
       log.error("store writer failed", { error: (error as Error).message });
-    const writer = config.db === ":memory:" || !writerThreadAvailable(log)
-      ? new GroupWriter(store, { onCommit, onError })
-      : await WorkerWriter.open(config.db, { onCommit, onError });
+    const writer = await store.openWriter({ onCommit, onError, log });
+    // Readings other instances store (PostgreSQL) reach this one's live clients.
+    const unwatch = await store.watch(() => live.notify());
+    // A follower held back by a transaction that stored nothing gets no
+    // notification when that transaction ends: look again every second.
+    const poll = store.kind === "postgres" ? setInterval(() => live.notify(), 1_000) : undefined;
     try {
       const handler = createHandler(store, {
         token: ingest,
@@ -240,8 +248,8 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
       });
       for (const warning of warnings) log.warn(warning);
       log.info("store open", {
-        db: config.db,
-        cursor: store.newestCursor(),
+        db: store.location,
+        cursor: await store.newestCursor(),
         static: files.size,
         retain_days: config.retainDays,
       });
@@ -251,10 +259,12 @@ export async function run(config: ServerConfig, signal: AbortSignal, log: Logger
       await served;
       await retention;
     } finally {
+      clearInterval(poll);
+      await unwatch();
       await writer.close();
     }
   } finally {
-    store.close();
+    await store.close();
   }
   log.info("stopped");
 }

@@ -100,7 +100,7 @@ export function permissionFlags(
     for (const value of match[2]!.split(",")) add(match[1]!, value);
   }
   const flags = [...lists].map(([kind, values]) =>
-    kind === "env" ? "--allow-env" : `--allow-${kind}=${[...values].join(",")}`
+    kind === "env" && values.has("") ? "--allow-env" : `--allow-${kind}=${[...values].join(",")}`
   );
   return [...flags, ...verbatim];
 }

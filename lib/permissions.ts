@@ -27,8 +27,12 @@ export type PermissionNeed =
   }
   | { readonly kind: "net"; readonly host: string; readonly flag: string }
   | { readonly kind: "run"; readonly command: string; readonly flag: string }
-  /** Every environment variable: for a third-party stack that reads its own. */
-  | { readonly kind: "env"; readonly flag: string }
+  /**
+   * Environment variables: those of `variable` (a name or a prefix and `*`,
+   * as `--allow-env=` takes them), or every one when absent (for a
+   * third-party stack that reads its own).
+   */
+  | { readonly kind: "env"; readonly flag: string; readonly variable?: string }
   /** One kind of system information (`hostname`, `homedir`, …). */
   | {
     readonly kind: "sys";
@@ -88,9 +92,12 @@ export function runAccess(flag: string, command: string): PermissionNeed {
   return { kind: "run", command, flag };
 }
 
-/** Read access to every environment variable (node-opcua reads its own, many). */
-export function envAccess(flag: string): PermissionNeed {
-  return { kind: "env", flag };
+/**
+ * Read access to the environment variables `variable` names (`PG*`), or to
+ * every one (node-opcua reads its own, many).
+ */
+export function envAccess(flag: string, variable?: string): PermissionNeed {
+  return variable === undefined ? { kind: "env", flag } : { kind: "env", flag, variable };
 }
 
 /** Access to one kind of system information. */
@@ -125,7 +132,9 @@ function isGranted(need: PermissionNeed): boolean {
     : need.kind === "run"
     ? { name: "run", command: need.command }
     : need.kind === "env"
-    ? { name: "env" }
+    ? (need.variable === undefined
+      ? { name: "env" }
+      : { name: "env", variable: need.variable.replace(/\*$/, "") })
     : need.kind === "sys"
     ? { name: "sys", kind: need.name }
     : { name: need.kind, path: need.path };
@@ -133,10 +142,12 @@ function isGranted(need: PermissionNeed): boolean {
 }
 
 function permissionFlag(need: PermissionNeed): string {
-  return need.kind === "env" ? "--allow-env" : `--allow-${need.kind}=${permissionValue(need)}`;
+  return need.kind === "env" && need.variable === undefined
+    ? "--allow-env"
+    : `--allow-${need.kind}=${permissionValue(need)}`;
 }
 
-/** What a need's `--allow-<kind>=` list holds for it (nothing for `env`: all of it). */
+/** What a need's `--allow-<kind>=` list holds for it (nothing for all of `env`). */
 export function permissionValue(need: PermissionNeed): string {
   switch (need.kind) {
     case "net":
@@ -144,7 +155,7 @@ export function permissionValue(need: PermissionNeed): string {
     case "run":
       return need.command;
     case "env":
-      return "";
+      return need.variable ?? "";
     case "sys":
       return need.name;
     default:

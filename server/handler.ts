@@ -30,8 +30,8 @@ import { Metrics } from "./metrics.ts";
 import { integerParam, sensorParam, timeParam } from "./params.ts";
 import { seriesResponse } from "./series.ts";
 import { serveFile, type StaticFiles } from "./static_files.ts";
-import type { Store } from "./store.ts";
-import { GroupWriter, type Writer } from "./writer.ts";
+import type { Storage } from "./storage.ts";
+import type { Writer } from "./writer.ts";
 import { WriteQueue } from "./write_queue.ts";
 
 /** Options of {@linkcode createHandler}. */
@@ -46,7 +46,7 @@ export interface HandlerOptions {
   readonly thresholds?: Thresholds;
   /** Dashboard files (default: none, `/` answers 404). */
   readonly staticFiles?: StaticFiles;
-  /** The writer (default: a {@linkcode GroupWriter} on `store`, in this thread). */
+  /** The writer (default: the storage's own, committing in this thread). */
   readonly writer?: Writer;
   /** The live feed (default: none, `/api/live` answers 404). */
   readonly live?: LiveHub;
@@ -71,7 +71,7 @@ export type Handler = (
 interface Context {
   readonly request: Request;
   readonly url: URL;
-  readonly store: Store;
+  readonly store: Storage;
 }
 
 type RouteHandler = (context: Context) => Response | Promise<Response>;
@@ -93,10 +93,10 @@ const DEFAULT_PAGE = 100;
 const MAX_PAGE = 10_000;
 
 /** Creates the handler; see the module doc and docs/http-api.md. */
-export function createHandler(store: Store, options: HandlerOptions): Handler {
+export function createHandler(store: Storage, options: HandlerOptions): Handler {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const metrics = options.metrics ?? new Metrics();
-  const writer: Writer = options.writer ?? new GroupWriter(store, {
+  const writer: Writer = options.writer ?? store.createWriter({
     onCommit: (info) => metrics.commit(info.stored, info.duplicates, info.seconds),
   });
   const authorize = createAuthorizer({
@@ -158,7 +158,7 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     }
   };
 
-  const getReadings: RouteHandler = ({ url, store }) => {
+  const getReadings: RouteHandler = async ({ url, store }) => {
     const params = url.searchParams;
     const filter = {
       limit: integerParam(params, "limit", { min: 1, max: MAX_PAGE }) ?? DEFAULT_PAGE,
@@ -168,16 +168,16 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     };
     const after = integerParam(params, "after", { min: 0, max: Number.MAX_SAFE_INTEGER });
     const { readings, cursor } = after === undefined
-      ? store.latestPage(filter)
-      : store.after(after, filter);
+      ? await store.latestPage(filter)
+      : await store.after(after, filter);
     return jsonText(`[${readings.map(readingToJson).join(",")}]`, 200, {
       "x-vigia-cursor": String(cursor),
     });
   };
 
-  const getSensors: RouteHandler = ({ store }) => {
+  const getSensors: RouteHandler = async ({ store }) => {
     const iso = (ms: number) => new Date(ms).toISOString();
-    const items = store.sensors().map((sensor) =>
+    const items = (await store.sensors()).map((sensor) =>
       `{"id":${sensor.id},"readings":${sensor.readings},"first_seen":"${
         iso(sensor.firstSeen)
       }","last_seen":"${iso(sensor.lastSeen)}","last":${
@@ -187,12 +187,12 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     return jsonText(`[${items.join(",")}]`);
   };
 
-  const getHealth: RouteHandler = ({ store }) => {
+  const getHealth: RouteHandler = async ({ store }) => {
     if (shuttingDown()) {
       return json({ status: "unavailable", error: "server is shutting down" }, 503);
     }
     try {
-      store.check();
+      await store.check();
       // Reads still work when the writer thread has died; health means both.
       if (writer.failure) throw writer.failure;
     } catch (error) {
@@ -202,12 +202,12 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
     return json({ status: "ok" });
   };
 
-  const getMetrics: RouteHandler = ({ store }) =>
+  const getMetrics: RouteHandler = async ({ store }) =>
     new Response(
       metrics.render({
-        databaseBytes: store.sizeBytes(),
+        databaseBytes: await store.sizeBytes(),
         liveClients: options.live?.clients ?? 0,
-        newestCursor: store.newestCursor(),
+        newestCursor: await store.newestCursor(),
         writeQueue: { readings: queue.queued, waitSeconds: queue.waitMs() / 1000 },
       }),
       {
@@ -247,7 +247,8 @@ export function createHandler(store: Store, options: HandlerOptions): Handler {
       access: "read",
       pattern: new URLPattern({ pathname: "/api/series" }),
       methods: {
-        GET: ({ url, store }) => jsonText(seriesResponse(store, url.searchParams, now())),
+        GET: async ({ url, store }) =>
+          jsonText(await seriesResponse(store, url.searchParams, now())),
       },
     },
     {

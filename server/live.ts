@@ -1,7 +1,8 @@
 /**
  * `GET /api/live`: a WebSocket that pushes newly stored readings.
  *
- * The writer calls {@linkcode LiveHub.notify} after each commit; the hub then
+ * The writer calls {@linkcode LiveHub.notify} after each commit (with
+ * PostgreSQL, so does a commit of any instance sharing the database); the hub then
  * reads what was stored since its last message (by cursor, in storage order)
  * and sends one message to every client, at most one per `intervalMs`
  * (250 ms: at most 4 messages per second however heavy the load). One JSON
@@ -22,7 +23,7 @@ import { readingToJson } from "../protocol/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { LIVE_PROTOCOL } from "./auth.ts";
 import { HttpError } from "./http.ts";
-import type { Store } from "./store.ts";
+import type { Storage } from "./storage.ts";
 
 /** Options of {@linkcode LiveHub}. */
 export interface LiveOptions {
@@ -44,10 +45,14 @@ export const CLOSE_TOO_SLOW = 1008;
 
 /** The live clients and the push loop; see the module doc. */
 export class LiveHub {
-  #store: Store;
+  #store: Storage;
   // Messages for a socket still opening wait here, so none is skipped.
   #clients = new Map<WebSocket, string[]>();
-  #sent = 0;
+  /** The cursor of the last reading pushed (a promise while the first is being read). */
+  #sent: number | Promise<number> = 0;
+  #ticking = false;
+  /** A notify() came while a tick was reading: tick again after it. */
+  #again = false;
   #lastTick = -Infinity;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -58,7 +63,7 @@ export class LiveHub {
   #log: Logger | undefined;
   #onDrop: (() => void) | undefined;
 
-  constructor(store: Store, options: LiveOptions = {}) {
+  constructor(store: Storage, options: LiveOptions = {}) {
     this.#store = store;
     this.#intervalMs = options.intervalMs ?? 250;
     this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
@@ -99,6 +104,8 @@ export class LiveHub {
     // Readings stored from now on reach this client; with none connected
     // before, the feed starts at the newest reading instead of the past.
     if (this.#clients.size === 0) this.#sent = this.#store.newestCursor();
+    // Swallowed here; the first tick reads it again and logs a failure.
+    if (this.#sent instanceof Promise) this.#sent.catch(() => {});
     this.#clients.set(socket, []);
     const forget = () => this.#clients.delete(socket);
     socket.addEventListener("open", () => {
@@ -114,6 +121,10 @@ export class LiveHub {
   /** New readings were stored: schedule a push (at most one per interval). */
   notify(): void {
     if (this.#clients.size === 0 || this.#timer !== undefined || this.#closed) return;
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
     const wait = Math.max(0, this.#lastTick + this.#intervalMs - performance.now());
     this.#timer = setTimeout(() => this.#tick(), wait);
   }
@@ -131,13 +142,31 @@ export class LiveHub {
     this.#clients.clear();
   }
 
-  #tick(): void {
+  async #tick(): Promise<void> {
     this.#timer = undefined;
     this.#lastTick = performance.now();
     if (this.#clients.size === 0) return;
-    const page = this.#store.after(this.#sent, { limit: this.#maxReadings });
+    this.#ticking = true;
+    let page: Awaited<ReturnType<Storage["after"]>>;
+    try {
+      page = await this.#store.after(await this.#sent, { limit: this.#maxReadings });
+    } catch (error) {
+      this.#log?.error("live feed cannot read the store", { error: (error as Error).message });
+      if (this.#sent instanceof Promise) {
+        this.#sent = this.#store.newestCursor();
+        this.#sent.catch(() => {});
+      }
+      this.#again = true;
+      return;
+    } finally {
+      this.#ticking = false;
+      if (this.#again) {
+        this.#again = false;
+        this.notify();
+      }
+    }
     const last = page.readings.at(-1);
-    if (last === undefined) return;
+    if (last === undefined || this.#closed) return;
     this.#sent = last.cursor;
     let message = `{"type":"readings","cursor":${last.cursor},"readings":[`;
     message += page.readings.map(readingToJson).join(",");

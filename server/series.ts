@@ -14,7 +14,7 @@
 import { HttpError } from "./http.ts";
 import { integerParam, sensorParam, timeParam } from "./params.ts";
 import { ROLLUP_WIDTHS } from "./schema.ts";
-import type { SeriesRow, Store } from "./store.ts";
+import type { SeriesRow, Storage } from "./storage.ts";
 import { bucketStart } from "./summary.ts";
 
 /** Most buckets one request may ask for. */
@@ -83,7 +83,11 @@ export function planSegments(since: number, until: number, bucketMs: number): Se
 }
 
 /** Parses the query, reads the store and answers the JSON of docs/http-api.md. */
-export function seriesResponse(store: Store, params: URLSearchParams, now: number): string {
+export async function seriesResponse(
+  store: Storage,
+  params: URLSearchParams,
+  now: number,
+): Promise<string> {
   const untilParam = timeParam(params, "until");
   const sinceParam = timeParam(params, "since");
   const until = untilParam ?? now;
@@ -111,7 +115,10 @@ export function seriesResponse(store: Store, params: URLSearchParams, now: numbe
     );
   }
   const sensor = sensorParam(params);
-  const rows = store.seriesRows(planSegments(since, until, bucketMs), { bucket: bucketMs, sensor });
+  const rows = await store.seriesRows(planSegments(since, until, bucketMs), {
+    bucket: bucketMs,
+    sensor,
+  });
   return seriesJson({ since, until, bucket }, rows);
 }
 

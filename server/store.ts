@@ -1,6 +1,7 @@
 /**
- * The server's reading store: one SQLite file through `node:sqlite`. Schema
- * and pragmas are in {@link ./schema.ts}, the statements in {@link ./sql.ts}.
+ * The SQLite reading store: one file through `node:sqlite`. Schema and
+ * pragmas are in {@link ./schema.ts}, the statements in {@link ./sql.ts};
+ * sqlite_storage.ts puts it behind the storage interface (storage.ts).
  *
  * ```ts
  * import assert from "node:assert/strict";
@@ -41,73 +42,16 @@ import {
   upsertRollups,
   upsertSensors,
 } from "./sql.ts";
+import type {
+  CursorPage,
+  ReadingFilter,
+  SensorInfo,
+  SeriesRow,
+  SeriesSegment,
+  StoredReading,
+  WriteResult,
+} from "./storage.ts";
 import { bucketStart, type SensorDelta, Summary } from "./summary.ts";
-
-/** A reading with the cursor the store gave it (its place in storage order). */
-export interface StoredReading extends Reading {
-  readonly cursor: number;
-}
-
-/** What {@linkcode Store.write} did with one batch. */
-export interface WriteResult {
-  readonly stored: number;
-  readonly duplicates: number;
-}
-
-/** Filters of the reading queries; times in epoch ms, `until` exclusive. */
-export interface ReadingFilter {
-  readonly limit: number;
-  readonly sensor?: number | undefined;
-  readonly since?: number | undefined;
-  readonly until?: number | undefined;
-}
-
-/** One page of readings in storage order, from {@linkcode Store.after}. */
-export interface CursorPage {
-  readonly readings: StoredReading[];
-  /** The cursor to continue from: see docs/http-api.md. */
-  readonly cursor: number;
-}
-
-/** A sensor as `/api/sensors` lists it. */
-export interface SensorInfo {
-  readonly id: number;
-  readonly readings: number;
-  readonly firstSeen: number;
-  readonly lastSeen: number;
-  readonly last: Reading | undefined;
-}
-
-/**
- * One aggregated row of a series query: a sensor's bucket starting at `t`,
- * its count of readings, then count, min, max and sum of temperature,
- * pressure and humidity in hundredths over the values present (min and max
- * `null` when the bucket holds none of that quantity).
- */
-export type SeriesRow = [
-  sensorId: number,
-  t: number,
-  count: number,
-  temperatureCount: number,
-  temperatureMin: number | null,
-  temperatureMax: number | null,
-  temperatureSum: number,
-  pressureCount: number,
-  pressureMin: number | null,
-  pressureMax: number | null,
-  pressureSum: number,
-  humidityCount: number,
-  humidityMin: number | null,
-  humidityMax: number | null,
-  humiditySum: number,
-];
-
-/** A part of a series window: from the rollups of `width` ms, or raw readings for 0. */
-export interface SeriesSegment {
-  readonly width: number;
-  readonly from: number;
-  readonly to: number;
-}
 
 /** Options of {@linkcode openStore}. */
 export interface StoreOptions {

@@ -21,7 +21,8 @@
  */
 
 import type { Reading } from "../protocol/mod.ts";
-import type { Store, WriteResult } from "./store.ts";
+import type { Store } from "./store.ts";
+import type { WriteResult } from "./storage.ts";
 
 /** What a writer reports after each commit. */
 export interface CommitInfo {

@@ -10,7 +10,7 @@
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../lib/log.ts";
 import { encodeReadingRecords, type Reading } from "../protocol/mod.ts";
-import type { WriteResult } from "./store.ts";
+import type { WriteResult } from "./storage.ts";
 import { type CommitInfo, commitInfo, type Writer, type WriterOptions } from "./writer.ts";
 
 /** A message to the writer thread. */

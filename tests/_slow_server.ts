@@ -11,7 +11,9 @@
 
 import { createHandler } from "../server/handler.ts";
 import { Metrics } from "../server/metrics.ts";
-import { openStore, type Store, type WriteResult } from "../server/store.ts";
+import { sqliteStorage } from "../server/sqlite_storage.ts";
+import type { WriteResult } from "../server/storage.ts";
+import { openStore, type Store } from "../server/store.ts";
 import { GroupWriter, type Writer } from "../server/writer.ts";
 import type { Reading } from "../protocol/mod.ts";
 
@@ -71,7 +73,7 @@ export function startSlowServer(
     }),
     options.ratePerSecond,
   );
-  const handler = createHandler(store, { token: options.token, writer, metrics });
+  const handler = createHandler(sqliteStorage(store), { token: options.token, writer, metrics });
   let port = 0;
   let server: Deno.HttpServer | undefined;
   const up = () => {

@@ -1,9 +1,10 @@
 /**
  * The programs download only what they need: `deno.json` and `deno.lock`
  * (which a first `deno task demo` installs in full, as `nodeModulesDir` is
- * `auto`) hold the dashboard's Chart.js and the OPC UA stack (node-opcua,
+ * `auto`) hold the dashboard's Chart.js, the OPC UA stack (node-opcua,
  * which only `--opcua` and the simulated OPC UA server import, lazily) and
- * nothing else; test-only packages live in the tests' own import map and
+ * the PostgreSQL driver (`postgres`, no dependencies, which the server
+ * imports only for a `--db postgres://` URL, lazily), and nothing else; test-only packages live in the tests' own import map and
  * lock (`tests/import_map.json`, `tests/deno.lock`), which only the `test`,
  * `check` and `bench` tasks use.
  *
@@ -15,8 +16,20 @@ import { join } from "node:path";
 import { TEST_PACKAGES } from "../bench/permissions.ts";
 import { ROOT } from "./_process.ts";
 
-/** What the programs need from npm: Chart.js, served by the server (and its dependency). */
-const PROGRAM_PACKAGES = ["@kurkle/color", "chart.js"];
+/**
+ * What the programs need from npm: Chart.js, served by the server (and its
+ * dependency), and the PostgreSQL driver.
+ */
+const PROGRAM_PACKAGES = ["@kurkle/color", "chart.js", "postgres"];
+/** npm packages the programs import lazily: the OPC UA stack and the PostgreSQL driver. */
+const LAZY_PACKAGES = [
+  "node-opcua-certificate-manager",
+  "node-opcua-client",
+  "node-opcua-server",
+  "node-opcua-status-code",
+  "node-opcua-variant",
+  "postgres",
+];
 /** The OPC UA stack, imported only by `gateway --opcua` and `opcua-server`. */
 const OPCUA_PACKAGES = [
   "node-opcua-certificate-manager",
@@ -58,14 +71,14 @@ function packageName(key: string): string {
 
 Deno.test("deno.json and deno.lock name only the packages the programs need", async () => {
   const config = await readJson<{ imports: Record<string, string> }>("deno.json");
-  assert.deepEqual(Object.keys(config.imports), ["chart.js", ...OPCUA_PACKAGES]);
+  assert.deepEqual(Object.keys(config.imports), ["chart.js", ...OPCUA_PACKAGES, "postgres"]);
   const lock = await readJson<Lock>("deno.lock");
   const opcua = opcuaTree(lock);
   const others = Object.keys(lock.npm ?? {}).map(packageName).filter((name) => !opcua.has(name));
   assert.deepEqual(others.sort(), PROGRAM_PACKAGES);
 });
 
-Deno.test("a program imports no npm package but the lazy OPC UA stack; deno installs Chart.js and it", async () => {
+Deno.test("a program imports no npm package but the lazy OPC UA stack and PostgreSQL driver; deno installs Chart.js and them", async () => {
   // launch.ts imports every program (literal specifiers), so its graph is theirs.
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", join(ROOT, "launch.ts")],
@@ -77,12 +90,13 @@ Deno.test("a program imports no npm package but the lazy OPC UA stack; deno inst
     modules: { specifier: string }[];
     npmPackages: Record<string, unknown>;
   };
-  // Only the OPC UA stack, which gateway/opcua.ts and opcua/simulator.ts import lazily.
+  // Only the OPC UA stack, which gateway/opcua.ts and opcua/simulator.ts import
+  // lazily, and the PostgreSQL driver, which server/storage.ts imports lazily.
   assert.deepEqual(
     info.modules.map((module) => module.specifier).filter((specifier) =>
       specifier.startsWith("npm:")
     ).map((specifier) => packageName(specifier.replace(/^npm:\/?/, ""))).sort(),
-    OPCUA_PACKAGES,
+    LAZY_PACKAGES,
   );
   // What a first run installs into node_modules/: the whole npm snapshot of the lock.
   const opcua = opcuaTree(await readJson<Lock>("deno.lock"));

@@ -20,6 +20,7 @@ import { createLogger } from "../lib/log.ts";
 import { TokenFile, TokenSet } from "../lib/token_file.ts";
 import { FailureLimiter } from "../server/auth.ts";
 import { createHandler } from "../server/handler.ts";
+import { sqliteStorage } from "../server/sqlite_storage.ts";
 import { openStore } from "../server/store.ts";
 import { apiReading } from "./_api.ts";
 import { runCerts, testPki } from "./_pki.ts";
@@ -278,7 +279,7 @@ Deno.test("createHandler() with read tokens: none, wrong, valid, cross-use, /hea
   const store = openStore(join(dir, "readings.db"));
   const lines: string[] = [];
   let now = 0;
-  const handler = createHandler(store, {
+  const handler = createHandler(sqliteStorage(store), {
     token: "ingest-token-abcdef",
     readTokens: TokenSet.parse("read-token-123456\n", "r"),
     limiter: new FailureLimiter({ now: () => now }),

@@ -1,7 +1,9 @@
 /**
- * The server's HTTP API in-process: `createHandler` over a store on a
- * temporary file, called with `Request`s, for every status and validation
- * rule of docs/http-api.md.
+ * The server's HTTP API in-process: `createHandler` over a store, called
+ * with `Request`s, for every status and validation rule of
+ * docs/http-api.md. Every test runs twice, on a temporary SQLite file and on
+ * a fresh database of a throwaway PostgreSQL cluster (tests/_postgres.ts):
+ * both backends must answer the same.
  *
  * @module
  */
@@ -10,17 +12,37 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DEFAULT_THRESHOLDS, parseThresholds } from "../lib/thresholds.ts";
 import { createHandler, type HandlerOptions } from "../server/handler.ts";
-import { openStore, type Store } from "../server/store.ts";
+import { openStorage, type Storage } from "../server/storage.ts";
 import { seededRandom } from "./_random.ts";
 import { type ApiReading, apiReading } from "./_api.ts";
+import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
 
 const TOKEN = "test-token-0123456789";
 const BASE = "http://127.0.0.1";
 const T0 = Date.parse("2026-11-24T10:00:00.000Z");
 
-async function setup(options: Partial<HandlerOptions> = {}) {
+type Backend = "sqlite" | "postgres";
+type Setup = (options?: Partial<HandlerOptions>) => ReturnType<typeof setupOn>;
+
+/** Registers `fn` once per backend, each with a `setup` that opens a fresh store of it. */
+function test(name: string, fn: (setup: Setup) => Promise<void>): void {
+  for (const backend of ["sqlite", "postgres"] as const) {
+    Deno.test({
+      name: `${backend}: ${name}`,
+      ignore: backend === "postgres" && POSTGRES_MISSING !== undefined,
+      fn: () => fn((options) => setupOn(backend, options)),
+    });
+  }
+}
+
+async function openTestStorage(backend: Backend, dir: string): Promise<Storage> {
+  if (backend === "sqlite") return await openStorage(join(dir, "readings.db"));
+  return await openStorage(await (await sharedPostgres()).createDatabase());
+}
+
+async function setupOn(backend: Backend, options: Partial<HandlerOptions> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "vigia-server-api-" });
-  const store = openStore(join(dir, "readings.db"));
+  const store = await openTestStorage(backend, dir);
   const handler = createHandler(store, { token: TOKEN, now: () => T0, ...options });
   const request = (path: string, init?: RequestInit) => handler(new Request(BASE + path, init));
   const post = (body: unknown, headers: Record<string, string> = {}) =>
@@ -46,7 +68,7 @@ async function setup(options: Partial<HandlerOptions> = {}) {
     post,
     getJson,
     async [Symbol.asyncDispose]() {
-      store.close();
+      await store.close();
       await Deno.remove(dir, { recursive: true });
     },
   };
@@ -61,13 +83,13 @@ async function assertError(response: Response, status: number, pattern?: RegExp)
   return body;
 }
 
-function storedCount(store: Store): number {
-  return store.latest({ limit: 10_000 }).length;
+async function storedCount(store: Storage): Promise<number> {
+  return (await store.latestPage({ limit: 10_000 })).readings.length;
 }
 
 // --- POST /api/data -------------------------------------------------------
 
-Deno.test("POST /api/data stores one reading and GET /api/readings returns it byte for byte", async () => {
+test("POST /api/data stores one reading and GET /api/readings returns it byte for byte", async (setup) => {
   await using api = await setup();
   const response = await api.post(apiReading());
   assert.equal(response.status, 200);
@@ -79,7 +101,7 @@ Deno.test("POST /api/data stores one reading and GET /api/readings returns it by
   );
 });
 
-Deno.test("POST /api/data stores a reading with absent quantities, and every read answers them as null", async () => {
+test("POST /api/data stores a reading with absent quantities, and every read answers them as null", async (setup) => {
   await using api = await setup();
   const batch = [
     apiReading({ seq: 1, pressure: null }),
@@ -113,23 +135,23 @@ Deno.test("POST /api/data stores a reading with absent quantities, and every rea
   assert.deepEqual(later[0].points[0].humidity, { min: null, avg: null, max: null });
 });
 
-Deno.test("POST /api/data stores a batch and counts a repeated batch as duplicates", async () => {
+test("POST /api/data stores a batch and counts a repeated batch as duplicates", async (setup) => {
   await using api = await setup();
   const batch = Array.from({ length: 50 }, (_, i) => apiReading({ id: i % 5, seq: i }));
   assert.deepEqual(await (await api.post(batch)).json(), { stored: 50, duplicates: 0 });
   assert.deepEqual(await (await api.post(batch)).json(), { stored: 0, duplicates: 50 });
   const mixed = [...batch.slice(0, 10), apiReading({ id: 99, seq: 1 })];
   assert.deepEqual(await (await api.post(mixed)).json(), { stored: 1, duplicates: 10 });
-  assert.equal(storedCount(api.store), 51);
+  assert.equal(await storedCount(api.store), 51);
 });
 
-Deno.test("POST /api/data counts a reading repeated inside one batch once", async () => {
+test("POST /api/data counts a reading repeated inside one batch once", async (setup) => {
   await using api = await setup();
   const response = await api.post([apiReading(), apiReading(), apiReading({ seq: 2 })]);
   assert.deepEqual(await response.json(), { stored: 2, duplicates: 1 });
 });
 
-Deno.test("POST /api/data treats (id, seq, timestamp) as the identity, not the values", async () => {
+test("POST /api/data treats (id, seq, timestamp) as the identity, not the values", async (setup) => {
   await using api = await setup();
   await api.post(apiReading());
   // Same identity, other values: a retransmission, not a new reading.
@@ -144,7 +166,7 @@ Deno.test("POST /api/data treats (id, seq, timestamp) as the identity, not the v
   );
 });
 
-Deno.test("POST /api/data accepts epoch milliseconds and zone offsets, answers ISO UTC", async () => {
+test("POST /api/data accepts epoch milliseconds and zone offsets, answers ISO UTC", async (setup) => {
   await using api = await setup();
   await api.post([
     apiReading({ seq: 1, timestamp: T0 + 1 }),
@@ -157,7 +179,7 @@ Deno.test("POST /api/data accepts epoch milliseconds and zone offsets, answers I
   ]);
 });
 
-Deno.test("POST /api/data keeps values exact in hundredths", async () => {
+test("POST /api/data keeps values exact in hundredths", async (setup) => {
   await using api = await setup();
   const values = [
     { temperature: -74.56, pressure: 0.01, humidity: 100 },
@@ -172,7 +194,7 @@ Deno.test("POST /api/data keeps values exact in hundredths", async () => {
   }
 });
 
-Deno.test("POST /api/data answers 401 without the right bearer token", async () => {
+test("POST /api/data answers 401 without the right bearer token", async (setup) => {
   await using api = await setup();
   for (
     const authorization of [
@@ -195,12 +217,12 @@ Deno.test("POST /api/data answers 401 without the right bearer token", async () 
     await assertError(response, 401, /token/);
     assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer/);
   }
-  assert.equal(storedCount(api.store), 0);
+  assert.equal(await storedCount(api.store), 0);
   // The scheme is case-insensitive (RFC 9110).
   assert.equal((await api.post(apiReading(), { authorization: `bearer ${TOKEN}` })).status, 200);
 });
 
-Deno.test("POST /api/data answers 415 unless the body is declared JSON", async () => {
+test("POST /api/data answers 415 unless the body is declared JSON", async (setup) => {
   await using api = await setup();
   for (
     const type of [
@@ -227,7 +249,7 @@ Deno.test("POST /api/data answers 415 unless the body is declared JSON", async (
   }
 });
 
-Deno.test("POST /api/data answers 400 for a body that is not JSON", async () => {
+test("POST /api/data answers 400 for a body that is not JSON", async (setup) => {
   await using api = await setup();
   const bom = "\ufeff" + JSON.stringify(apiReading()); // RFC 8259: no byte order mark
   for (
@@ -238,7 +260,7 @@ Deno.test("POST /api/data answers 400 for a body that is not JSON", async () => 
   }
 });
 
-Deno.test("POST /api/data rejects the whole batch for one invalid reading, naming its index", async () => {
+test("POST /api/data rejects the whole batch for one invalid reading, naming its index", async (setup) => {
   await using api = await setup();
   const cases: [unknown, RegExp][] = [
     [{ ...apiReading(), id: undefined }, /^id: /],
@@ -277,7 +299,7 @@ Deno.test("POST /api/data rejects the whole batch for one invalid reading, namin
     const error = await assertError(await api.post(batch), 400, pattern);
     assert.equal(error.index, 3, `index for ${JSON.stringify(bad)}`);
   }
-  assert.equal(storedCount(api.store), 0, "nothing of a rejected batch is stored");
+  assert.equal(await storedCount(api.store), 0, "nothing of a rejected batch is stored");
   // A single object that is invalid: index 0.
   const single = await assertError(await api.post({ ...apiReading(), id: "x" }), 400, /^id: /);
   assert.equal(single.index, 0);
@@ -286,18 +308,18 @@ Deno.test("POST /api/data rejects the whole batch for one invalid reading, namin
   }
 });
 
-Deno.test("POST /api/data takes 10,000 readings in a batch and answers 413 for 10,001", async () => {
+test("POST /api/data takes 10,000 readings in a batch and answers 413 for 10,001", async (setup) => {
   await using api = await setup();
   const batch = Array.from({ length: 10_001 }, (_, seq) => apiReading({ seq }));
   await assertError(await api.post(batch), 413, /10001 readings, at most 10000/);
-  assert.equal(storedCount(api.store), 0);
+  assert.equal(await storedCount(api.store), 0);
   assert.deepEqual(await (await api.post(batch.slice(0, 10_000))).json(), {
     stored: 10_000,
     duplicates: 0,
   });
 });
 
-Deno.test("POST /api/data answers 413 for a body over 4 MiB, with or without Content-Length", async () => {
+test("POST /api/data answers 413 for a body over 4 MiB, with or without Content-Length", async (setup) => {
   await using api = await setup();
   const big = new Uint8Array(4 * 1024 * 1024 + 1).fill(0x20);
   await assertError(await api.post(big), 413, /body over 4194304 bytes/);
@@ -324,7 +346,7 @@ Deno.test("POST /api/data answers 413 for a body over 4 MiB, with or without Con
   );
 });
 
-Deno.test("POST /api/data answers 408 when the body does not arrive in time", async () => {
+test("POST /api/data answers 408 when the body does not arrive in time", async (setup) => {
   await using api = await setup({ limits: { bodyTimeoutMs: 50 } });
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -339,12 +361,12 @@ Deno.test("POST /api/data answers 408 when the body does not arrive in time", as
   await assertError(response, 408, /timed out/);
 });
 
-Deno.test("POST /api/data stores an empty batch as nothing", async () => {
+test("POST /api/data stores an empty batch as nothing", async (setup) => {
   await using api = await setup();
   assert.deepEqual(await (await api.post([])).json(), { stored: 0, duplicates: 0 });
 });
 
-Deno.test("POST /api/data answers 503 once the server is shutting down", async () => {
+test("POST /api/data answers 503 once the server is shutting down", async (setup) => {
   const controller = new AbortController();
   await using api = await setup({ signal: controller.signal });
   assert.equal((await api.post(apiReading())).status, 200);
@@ -354,7 +376,7 @@ Deno.test("POST /api/data answers 503 once the server is shutting down", async (
   assert.equal(health.status, 503);
 });
 
-Deno.test("Concurrent POST /api/data requests are each answered with their own counts", async () => {
+test("Concurrent POST /api/data requests are each answered with their own counts", async (setup) => {
   await using api = await setup();
   const batches = Array.from(
     { length: 8 },
@@ -366,12 +388,12 @@ Deno.test("Concurrent POST /api/data requests are each answered with their own c
   // The first and the repeated batch race: one stores 100, the other sees 100 duplicates.
   assert.deepEqual(counts.slice(1, 8), Array(7).fill("100/0"));
   assert.deepEqual([counts[0], counts[8]].sort(), ["0/100", "100/0"]);
-  assert.equal(storedCount(api.store), 800);
+  assert.equal(await storedCount(api.store), 800);
 });
 
 // --- GET /api/readings ----------------------------------------------------
 
-async function seed(api: Awaited<ReturnType<typeof setup>>) {
+async function seed(api: Awaited<ReturnType<typeof setupOn>>) {
   // Three sensors, five readings each, one second apart; sensor 3 sent a
   // late reading with an old timestamp last.
   const batch: ApiReading[] = [];
@@ -382,7 +404,7 @@ async function seed(api: Awaited<ReturnType<typeof setup>>) {
   await api.post(apiReading({ id: 3, seq: 0, timestamp: T0 - 60_000 }));
 }
 
-Deno.test("GET /api/readings answers newest first, ties by highest seq", async () => {
+test("GET /api/readings answers newest first, ties by highest seq", async (setup) => {
   await using api = await setup();
   await api.post([
     apiReading({ id: 1, seq: 5, timestamp: T0 }),
@@ -393,7 +415,7 @@ Deno.test("GET /api/readings answers newest first, ties by highest seq", async (
   assert.deepEqual(body.map((r: ApiReading) => `${r.id}:${r.seq}`), ["3:1", "2:9", "1:5"]);
 });
 
-Deno.test("GET /api/readings applies limit, sensor, since (inclusive) and until (exclusive)", async () => {
+test("GET /api/readings applies limit, sensor, since (inclusive) and until (exclusive)", async (setup) => {
   await using api = await setup();
   await seed(api);
   const ids = async (query: string) =>
@@ -413,7 +435,7 @@ Deno.test("GET /api/readings applies limit, sensor, since (inclusive) and until 
   assert.deepEqual(await ids(`?sensor=2&since=${offset}`), ["2:5"]);
 });
 
-Deno.test("GET /api/readings answers 400 for bad parameters", async () => {
+test("GET /api/readings answers 400 for bad parameters", async (setup) => {
   await using api = await setup();
   for (
     const query of [
@@ -440,7 +462,7 @@ Deno.test("GET /api/readings answers 400 for bad parameters", async () => {
   assert.equal((await api.request("/api/readings?unknown=1")).status, 200);
 });
 
-Deno.test("GET /api/readings?after= walks every reading once in storage order, late ones too", async () => {
+test("GET /api/readings?after= walks every reading once in storage order, late ones too", async (setup) => {
   await using api = await setup();
   const first = await api.request("/api/readings");
   assert.equal(first.headers.get("x-vigia-cursor"), "0");
@@ -467,7 +489,7 @@ Deno.test("GET /api/readings?after= walks every reading once in storage order, l
   assert.deepEqual(next.map((r: ApiReading) => r.id), [9]);
 });
 
-Deno.test("GET /api/readings cursor header: newest without after, last returned or newest with it", async () => {
+test("GET /api/readings cursor header: newest without after, last returned or newest with it", async (setup) => {
   await using api = await setup();
   await seed(api);
   const newest = Number((await api.request("/api/readings?limit=1")).headers.get("x-vigia-cursor"));
@@ -488,7 +510,7 @@ Deno.test("GET /api/readings cursor header: newest without after, last returned 
 
 // --- the other read endpoints -----------------------------------------------
 
-Deno.test("GET /api/sensors lists each sensor with counts, first/last seen and last reading", async () => {
+test("GET /api/sensors lists each sensor with counts, first/last seen and last reading", async (setup) => {
   await using api = await setup();
   assert.deepEqual((await api.getJson("/api/sensors")).body, []);
   await seed(api);
@@ -505,7 +527,7 @@ Deno.test("GET /api/sensors lists each sensor with counts, first/last seen and l
   assert.equal(body[0].readings, 5);
 });
 
-Deno.test("GET /api/series answers min/avg/max per bucket equal to a brute-force computation", async () => {
+test("GET /api/series answers min/avg/max per bucket equal to a brute-force computation", async (setup) => {
   await using api = await setup();
   const random = seededRandom(42);
   // Two sensors over 3 hours at irregular times, values with two decimals.
@@ -600,7 +622,7 @@ function bruteForceSeries(
   }));
 }
 
-Deno.test("GET /api/series defaults to the last hour in round buckets", async () => {
+test("GET /api/series defaults to the last hour in round buckets", async (setup) => {
   await using api = await setup();
   await api.post(apiReading({ timestamp: T0 - 30_000 }));
   const { body } = await api.getJson("/api/series");
@@ -614,7 +636,7 @@ Deno.test("GET /api/series defaults to the last hour in round buckets", async ()
   assert.equal(week.body.bucket, 1800);
 });
 
-Deno.test("GET /api/series answers 400 for bad parameters", async () => {
+test("GET /api/series answers 400 for bad parameters", async (setup) => {
   await using api = await setup();
   for (
     const query of [
@@ -633,7 +655,7 @@ Deno.test("GET /api/series answers 400 for bad parameters", async () => {
   }
 });
 
-Deno.test("GET /api/thresholds serves the ranges in force", async () => {
+test("GET /api/thresholds serves the ranges in force", async (setup) => {
   {
     await using api = await setup();
     assert.deepEqual((await api.getJson("/api/thresholds")).body, DEFAULT_THRESHOLDS);
@@ -645,18 +667,18 @@ Deno.test("GET /api/thresholds serves the ranges in force", async () => {
   assert.deepEqual(body.pressure, DEFAULT_THRESHOLDS.pressure);
 });
 
-Deno.test("GET /healthz answers ok while the database answers, 503 when it does not", async () => {
+test("GET /healthz answers ok while the database answers, 503 when it does not", async (setup) => {
   await using api = await setup();
   const ok = await api.getJson("/healthz");
   assert.equal(ok.response.status, 200);
   assert.deepEqual(ok.body, { status: "ok" });
-  api.store.close();
+  await api.store.close();
   const down = await api.getJson("/healthz");
   assert.equal(down.response.status, 503);
   assert.deepEqual(down.body, { status: "unavailable", error: "database unavailable" });
 });
 
-Deno.test("GET /healthz answers 503 once the writer can no longer write, though reads work", async () => {
+test("GET /healthz answers 503 once the writer can no longer write, though reads work", async (setup) => {
   await using healthy = await setup();
   const dead = new Error("Store writer thread failed: out of memory");
   // The writer interface as a dead writer thread presents it: reads still answer.
@@ -674,7 +696,7 @@ Deno.test("GET /healthz answers 503 once the writer can no longer write, though 
   assert.deepEqual(down.body, { status: "unavailable", error: "database unavailable" });
 });
 
-Deno.test("GET /metrics exposes request, reading and database counters", async () => {
+test("GET /metrics exposes request, reading and database counters", async (setup) => {
   await using api = await setup();
   await api.post([apiReading(), apiReading()]);
   await api.post(apiReading(), { authorization: "Bearer nope" });
@@ -709,7 +731,7 @@ Deno.test("GET /metrics exposes request, reading and database counters", async (
 
 // --- routing, static files, errors ----------------------------------------
 
-Deno.test("Unknown paths answer 404 JSON and wrong methods 405 with Allow", async () => {
+test("Unknown paths answer 404 JSON and wrong methods 405 with Allow", async (setup) => {
   await using api = await setup();
   await assertError(await api.request("/api/nothing"), 404);
   await assertError(await api.request("/"), 404); // no dashboard given
@@ -724,7 +746,7 @@ Deno.test("Unknown paths answer 404 JSON and wrong methods 405 with Allow", asyn
   await head.body?.cancel();
 });
 
-Deno.test("Static files: only the listed names, with content type, cache headers and ETag", async () => {
+test("Static files: only the listed names, with content type, cache headers and ETag", async (setup) => {
   const dir = await Deno.makeTempDir({ prefix: "vigia-static-" });
   try {
     await Deno.mkdir(join(dir, "static", "js"), { recursive: true });
@@ -780,7 +802,7 @@ Deno.test("Static files: only the listed names, with content type, cache headers
   }
 });
 
-Deno.test("An unexpected error is logged with its stack and answered as a bare 500", async () => {
+test("An unexpected error is logged with its stack and answered as a bare 500", async (setup) => {
   const lines: string[] = [];
   const log = {
     debug() {},
@@ -790,7 +812,7 @@ Deno.test("An unexpected error is logged with its stack and answered as a bare 5
       lines.push(`${message} ${JSON.stringify(fields)}`),
   };
   await using api = await setup({ log });
-  api.store.close();
+  await api.store.close();
   const response = await api.request("/api/readings");
   assert.equal(response.status, 500);
   assert.deepEqual(await response.json(), { error: "internal error" });
@@ -798,7 +820,7 @@ Deno.test("An unexpected error is logged with its stack and answered as a bare 5
   assert.match(lines[0]!, /request failed .*stack/);
 });
 
-Deno.test("Random bytes and random queries never crash a handler", async () => {
+test("Random bytes and random queries never crash a handler", async (setup) => {
   await using api = await setup();
   const random = seededRandom(7);
   const paths = ["/api/readings", "/api/series", "/api/sensors", "/api/data", "/healthz"];
@@ -823,4 +845,10 @@ Deno.test("Random bytes and random queries never crash a handler", async () => {
     assert.ok(get.status < 500, `GET ${path}?${query}: ${get.status}`);
     await get.body?.cancel();
   }
+});
+
+Deno.test({
+  name: "postgres: stop the cluster of this file",
+  ignore: POSTGRES_MISSING !== undefined,
+  fn: stopSharedPostgres,
 });

@@ -10,8 +10,7 @@ import { join } from "node:path";
 import { createHandler } from "../server/handler.ts";
 import { CLOSE_TOO_SLOW, LiveHub } from "../server/live.ts";
 import { Metrics } from "../server/metrics.ts";
-import { openStore } from "../server/store.ts";
-import { GroupWriter } from "../server/writer.ts";
+import { openStorage } from "../server/storage.ts";
 import { apiReading, postReadings } from "./_api.ts";
 
 const TOKEN = "live-token";
@@ -19,10 +18,10 @@ const T0 = Date.parse("2026-11-24T10:00:00.000Z");
 
 async function startServer(liveOptions: ConstructorParameters<typeof LiveHub>[1] = {}) {
   const dir = await Deno.makeTempDir({ prefix: "vigia-live-" });
-  const store = openStore(join(dir, "readings.db"));
+  const store = await openStorage(join(dir, "readings.db"));
   const metrics = new Metrics();
   const live = new LiveHub(store, { onDrop: () => metrics.liveDropped++, ...liveOptions });
-  const writer = new GroupWriter(store, { onCommit: () => live.notify() });
+  const writer = store.createWriter({ onCommit: () => live.notify() });
   const handler = createHandler(store, { token: TOKEN, writer, live, metrics });
   const controller = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<number>();
@@ -47,7 +46,7 @@ async function startServer(liveOptions: ConstructorParameters<typeof LiveHub>[1]
       live.close();
       controller.abort();
       await server.finished;
-      store.close();
+      await store.close();
       await Deno.remove(dir, { recursive: true });
     },
   };

@@ -1,0 +1,99 @@
+/**
+ * The PostgreSQL store's connection, schema and schema versions.
+ *
+ * - `readings`: one row per reading, primary key `(sensor_id, ts, seq)`,
+ *   the identity of a reading, so two server instances storing the same
+ *   reading store it once (`INSERT … ON CONFLICT DO NOTHING`).
+ *   `cursor` is the reading's place in storage order, built from the
+ *   inserting transaction's id (see docs/postgres.md: why `after=` never
+ *   skips a reading), indexed by `readings_by_cursor`; `readings_by_time`
+ *   serves "newest N" and time windows. Values are integer hundredths,
+ *   times integer epoch ms, as in SQLite.
+ * - `vigia_schema`: one row, the schema version. {@linkcode migrateSchema}
+ *   runs every step from the database's version to
+ *   {@linkcode PG_SCHEMA_VERSION} in one transaction under an advisory lock,
+ *   so several instances starting at once migrate it exactly once; a
+ *   database from a newer release is refused rather than misread.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+
+/** A connection pool. */
+export type Sql = postgres.Sql<{ number: number }>;
+
+/**
+ * Migration steps: `MIGRATIONS[i]` takes a database from version `i` to
+ * `i + 1`. Append only; never edit a released step.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE readings (
+    cursor bigint NOT NULL,
+    sensor_id bigint NOT NULL,
+    seq bigint NOT NULL,
+    ts bigint NOT NULL,
+    temperature integer,
+    pressure integer,
+    humidity integer,
+    PRIMARY KEY (sensor_id, ts, seq)
+  );
+  CREATE INDEX readings_by_cursor ON readings (cursor);
+  CREATE INDEX readings_by_time ON readings (ts, seq);
+  `,
+];
+
+/** The schema version this release writes. */
+export const PG_SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/** Any 64-bit number, the same in every release: the lock that serialises migrations. */
+const MIGRATION_LOCK = 0x7669676961;
+
+/**
+ * Opens a pool on `url` (the password from the URL, else `password`).
+ * int8 and numeric come back as numbers: every integer this store keeps,
+ * cursors included, is below 2^53.
+ */
+export function connect(url: string, password: string | undefined): Sql {
+  const parsed = new URL(url);
+  const options: postgres.Options<{ number: postgres.PostgresType<number> }> = {
+    max: 8,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: "vigia-server" },
+    types: {
+      number: {
+        to: 20,
+        from: [20, 1700],
+        serialize: (value: number) => String(value),
+        parse: (raw: string) => Number(raw),
+      },
+    },
+  };
+  if (parsed.password === "" && password !== undefined) options.pass = password;
+  return postgres(url, options) as Sql;
+}
+
+/** Brings the database to {@linkcode PG_SCHEMA_VERSION}; throws `RangeError` for a newer one. */
+export async function migrateSchema(sql: Sql, location: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await tx`CREATE TABLE IF NOT EXISTS vigia_schema (version integer NOT NULL)`;
+    const [row] = await tx<{ version: number }[]>`SELECT version FROM vigia_schema`;
+    const version = row?.version ?? 0;
+    if (version > PG_SCHEMA_VERSION) {
+      throw new RangeError(
+        `Cannot open store "${location}": schema version ${version} is newer than this release's ${PG_SCHEMA_VERSION}`,
+      );
+    }
+    for (let step = version; step < PG_SCHEMA_VERSION; step++) {
+      await tx.unsafe(MIGRATIONS[step]!);
+    }
+    if (row === undefined) {
+      await tx`INSERT INTO vigia_schema (version) VALUES (${PG_SCHEMA_VERSION})`;
+    } else if (version < PG_SCHEMA_VERSION) {
+      await tx`UPDATE vigia_schema SET version = ${PG_SCHEMA_VERSION}`;
+    }
+  });
+}

@@ -1,0 +1,190 @@
+/**
+ * The PostgreSQL store behind the storage interface (storage.ts): several
+ * server instances may share one database, each reading and writing.
+ *
+ * Storage order and the `after=` cursor. A reading's cursor is
+ * `(xid << 17) + n`: the 64-bit id of the transaction that inserted it
+ * (`pg_current_xact_id()`) and its position in that transaction's single
+ * statement (postgres_writer.ts). Transactions commit in any order, so a
+ * plain sequence would let a reader pass cursor 11 while cursor 10 is still
+ * in flight and never see 10. Instead every read takes its snapshot's
+ * `xmin`, the oldest transaction still running, and returns only rows whose
+ * cursor is below `xmin << 17`, the *horizon*: every transaction below
+ * `xmin` has ended, so all its rows are visible now, and any row not yet
+ * visible, in flight or still to come, belongs to a transaction at or above
+ * `xmin`, so its cursor is above everything returned. A follower may be
+ * held back while some transaction runs, never made to skip.
+ * docs/postgres.md says more; tests/server_postgres_test.ts commits out of
+ * order on purpose.
+ *
+ * Reads that must agree (a page and the newest cursor) run in one
+ * `REPEATABLE READ` transaction: one snapshot.
+ *
+ * @module
+ */
+
+import type { Reading } from "../protocol/mod.ts";
+import { connect, migrateSchema, type Sql } from "./postgres_schema.ts";
+import { PostgresWriter, STORED_CHANNEL } from "./postgres_writer.ts";
+import {
+  type CursorPage,
+  type ReadingFilter,
+  redactUrl,
+  type SensorInfo,
+  type SeriesRow,
+  type Storage,
+  type StorageOptions,
+  type StoredReading,
+} from "./storage.ts";
+
+/** Every row below it has been committed or rolled back; see the module doc. */
+const HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::int8 << 17)";
+const COLUMNS = `sensor_id AS "sensorId", seq, ts AS "timestamp", temperature, pressure, humidity`;
+
+/** Connects to `url`, creates or migrates the schema, and returns the store. */
+export async function openPostgresStorage(
+  url: string,
+  options: StorageOptions = {},
+): Promise<Storage> {
+  const location = redactUrl(url);
+  let sql: Sql;
+  try {
+    sql = connect(url, options.password);
+  } catch (error) {
+    throw new Error(`Cannot open --db "${location}": ${(error as Error).message}`);
+  }
+  try {
+    await migrateSchema(sql, location);
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    if (error instanceof RangeError) throw error;
+    throw new Error(`Cannot open --db "${location}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return new PostgresStorage(sql, location);
+}
+
+class PostgresStorage implements Storage {
+  readonly kind = "postgres";
+  readonly location: string;
+  #sql: Sql;
+
+  constructor(sql: Sql, location: string) {
+    this.#sql = sql;
+    this.location = location;
+  }
+
+  latestPage(filter: ReadingFilter): Promise<{ readings: Reading[]; cursor: number }> {
+    return this.#snapshot(async (sql) => {
+      const readings = await sql<Reading[]>`
+        SELECT ${sql.unsafe(COLUMNS)} FROM readings
+        WHERE true ${this.#filters(sql, filter)}
+        ORDER BY ts DESC, seq DESC, cursor DESC LIMIT ${filter.limit}`;
+      return { readings: [...readings], cursor: await newest(sql) };
+    });
+  }
+
+  after(cursor: number, filter: ReadingFilter): Promise<CursorPage> {
+    return this.#snapshot(async (sql) => {
+      const readings = await sql<StoredReading[]>`
+        SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
+        WHERE cursor > ${cursor} AND cursor < ${sql.unsafe(HORIZON)} ${this.#filters(sql, filter)}
+        ORDER BY cursor LIMIT ${filter.limit}`;
+      const next = readings.length === filter.limit
+        ? readings[readings.length - 1]!.cursor
+        : await newest(sql);
+      return { readings: [...readings], cursor: next };
+    });
+  }
+
+  sensors(): Promise<SensorInfo[]> {
+    return this.#snapshot(async (sql) => {
+      const counts = await sql<Omit<SensorInfo, "last">[]>`
+        SELECT sensor_id AS id, count(*)::int8 AS readings, min(ts) AS "firstSeen",
+          max(ts) AS "lastSeen"
+        FROM readings GROUP BY sensor_id ORDER BY sensor_id`;
+      const lasts = await sql<Reading[]>`
+        SELECT DISTINCT ON (sensor_id) ${sql.unsafe(COLUMNS)} FROM readings
+        ORDER BY sensor_id, ts DESC, seq DESC`;
+      const last = new Map(lasts.map((reading) => [reading.sensorId, { ...reading }]));
+      return counts.map((row) => ({ ...row, last: last.get(row.id) }));
+    });
+  }
+
+  // Raw readings over the whole window: exact, as the rollups of SQLite are.
+  async seriesRows(
+    segments: readonly { from: number; to: number }[],
+    options: { bucket: number; sensor?: number | undefined },
+  ): Promise<SeriesRow[]> {
+    if (segments.length === 0) return [];
+    const from = Math.min(...segments.map((segment) => segment.from));
+    const to = Math.max(...segments.map((segment) => segment.to));
+    const { bucket, sensor } = options;
+    const sql = this.#sql;
+    const rows = await sql`
+      SELECT sensor_id, ts - (((ts % ${bucket}::int8) + ${bucket}::int8) % ${bucket}::int8) AS t,
+        count(*)::int8,
+        count(temperature)::int8, min(temperature), max(temperature),
+        coalesce(sum(temperature), 0)::int8,
+        count(pressure)::int8, min(pressure), max(pressure), coalesce(sum(pressure), 0)::int8,
+        count(humidity)::int8, min(humidity), max(humidity), coalesce(sum(humidity), 0)::int8
+      FROM readings WHERE ts >= ${from} AND ts < ${to}
+        ${sensor === undefined ? sql`` : sql`AND sensor_id = ${sensor}`}
+      GROUP BY t, sensor_id`.values();
+    return rows as unknown as SeriesRow[];
+  }
+
+  newestCursor(): Promise<number> {
+    return newest(this.#sql);
+  }
+
+  async check(): Promise<void> {
+    await this.#sql`SELECT 1`;
+  }
+
+  async sizeBytes(): Promise<number> {
+    const [row] = await this.#sql<{ bytes: number }[]>`
+      SELECT pg_database_size(current_database())::int8 AS bytes`;
+    return row!.bytes;
+  }
+
+  openWriter(options: Parameters<Storage["openWriter"]>[0]): Promise<PostgresWriter> {
+    return Promise.resolve(new PostgresWriter(this.#sql, options));
+  }
+
+  createWriter(options: Parameters<Storage["createWriter"]>[0]): PostgresWriter {
+    return new PostgresWriter(this.#sql, options);
+  }
+
+  async watch(listener: () => void): Promise<() => Promise<void>> {
+    const { unlisten } = await this.#sql.listen(STORED_CHANNEL, () => listener());
+    return unlisten;
+  }
+
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 });
+  }
+
+  #filters(sql: Sql, filter: ReadingFilter) {
+    return sql`
+      ${filter.sensor === undefined ? sql`` : sql`AND sensor_id = ${filter.sensor}`}
+      ${filter.since === undefined ? sql`` : sql`AND ts >= ${filter.since}`}
+      ${filter.until === undefined ? sql`` : sql`AND ts < ${filter.until}`}`;
+  }
+
+  #snapshot<T>(body: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.#sql.begin(
+      "isolation level repeatable read read only",
+      (tx) => body(tx as unknown as Sql),
+    ) as Promise<T>;
+  }
+}
+
+/** The newest cursor below the horizon of `sql`'s snapshot (0 for none). */
+async function newest(sql: Sql): Promise<number> {
+  const [row] = await sql<{ cursor: number }[]>`
+    SELECT coalesce(max(cursor), 0)::int8 AS cursor FROM readings
+    WHERE cursor < ${sql.unsafe(HORIZON)}`;
+  return row!.cursor;
+}
