@@ -1,0 +1,253 @@
+/**
+ * What only PostgreSQL has: several server instances on one database. The
+ * `after=` cursor never skips a reading whose transaction commits after a
+ * later one (forced here with a transaction held open), a reading posted
+ * to two instances is stored once, `/api/live` of one instance pushes what
+ * another stored, and the schema is versioned. The endpoints themselves are
+ * tested on both backends by server_api_test.ts.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import { createHandler } from "../server/handler.ts";
+import { openStorage, type Storage } from "../server/storage.ts";
+import { apiReading, postReadings } from "./_api.ts";
+import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
+import { startProgram } from "./_process.ts";
+
+const TOKEN = "postgres-test-token";
+const T0 = Date.parse("2026-11-24T10:00:00.000Z");
+const ignore = POSTGRES_MISSING !== undefined;
+
+/** A server instance in-process: its own pool on the shared database, its own handler. */
+async function instance(url: string) {
+  const store = await openStorage(url);
+  const writer = store.createWriter({});
+  const handler = createHandler(store, { token: TOKEN, writer });
+  const request = (path: string, init?: RequestInit) =>
+    handler(new Request(`http://127.0.0.1${path}`, init));
+  return {
+    store,
+    request,
+    post: async (readings: unknown[]) => {
+      const response = await request("/api/data", {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(readings),
+      });
+      assert.equal(response.status, 200);
+      return await response.json() as { stored: number; duplicates: number };
+    },
+    /** One page of `after=cursor`: the readings' seqs and the next cursor. */
+    follow: async (cursor: number) => {
+      const response = await request(`/api/readings?after=${cursor}&limit=10000`);
+      const readings = await response.json() as { id: number; seq: number }[];
+      return { readings, cursor: Number(response.headers.get("x-vigia-cursor")) };
+    },
+    async [Symbol.asyncDispose]() {
+      await writer.close();
+      await store.close();
+    },
+  };
+}
+
+function readings(id: number, from: number, count: number) {
+  return Array.from(
+    { length: count },
+    (_, i) => apiReading({ id, seq: from + i, timestamp: T0 + (from + i) * 1000 }),
+  );
+}
+
+Deno.test({
+  name: "postgres: after= never skips a reading whose transaction commits after a later one",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    await using a = await instance(url);
+    await using b = await instance(url);
+    const other = postgres(url, { max: 2, onnotice: () => {} });
+    const held = Promise.withResolvers<void>();
+    let holder: Promise<unknown> = Promise.resolve();
+    try {
+      let cursor = (await a.follow(0)).cursor;
+      const seen: string[] = [];
+      const poll = async () => {
+        const page = await a.follow(cursor);
+        cursor = page.cursor;
+        seen.push(...page.readings.map((r) => `${r.id}/${r.seq}`));
+      };
+      // A third writer holds sensor 1 seq 0 uncommitted: instance A's
+      // transaction, which also stores it, takes its cursors and then waits.
+      holder = other.begin(async (tx) => {
+        await tx`INSERT INTO readings (cursor, sensor_id, seq, ts, temperature, pressure, humidity)
+          VALUES ((pg_current_xact_id()::text::int8 << 17) + 1, 1, 0, ${T0}, 0, 0, 0)`;
+        await held.promise;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      let aDone = false;
+      const aWrite = a.post(readings(1, 0, 5)).then((result) => {
+        aDone = true;
+        return result;
+      });
+      // Wait until A's statement is blocked on the held row.
+      for (let i = 0; i < 200; i++) {
+        const [row] = await other`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO readings%'`;
+        if (row!.n > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // B starts after A and commits first.
+      assert.deepEqual(await b.post(readings(2, 0, 5)), { stored: 5, duplicates: 0 });
+      assert.equal(aDone, false, "A is still in flight after B committed");
+      await poll();
+      assert.deepEqual(seen, [], "nothing is returned past a transaction in flight");
+      held.resolve();
+      await holder;
+      assert.deepEqual(await aWrite, { stored: 4, duplicates: 1 });
+      await poll();
+      // A's rows sort below B's: a reader that had moved past B would have lost them.
+      const [order] = await other`
+        SELECT (SELECT max(cursor) FROM readings WHERE sensor_id = 1) <
+          (SELECT min(cursor) FROM readings WHERE sensor_id = 2) AS a_before_b`;
+      assert.equal(order!.a_before_b, true);
+      const expected = [
+        ...[0, 1, 2, 3, 4].map((s) => `1/${s}`),
+        ...[0, 1, 2, 3, 4].map((s) => `2/${s}`),
+      ];
+      assert.deepEqual(seen, expected, "every reading exactly once, in storage order");
+      await poll();
+      assert.equal(seen.length, 10);
+    } finally {
+      // On a failed assertion too: A's write and the instances' close wait for it.
+      held.resolve();
+      await holder.catch(() => {});
+      await other.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres: readings posted to two instances at once are each stored once",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    await using a = await instance(url);
+    await using b = await instance(url);
+    let stored = 0;
+    let duplicates = 0;
+    // Overlapping batches from several sensors, in different orders: the
+    // instances' transactions conflict on the same keys and must neither
+    // deadlock nor store anything twice.
+    for (let round = 0; round < 10; round++) {
+      const batch = [1, 2, 3, 4].flatMap((id) => readings(id, round * 50, 50));
+      const results = await Promise.all([
+        a.post(batch),
+        b.post([...batch].reverse()),
+        a.post(batch.slice(100)),
+        b.post(batch.slice(0, 150)),
+      ]);
+      for (const result of results) {
+        stored += result.stored;
+        duplicates += result.duplicates;
+      }
+    }
+    assert.equal(stored, 2000);
+    assert.equal(duplicates, 10 * (200 + 200 + 100 + 150) - 2000);
+    const sensors = await (await b.request("/api/sensors")).json();
+    assert.deepEqual(sensors.map((s: { readings: number }) => s.readings), [500, 500, 500, 500]);
+    let cursor = 0;
+    const walked = new Set<string>();
+    for (;;) {
+      const page = await a.follow(cursor);
+      for (const r of page.readings) walked.add(`${r.id}/${r.seq}`);
+      if (page.readings.length === 0) break;
+      cursor = page.cursor;
+    }
+    assert.equal(walked.size, 2000);
+  },
+});
+
+Deno.test({
+  name: "postgres: the schema is created once, versioned, and a newer one is refused",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    // Several instances starting at once migrate it once.
+    const stores = await Promise.all([openStorage(url), openStorage(url), openStorage(url)]);
+    await Promise.all(stores.map((store: Storage) => store.close()));
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      assert.deepEqual([...await sql`SELECT version FROM vigia_schema`], [{ version: 1 }]);
+      await sql`UPDATE vigia_schema SET version = 99`;
+      await assert.rejects(openStorage(url), /schema version 99 is newer than this release's 1/);
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres: two server processes share one database, live across both, no password logged",
+  ignore,
+  fn: async () => {
+    const cluster = await sharedPostgres();
+    const url = await cluster.createDatabase();
+    const dir = await Deno.makeTempDir({ prefix: "vigia-server-pg-" });
+    try {
+      const tokenFile = join(dir, "ingest.token");
+      const passwordFile = join(dir, "db.password");
+      await Deno.writeTextFile(tokenFile, TOKEN + "\n");
+      await Deno.writeTextFile(passwordFile, "file-secret-9876\n");
+      const allow = [`--allow-read=${dir}`];
+      const withPassword = url.replace("vigia@", "vigia:url-secret-1234@");
+      const common = ["--port", "0", "--token-file", tokenFile];
+      await using first = await startProgram("server.ts", [...common, "--db", withPassword], {
+        allow,
+      });
+      await using second = await startProgram(
+        "server.ts",
+        [...common, "--db", url, "--db-password-file", passwordFile],
+        { allow, env: { PGPASSWORD: "env-secret-5555" } },
+      );
+      const socket = new WebSocket(`ws://127.0.0.1:${first.port}/api/live`);
+      const received: number[] = [];
+      const all = Promise.withResolvers<void>();
+      socket.onmessage = (event) => {
+        received.push(...JSON.parse(event.data).readings.map((r: { seq: number }) => r.seq));
+        if (received.length >= 20) all.resolve();
+      };
+      const closed = new Promise((resolve) => (socket.onclose = resolve));
+      try {
+        await new Promise((resolve, reject) => {
+          socket.onopen = resolve;
+          socket.onerror = reject;
+        });
+        const secondBase = `http://127.0.0.1:${second.port}`;
+        const response = await postReadings(secondBase, TOKEN, readings(3, 0, 20));
+        assert.deepEqual(await response.json(), { stored: 20, duplicates: 0 });
+        const timer = setTimeout(() => all.reject(new Error("no live push in 10 s")), 10_000);
+        await all.promise.finally(() => clearTimeout(timer));
+        assert.deepEqual(received, Array.from({ length: 20 }, (_, i) => i));
+        const viaFirst = await (await fetch(`http://127.0.0.1:${first.port}/api/readings`)).json();
+        assert.equal(viaFirst.length, 20);
+      } finally {
+        socket.close();
+        await closed;
+      }
+      assert.equal((await first.stop("SIGTERM")).code, 0);
+      assert.equal((await second.stop("SIGTERM")).code, 0);
+      const output = first.output() + second.output();
+      assert.match(output, /store open .*postgres:\/\/vigia@127\.0\.0\.1/);
+      for (const secret of ["url-secret-1234", "file-secret-9876", "env-secret-5555"]) {
+        assert.ok(!output.includes(secret), `${secret} appears in the output:\n${output}`);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({ name: "postgres: stop the cluster of this file", ignore, fn: stopSharedPostgres });
