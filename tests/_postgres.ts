@@ -1,5 +1,5 @@
 /**
- * A throwaway PostgreSQL 15 cluster for tests: `initdb` in a temporary
+ * A throwaway PostgreSQL cluster (15 or later) for tests: `initdb` in a temporary
  * folder owned by the `postgres` user (initdb refuses to run as root),
  * started by `pg_ctl` on a free port of 127.0.0.1, stopped and removed by
  * {@linkcode PostgresCluster.stop}. Each test takes a fresh database of it
@@ -12,7 +12,7 @@
  * The cluster runs with `fsync=off` (tests never survive a power cut, and
  * the machine is shared) and `autovacuum=off`: an autovacuum ANALYZE holds
  * a transaction id for a moment, which delays `after=` answers (by design:
- * docs/scaling-out.md) and would make a test that reads right after it
+ * docs/postgres.md) and would make a test that reads right after it
  * writes depend on timing.
  *
  * @module
@@ -20,13 +20,25 @@
 
 import { existsSync, readFileSync, rmSync } from "node:fs";
 
-/** Where Debian's `postgresql` package puts the PostgreSQL 15 programs. */
-export const POSTGRES_BIN = "/usr/lib/postgresql/15/bin";
+/** Where Debian's `postgresql` package puts its programs: the newest version installed. */
+export const POSTGRES_BIN: string = (() => {
+  const versions: number[] = [];
+  try {
+    for (const entry of Deno.readDirSync("/usr/lib/postgresql")) {
+      if (/^\d+$/.test(entry.name)) versions.push(Number(entry.name));
+    }
+  } catch { /* not installed */ }
+  return `/usr/lib/postgresql/${Math.max(15, ...versions)}/bin`;
+})();
 
 /** Why PostgreSQL tests cannot run here, or undefined when they can. */
 export const POSTGRES_MISSING: string | undefined = existsSync(`${POSTGRES_BIN}/initdb`)
   ? undefined
-  : `PostgreSQL 15 is not installed (no ${POSTGRES_BIN}/initdb): apt-get install postgresql`;
+  : `PostgreSQL is not installed (no ${POSTGRES_BIN}/initdb): apt-get install postgresql`;
+if (POSTGRES_MISSING) {
+  // deno-lint-ignore no-console
+  console.warn(`PostgreSQL tests skipped: ${POSTGRES_MISSING}`);
+}
 
 /** The user that owns every database of the cluster (trust authentication on 127.0.0.1). */
 export const POSTGRES_USER = "vigia";
