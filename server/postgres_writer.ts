@@ -23,26 +23,25 @@ import { COARSEST_WIDTH } from "./schema.ts";
 import type { Sql } from "./postgres_schema.ts";
 import type { WriteResult } from "./storage.ts";
 import { bucketStart } from "./summary.ts";
-import { type CommitInfo, commitInfo, type Writer, type WriterOptions } from "./writer.ts";
+import {
+  type CommitInfo,
+  commitInfo,
+  type Pending,
+  takeGroup,
+  type Writer,
+  type WriterOptions,
+} from "./writer.ts";
 
 /** Bits of a cursor below the transaction id: the row's position in its statement. */
 export const POSITION_BITS = 17;
 /** Most rows one statement may insert (positions 1 .. 2^17 − 1). */
 const MAX_ROWS = (1 << POSITION_BITS) - 1;
-/** Readings per group: a few requests of 10,000 each. */
-const MAX_GROUP_READINGS = 50_000;
 /** Groups in flight at once: the next is sent while the previous waits for its WAL flush. */
 const CONCURRENCY = 2;
 /** Attempts of a group that hit a deadlock or a serialization failure. */
 const ATTEMPTS = 5;
 /** The channel `/api/live` of every instance listens on. */
 export const STORED_CHANNEL = "vigia_readings";
-
-interface Pending {
-  readonly readings: readonly Reading[];
-  readonly resolve: (result: WriteResult) => void;
-  readonly reject: (error: unknown) => void;
-}
 
 /** The PostgreSQL writer; see the module doc. */
 export class PostgresWriter implements Writer {
@@ -89,13 +88,7 @@ export class PostgresWriter implements Writer {
 
   #pump(): void {
     while (this.#running < CONCURRENCY && this.#queue.length > 0) {
-      let total = 0;
-      let count = 0;
-      while (count < this.#queue.length && (count === 0 || total < MAX_GROUP_READINGS)) {
-        total += this.#queue[count]!.readings.length;
-        count++;
-      }
-      const group = this.#queue.splice(0, count);
+      const group = takeGroup(this.#queue, (pending) => pending.readings.length);
       if (this.#running++ === 0) this.#idle = Promise.withResolvers<void>();
       this.#commit(group).finally(() => {
         if (--this.#running === 0 && this.#queue.length === 0) this.#idle.resolve();

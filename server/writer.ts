@@ -54,7 +54,8 @@ export interface WriterOptions {
 
 const MAX_GROUP_READINGS = 50_000;
 
-interface Pending {
+/** A request waiting for its commit. */
+export interface Pending {
   readonly readings: readonly Reading[];
   readonly resolve: (result: WriteResult) => void;
   readonly reject: (error: unknown) => void;
@@ -116,7 +117,7 @@ export class GroupWriter implements Writer {
 }
 
 /** Removes and returns the first requests of `queue`, up to about 50,000 readings. */
-function takeGroup<T>(queue: T[], size: (item: T) => number): T[] {
+export function takeGroup<T>(queue: T[], size: (item: T) => number): T[] {
   let total = 0;
   let count = 0;
   while (count < queue.length && (count === 0 || total < MAX_GROUP_READINGS)) {
