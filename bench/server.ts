@@ -19,6 +19,11 @@
  *    `GET /api/readings?limit=100`, `?sensor=ID&limit=100` (p50/p99 over
  *    `--requests` sequential requests) and `/api/series` over the last 24 h.
  *
+ * With `--db postgres://…` every part runs on that PostgreSQL database
+ * instead of SQLite files (part 1 is skipped; `--instances N` servers share
+ * the database in part 2, the clients spread over them). Its readings are
+ * deleted before each part: give it a scratch database.
+ *
  * Flags: see {@linkcode USAGE}. Defaults keep `deno task bench` to a couple
  * of minutes (`--rows 1000000`); the figures in the README use
  * `--rows 10000000`.
@@ -29,19 +34,23 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Reading, readingToJson } from "../protocol/mod.ts";
+import postgres from "postgres";
+import { isPostgresUrl, openStorage } from "../server/storage.ts";
 import { openStore } from "../server/store.ts";
 import { startProgram } from "../tests/_process.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
 Usage: deno task bench server -- [--ingest 1000000] [--clients 16]
-         [--rows 1000000] [--requests 2000] [--runs 3]
+         [--rows 1000000] [--requests 2000] [--runs 3] [--db postgres://… [--instances 1]]
 
   --ingest N     readings POSTed per ingestion run
   --clients N    concurrent POST clients
   --rows N       readings in the store the read latencies are measured on
   --requests N   sequential GET requests per latency figure
   --runs N       runs per figure; the median is printed
+  --db URL       a scratch PostgreSQL database instead of SQLite files (its readings are deleted)
+  --instances N  servers sharing the PostgreSQL database during ingestion
 `;
 exitIfHelpAsked(USAGE);
 
@@ -53,6 +62,8 @@ const { values: flags } = parseArgs({
     rows: { type: "string", default: "1000000" },
     requests: { type: "string", default: "2000" },
     runs: { type: "string", default: "3" },
+    db: { type: "string" },
+    instances: { type: "string", default: "1" },
   },
   strict: false, // `deno task bench -- ...` passes every benchmark's flags
 });
@@ -61,6 +72,11 @@ const CLIENTS = Number(flags.clients);
 const ROWS = Number(flags.rows);
 const REQUESTS = Number(flags.requests);
 const RUNS = Number(flags.runs);
+const PG_URL = typeof flags.db === "string" ? flags.db : undefined;
+if (PG_URL !== undefined && !isPostgresUrl(PG_URL)) {
+  throw new Error(`Cannot run: --db must be a postgres:// URL, got "${PG_URL.slice(0, 20)}…"`);
+}
+const INSTANCES = PG_URL === undefined ? 1 : Number(flags.instances);
 const SENSORS = 100;
 const BATCH = 1000;
 const TOKEN = "bench-token";
@@ -98,6 +114,17 @@ async function withTemp<T>(body: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
+/** Creates the schema if needed and deletes every reading of the `--db` database. */
+async function emptyPostgres(url: string): Promise<void> {
+  await (await openStorage(url)).close();
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`TRUNCATE readings`;
+  } finally {
+    await sql.end();
+  }
+}
+
 async function startServer(dir: string, db: string) {
   const tokenFile = join(dir, "ingest.token");
   await Deno.writeTextFile(tokenFile, TOKEN);
@@ -120,12 +147,18 @@ function storeCommits(dir: string, synchronous: "FULL" | "NORMAL", count: number
 
 /** Part 2: readings per second stored through POST /api/data. */
 async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<number> {
-  await using server = await startServer(dir, join(dir, "ingest.db"));
-  const url = `http://127.0.0.1:${server.port}/api/data`;
+  if (PG_URL !== undefined) await emptyPostgres(PG_URL);
+  const db = PG_URL ?? join(dir, "ingest.db");
+  await using stack = new AsyncDisposableStack();
+  const servers = [];
+  for (let i = 0; i < INSTANCES; i++) servers.push(stack.use(await startServer(dir, db)));
+  const server = servers[0]!;
+  const urls = servers.map((s) => `http://127.0.0.1:${s.port}/api/data`);
   const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
   let next = 0;
   let retried = 0;
-  const client = async () => {
+  const client = async (_: unknown, index: number) => {
+    const url = urls[index % urls.length]!;
     while (next < bodies.length) {
       const body = bodies[next++]!;
       const response = await fetch(url, { method: "POST", headers, body });
@@ -142,8 +175,30 @@ async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<n
   const stored = sensors.reduce((n: number, s: { readings: number }) => n + s.readings, 0);
   if (stored !== bodies.length * BATCH) throw new Error(`stored ${stored} readings`);
   if (retried > 0) console.log(`  (${retried} requests were resent by fetch and deduplicated)`);
-  await server.stop();
+  await Promise.all(servers.map((s) => s.stop()));
   return stored / seconds;
+}
+
+/** Part 3 on PostgreSQL: through the store's own writer, two groups in flight. */
+async function buildPostgres(url: string, rows: number): Promise<number> {
+  await emptyPostgres(url);
+  const started = performance.now();
+  const storage = await openStorage(url);
+  const writer = await storage.openWriter({ inThread: true });
+  try {
+    const group = 50_000;
+    const pending: Promise<unknown>[] = [];
+    for (let k = 0; k < rows; k += group) {
+      const size = Math.min(group, rows - k);
+      pending.push(writer.write(Array.from({ length: size }, (_, i) => readingAt(k + i))));
+      if (pending.length >= 2) await pending.shift();
+    }
+    await Promise.all(pending);
+  } finally {
+    await writer.close();
+    await storage.close();
+  }
+  return (performance.now() - started) / 1000;
 }
 
 /** Part 3: builds the large store directly (much faster than over HTTP). */
@@ -176,13 +231,17 @@ const fmt = (ms: number) => ms.toFixed(2);
 const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
 
 await withTemp(async (dir) => {
-  console.log(`server benchmark (${navigator.hardwareConcurrency} cores)`);
+  console.log(
+    `server benchmark (${navigator.hardwareConcurrency} cores, ${
+      PG_URL === undefined ? "SQLite" : `PostgreSQL, ${INSTANCES} instance(s)`
+    })`,
+  );
 
   // Part 1 and 2 (skipped with --ingest 0).
   const full: number[] = [];
   const normal: number[] = [];
   const rates: number[] = [];
-  if (INGEST > 0) {
+  if (INGEST > 0 && PG_URL === undefined) {
     for (let run = 0; run < RUNS; run++) {
       full.push(storeCommits(dir, "FULL", 200_000));
       normal.push(storeCommits(dir, "NORMAL", 200_000));
@@ -194,6 +253,8 @@ await withTemp(async (dir) => {
       `  store, one commit per 1,000 readings: synchronous=FULL ${thousands(median(full))}/s, ` +
         `NORMAL ${thousands(median(normal))}/s (median of ${RUNS})`,
     );
+  }
+  if (INGEST > 0) {
     // Encoded once: the client's own work should not be what is measured.
     const encoder = new TextEncoder();
     const bodies: Uint8Array<ArrayBuffer>[] = [];
@@ -208,7 +269,7 @@ await withTemp(async (dir) => {
     console.log(
       `  POST /api/data, ${
         thousands(INGEST)
-      } readings in batches of ${BATCH}, ${CLIENTS} clients: ` +
+      } readings in batches of ${BATCH}, ${CLIENTS} clients, ${INSTANCES} server(s): ` +
         `${thousands(median(rates))} readings/s (median of ${RUNS}: ${
           rates.map(thousands).join(", ")
         })`,
@@ -216,8 +277,10 @@ await withTemp(async (dir) => {
   }
   const ingestRate = rates.length > 0 ? median(rates) : NaN;
 
-  const db = join(dir, "large.db");
-  const buildSeconds = buildStore(db, ROWS);
+  const db = PG_URL ?? join(dir, "large.db");
+  const buildSeconds = PG_URL === undefined
+    ? buildStore(db, ROWS)
+    : await buildPostgres(PG_URL, ROWS);
   const end = START + Math.ceil(ROWS / SENSORS) * 1000;
   console.log(`  built a store of ${thousands(ROWS)} readings in ${buildSeconds.toFixed(1)} s`);
   await using server = await startServer(dir, db);
