@@ -60,7 +60,8 @@ import { parseTokenLines } from "./lib/token_file.ts";
 export interface GatewayConfig extends CommonConfig {
   readonly host: string;
   readonly port: number;
-  readonly server: URL;
+  /** One server, or several sharing one store (failover, load spread). */
+  readonly server: readonly URL[];
   /** The CA file an `https://` server must chain to (`--ca`). */
   readonly serverCa: string;
   readonly spool: string;
@@ -84,7 +85,13 @@ export interface GatewayConfig extends CommonConfig {
 export const FLAGS: readonly Flag[] = [
   { name: "host", value: "HOST", default: "127.0.0.1", help: "listen address" },
   { name: "port", value: "PORT", default: "8443", help: "listen port, 0 = any free port" },
-  { name: "server", value: "URL", default: "http://127.0.0.1:8080", help: "server base URL" },
+  {
+    name: "server",
+    value: "URL[,URL...]",
+    default: "http://127.0.0.1:8080",
+    help: "server base URL; several servers sharing one PostgreSQL store: fail over and " +
+      "spread the load",
+  },
   {
     name: "ca",
     value: "FILE",
@@ -169,7 +176,7 @@ export function parseConfig(args: string[]): GatewayConfig {
     ...commonConfig(values),
     host: values.string("host"),
     port: parsePort("port", values.string("port")),
-    server: parseHttpUrl("server", values.string("server")),
+    server: values.string("server").split(",").map((url) => parseHttpUrl("server", url.trim())),
     serverCa: values.optional("ca") ?? join(values.string("certs"), "ca.crt"),
     spool: values.string("spool"),
     certs: values.string("certs"),
@@ -196,12 +203,13 @@ export function permissions(config: GatewayConfig): PermissionNeed[] {
   return [
     readAccess("certs", config.certs),
     // --ca for an https:// server, unless it is the ca.crt --certs already grants.
-    ...(config.server.protocol === "https:" && !isInside(config.serverCa, config.certs)
+    ...(config.server.some((server) => server.protocol === "https:") &&
+        !isInside(config.serverCa, config.certs)
       ? [readAccess("ca", config.serverCa)]
       : []),
     ...databaseAccess("spool", config.spool),
     netAccess("host", config.host, config.port),
-    urlAccess("server", config.server),
+    ...config.server.map((server) => urlAccess("server", server)),
     ...(config.metricsPort === undefined
       ? []
       : [netAccess("metrics-port", config.host, config.metricsPort)]),
@@ -235,7 +243,9 @@ function modbusAccess(file: string): PermissionNeed[] {
 export async function run(config: GatewayConfig, signal: AbortSignal, log: Logger): Promise<void> {
   const sources = await loadSources(config, log);
   const credentials = await readCredentials(config.certs);
-  const http = serverClient(config.server, await readCa(config.server, config.serverCa));
+  // One client for every server: an https:// one needs the plant CA.
+  const first = config.server.find((server) => server.protocol === "https:") ?? config.server[0]!;
+  const http = serverClient(first, await readCa(first, config.serverCa));
   const spool = openDatabase(
     "spool",
     config.spool,

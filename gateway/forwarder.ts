@@ -26,6 +26,11 @@
  * request at a time probes the server with backoff; the second resumes with
  * the first 2xx.
  *
+ * With several servers (`--server URL,URL`, sharing one PostgreSQL store),
+ * requests go round-robin over those that answer and a failed request is
+ * retried on the next server at once; the forwarder waits only when every
+ * server is failing (gateway/server_pool.ts).
+ *
  * The forwarder wakes when the spool says rows were committed, and it is
  * the spool that tells held senders when rows were removed: the forwarder
  * knows neither the committer nor the sensors.
@@ -41,6 +46,7 @@ import type { GatewayMetrics } from "./metrics.ts";
 import { decodeReadingRecord, READING_RECORD_SIZE } from "../protocol/mod.ts";
 import { type IngestOutcome as Outcome, readIngestAnswer } from "./ingest_answer.ts";
 import { MAX_BODY_BYTES, writeBatchesJson } from "./request_body.ts";
+import { ServerPool } from "./server_pool.ts";
 import { MAX_BATCH_READINGS, type Spool, type SpooledBatch } from "./spool.ts";
 
 export { MAX_BODY_BYTES, writeBatchesJson } from "./request_body.ts";
@@ -48,7 +54,7 @@ export { MAX_BODY_BYTES, writeBatchesJson } from "./request_body.ts";
 /** Options of a {@linkcode Forwarder}. */
 export interface ForwarderOptions {
   /** The server's base URL (`http://127.0.0.1:8080`). */
-  readonly server: URL;
+  readonly server: URL | readonly URL[];
   /** The ingest token (secret: never logged). */
   readonly token: string;
   readonly metrics: GatewayMetrics;
@@ -77,7 +83,7 @@ const MIN_RETRY_MS = 100;
 export class Forwarder {
   #spool: Spool;
   #options: ForwarderOptions;
-  #url: string;
+  #servers: ServerPool;
   #fetch: typeof fetch;
   #maxReadings: number;
   #backoff: BackoffOptions;
@@ -111,7 +117,10 @@ export class Forwarder {
   constructor(spool: Spool, options: ForwarderOptions) {
     this.#spool = spool;
     this.#options = options;
-    this.#url = new URL("api/data", options.server.href.replace(/\/?$/, "/")).href;
+    const servers = Array.isArray(options.server) ? options.server : [options.server as URL];
+    this.#servers = new ServerPool(
+      servers.map((server) => new URL("api/data", server.href.replace(/\/?$/, "/")).href),
+    );
     this.#fetch = options.fetch ?? fetch;
     this.#maxReadings = Math.min(options.maxReadings ?? MAX_BATCH_READINGS, MAX_BATCH_READINGS);
     // A server back from an outage is found within 5 s: its backlog is what is late.
@@ -161,7 +170,6 @@ export class Forwarder {
     const stopping = this.#stopping.signal;
     // Allocated on first use: pages of a buffer never written cost no memory.
     let body: Uint8Array<ArrayBuffer> | undefined;
-    let attempt = 0;
     while (!stopping.aborted) {
       const batches = lane > 0 && this.#failingSince !== undefined ? [] : this.#take();
       if (batches.length === 0) {
@@ -172,9 +180,10 @@ export class Forwarder {
       for (const batch of batches) this.#inFlight.add(batch.id);
       const readings = count(batches);
       this.#rate.start(readings, performance.now());
+      const server = this.#servers.pick(performance.now());
       let outcome: Outcome;
       try {
-        outcome = await this.#post(batches, body);
+        outcome = await this.#post(batches, body, server.url);
         // Measured before the removal, whose listeners read the admission limit made of it.
         this.#rate.finish(readings, performance.now(), outcome.kind === "stored");
         if (outcome.kind === "stored") this.#spool.remove(batches);
@@ -184,16 +193,18 @@ export class Forwarder {
       }
       // What follows runs before any other lane does: they see its bookkeeping.
       if (outcome.kind === "stored") {
+        this.#servers.succeeded(server.index);
         this.#stored(batches, outcome.duplicates);
-        attempt = 0;
         continue;
       }
       if (outcome.kind === "invalid" && this.#reject(batches, outcome.index, outcome.error)) {
         continue;
       }
-      this.#failed(outcome);
-      if (lane > 0) continue; // lane 0 retries these rows, with backoff
-      await sleep(this.#retryDelay(outcome, attempt++), stopping);
+      this.#failed(outcome, server.url);
+      const now = performance.now();
+      this.#servers.failed(server.index, now, this.#retryDelay(outcome, server.failures));
+      if (lane > 0) continue; // lane 0 retries these rows: on another server, else with backoff
+      await sleep(this.#servers.waitMs(now), stopping);
     }
   }
 
@@ -215,7 +226,7 @@ export class Forwarder {
   }
 
   /** Counts a failed request and logs it: at once when a run of failures begins, then every 30 s. */
-  #failed(outcome: Exclude<Outcome, { kind: "stored" }>): void {
+  #failed(outcome: Exclude<Outcome, { kind: "stored" }>, url: string): void {
     const { log, metrics } = this.#options;
     metrics.values.forward_retries++;
     if (outcome.kind !== "retry" || outcome.retryAfterMs === undefined) this.#stalled = true;
@@ -223,6 +234,7 @@ export class Forwarder {
     if (this.#failingSince === undefined || now - this.#lastFailureLog >= FAILURE_LOG_EVERY_MS) {
       log.warn("cannot forward to the server; will retry", {
         reason: outcome.kind === "retry" ? outcome.reason : `HTTP 400: ${outcome.error}`,
+        ...(this.#servers.size > 1 ? { server: new URL(url).origin } : {}),
         backlog: this.#spool.depth,
       });
       this.#lastFailureLog = now;
@@ -261,12 +273,13 @@ export class Forwarder {
   async #post(
     batches: readonly SpooledBatch[],
     buffer: Uint8Array<ArrayBuffer>,
+    url: string,
   ): Promise<Outcome> {
     // The lane's previous request has ended, so its body buffer is free to reuse.
     const body = buffer.subarray(0, writeBatchesJson(batches, buffer));
     let response: Response;
     try {
-      response = await this.#fetch(this.#url, {
+      response = await this.#fetch(url, {
         method: "POST",
         headers: {
           authorization: `Bearer ${this.#options.token}`,

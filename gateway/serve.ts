@@ -37,7 +37,7 @@ import type { Spool } from "./spool.ts";
 export interface ServeOptions {
   readonly host: string;
   readonly port: number;
-  readonly server: URL;
+  readonly server: URL | readonly URL[];
   /** PEM of the plant CA, the gateway's certificate and its key. */
   readonly ca: string;
   readonly cert: string;
@@ -125,7 +125,7 @@ export async function serveGateway(
   log.info(`listening on ${listener.hostname}:${listener.port}`, {
     spool: options.spoolPath,
     backlog: spool.depth,
-    server: options.server.origin,
+    server: [options.server].flat().map((server) => server.origin).join(","),
   });
 
   const { sources } = options;
