@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL store's connection, schema and schema versions.
  *
- * - `readings`: one row per reading, primary key `(sensor_id, ts, seq)`,
+ * - `readings`: one row per reading, partitioned by day of `ts`
+ *   (postgres_partitions.ts), primary key `(sensor_id, ts, seq)`,
  *   the identity of a reading, so two server instances storing the same
  *   reading store it once (`INSERT … ON CONFLICT DO NOTHING`).
  *   `cursor` is the reading's place in storage order, built from the
@@ -38,7 +39,8 @@ const MIGRATIONS: readonly string[] = [
     pressure integer,
     humidity integer,
     PRIMARY KEY (sensor_id, ts, seq)
-  );
+  ) PARTITION BY RANGE (ts);
+  CREATE TABLE readings_default PARTITION OF readings DEFAULT;
   CREATE INDEX readings_by_cursor ON readings (cursor);
   CREATE INDEX readings_by_time ON readings (ts, seq);
   `,

@@ -24,6 +24,7 @@
  */
 
 import type { Reading } from "../protocol/mod.ts";
+import { ensurePartitions } from "./postgres_partitions.ts";
 import { connect, migrateSchema, type Sql } from "./postgres_schema.ts";
 import { PostgresWriter, STORED_CHANNEL } from "./postgres_writer.ts";
 import {
@@ -36,6 +37,9 @@ import {
   type StorageOptions,
   type StoredReading,
 } from "./storage.ts";
+
+/** How often the partitions of the coming days are created. */
+const PARTITION_INTERVAL_MS = 3_600_000;
 
 /** Every row below it has been committed or rolled back; see the module doc. */
 const HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::int8 << 17)";
@@ -55,6 +59,7 @@ export async function openPostgresStorage(
   }
   try {
     await migrateSchema(sql, location);
+    await ensurePartitions(sql, Date.now());
   } catch (error) {
     await sql.end({ timeout: 1 });
     if (error instanceof RangeError) throw error;
@@ -69,10 +74,16 @@ class PostgresStorage implements Storage {
   readonly kind = "postgres";
   readonly location: string;
   #sql: Sql;
+  #partitionTimer: ReturnType<typeof setInterval>;
 
   constructor(sql: Sql, location: string) {
     this.#sql = sql;
     this.location = location;
+    // A failure is left to the next hour: the default partition takes the rows meanwhile.
+    this.#partitionTimer = setInterval(
+      () => ensurePartitions(sql, Date.now()).catch(() => {}),
+      PARTITION_INTERVAL_MS,
+    );
   }
 
   latestPage(filter: ReadingFilter): Promise<{ readings: Reading[]; cursor: number }> {
@@ -163,6 +174,7 @@ class PostgresStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#partitionTimer);
     await this.#sql.end({ timeout: 5 });
   }
 

@@ -19,10 +19,9 @@
  */
 
 import type { Reading } from "../protocol/mod.ts";
-import { COARSEST_WIDTH } from "./schema.ts";
 import type { Sql } from "./postgres_schema.ts";
 import type { WriteResult } from "./storage.ts";
-import { bucketStart } from "./summary.ts";
+import { dropPartitionsBefore } from "./postgres_partitions.ts";
 import {
   type CommitInfo,
   commitInfo,
@@ -69,16 +68,19 @@ export class PostgresWriter implements Writer {
     });
   }
 
+  /**
+   * Retention: drops the day partitions that end before `cutoff`, then
+   * deletes up to `limit` older readings of the default partition.
+   */
   async deleteBefore(cutoff: number, limit: number): Promise<{ deleted: number; done: boolean }> {
-    // Whole hours, as the SQLite store deletes (its rollups are hourly).
-    const aligned = bucketStart(cutoff, COARSEST_WIDTH);
+    const dropped = await dropPartitionsBefore(this.#sql, cutoff);
     const result = await this.#sql`
       WITH doomed AS (
-        SELECT sensor_id, ts, seq FROM readings WHERE ts < ${aligned}
+        SELECT sensor_id, ts, seq FROM readings_default WHERE ts < ${cutoff}
         ORDER BY ts, seq LIMIT ${limit})
-      DELETE FROM readings r USING doomed d
+      DELETE FROM readings_default r USING doomed d
       WHERE r.sensor_id = d.sensor_id AND r.ts = d.ts AND r.seq = d.seq`;
-    return { deleted: result.count, done: result.count < limit };
+    return { deleted: dropped + result.count, done: result.count < limit };
   }
 
   async close(): Promise<void> {

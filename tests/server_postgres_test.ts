@@ -13,6 +13,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
 import { createHandler } from "../server/handler.ts";
+import { DAY_MS, ensurePartitions, partitionName } from "../server/postgres_partitions.ts";
+import type { Sql } from "../server/postgres_schema.ts";
 import { openStorage, type Storage } from "../server/storage.ts";
 import { apiReading, postReadings } from "./_api.ts";
 import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
@@ -31,6 +33,7 @@ async function instance(url: string) {
     handler(new Request(`http://127.0.0.1${path}`, init));
   return {
     store,
+    writer,
     request,
     post: async (readings: unknown[]) => {
       const response = await request("/api/data", {
@@ -167,6 +170,56 @@ Deno.test({
       cursor = page.cursor;
     }
     assert.equal(walked.size, 2000);
+  },
+});
+
+Deno.test({
+  name: "postgres: readings land in day partitions or the default one; retention drops whole days",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    await using a = await instance(url);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+      const day = (n: number) => today + n * DAY_MS;
+      // Partitions as a server running ten days ago made them (days -10 to -8).
+      await ensurePartitions(sql as unknown as Sql, day(-10));
+      const at = (id: number, count: number, start: number) =>
+        Array.from(
+          { length: count },
+          (_, i) => apiReading({ id, seq: i, timestamp: start + 3_600_000 + i * 1000 }),
+        );
+      await a.post([...at(1, 3, day(-10)), ...at(2, 2, day(-9)), ...at(3, 4, day(-30))]);
+      await a.post(at(4, 5, day(0)));
+      const placement = async () =>
+        Object.fromEntries(
+          (await sql`SELECT tableoid::regclass::text AS part, count(*)::int AS n
+            FROM readings GROUP BY 1`).map((row) => [row.part, row.n]),
+        );
+      const before = {
+        [partitionName(day(-10))]: 3,
+        [partitionName(day(-9))]: 2,
+        readings_default: 4,
+        [partitionName(day(0))]: 5,
+      };
+      assert.deepEqual(await placement(), before);
+      // A day whose rows are already in the default partition keeps them there.
+      await ensurePartitions(sql as unknown as Sql, day(-30));
+      assert.deepEqual(await placement(), before);
+      // Keep 9 days and an hour: day -10 ends before the cutoff, day -9 does not.
+      const result = await a.writer.deleteBefore(day(-9) + 3_600_000, 1_000);
+      assert.deepEqual(result, { deleted: 3 + 4, done: true });
+      assert.deepEqual(await placement(), {
+        [partitionName(day(-9))]: 2,
+        [partitionName(day(0))]: 5,
+      });
+      const [gone] = await sql`SELECT to_regclass(${partitionName(day(-10))}) AS t`;
+      assert.equal(gone!.t, null, "the old partition is dropped, not emptied");
+      assert.equal((await a.follow(0)).readings.length, 7);
+    } finally {
+      await sql.end();
+    }
   },
 });
 
