@@ -32,6 +32,7 @@ const PROGRAMS = {
   plc: async () => (await import("../plc.ts")).plcProgram,
   opcua_server: async () => (await import("../opcua_server.ts")).opcuaServerProgram,
   demo: async () => (await import("../demo.ts")).demoProgram,
+  migrate: async () => (await import("../migrate.ts")).migrateProgram,
 } as const;
 
 /** A program the launcher knows. */

@@ -18,7 +18,7 @@ import {
 import { isPostgresUrl, redactUrl } from "./storage.ts";
 
 /** Checks a `--db` value: a path, or a complete `postgres://` URL; returns it. */
-export function parseDb(db: string, passwordFile: string | undefined): string {
+export function parseDb(db: string, passwordFile: string | undefined, flag = "db"): string {
   if (!isPostgresUrl(db)) {
     if (passwordFile !== undefined) {
       throw new UsageError("Cannot use --db-password-file: --db is not a postgres:// URL");
@@ -31,7 +31,7 @@ export function parseDb(db: string, passwordFile: string | undefined): string {
   } catch { /* reported below */ }
   if (!url?.username || !url.hostname || url.pathname.length < 2) {
     throw new UsageError(
-      `Cannot parse --db "${url ? redactUrl(db) : "postgres://…"}": ` +
+      `Cannot parse --${flag} "${url ? redactUrl(db) : "postgres://…"}": ` +
         "expected postgres://USER[:PASSWORD]@HOST:PORT/DATABASE",
     );
   }
@@ -43,27 +43,34 @@ export function parseDb(db: string, passwordFile: string | undefined): string {
  * PostgreSQL server's address, the password file, and the `PG*`
  * environment variables the driver reads (`PGPASSWORD` among them).
  */
-export function dbAccess(db: string, passwordFile: string | undefined): PermissionNeed[] {
-  if (!isPostgresUrl(db)) return databaseAccess("db", db);
+export function dbAccess(
+  db: string,
+  passwordFile: string | undefined,
+  flag = "db",
+): PermissionNeed[] {
+  if (!isPostgresUrl(db)) return databaseAccess(flag, db);
   const url = new URL(db);
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const needs = [netAccess("db", host, Number(url.port || 5432)), envAccess("db", "PG*")];
-  if (passwordFile !== undefined) needs.push(readAccess("db-password-file", passwordFile));
+  const needs = [netAccess(flag, host, Number(url.port || 5432)), envAccess(flag, "PG*")];
+  if (passwordFile !== undefined) needs.push(readAccess(`${flag}-password-file`, passwordFile));
   return needs;
 }
 
 /** The password in `--db-password-file` (one line; a trailing newline is not part of it). */
-export async function readPassword(path: string | undefined): Promise<string | undefined> {
+export async function readPassword(
+  path: string | undefined,
+  flag = "db-password-file",
+): Promise<string | undefined> {
   if (path === undefined) return undefined;
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    throw new Error(`Cannot read --db-password-file "${path}": ${(error as Error).message}`);
+    throw new Error(`Cannot read --${flag} "${path}": ${(error as Error).message}`);
   }
   const password = text.replace(/\r?\n$/, "");
   if (password.length === 0) {
-    throw new Error(`Cannot use --db-password-file "${path}": it is empty`);
+    throw new Error(`Cannot use --${flag} "${path}": it is empty`);
   }
   return password;
 }

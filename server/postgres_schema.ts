@@ -10,6 +10,8 @@
  *   skips a reading), indexed by `readings_by_cursor`; `readings_by_time`
  *   serves "newest N" and time windows. Values are integer hundredths,
  *   times integer epoch ms, as in SQLite.
+ * - `vigia_imports`: how far `deno task migrate` has copied each SQLite
+ *   file (its cursor), so an interrupted copy resumes (postgres_import.ts).
  * - `vigia_schema`: one row, the schema version. {@linkcode migrateSchema}
  *   runs every step from the database's version to
  *   {@linkcode PG_SCHEMA_VERSION} in one transaction under an advisory lock,
@@ -43,6 +45,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE readings_default PARTITION OF readings DEFAULT;
   CREATE INDEX readings_by_cursor ON readings (cursor);
   CREATE INDEX readings_by_time ON readings (ts, seq);
+  CREATE TABLE vigia_imports (
+    source text PRIMARY KEY,
+    cursor bigint NOT NULL,
+    copied bigint NOT NULL
+  );
   `,
 ];
 
@@ -53,14 +60,15 @@ export const PG_SCHEMA_VERSION: number = MIGRATIONS.length;
 const MIGRATION_LOCK = 0x7669676961;
 
 /**
- * Opens a pool on `url` (the password from the URL, else `password`).
+ * Opens a pool of up to `max` connections on `url` (the password from the
+ * URL, else `password`).
  * int8 and numeric come back as numbers: every integer this store keeps,
  * cursors included, is below 2^53.
  */
-export function connect(url: string, password: string | undefined): Sql {
+export function connect(url: string, password: string | undefined, max = 8): Sql {
   const parsed = new URL(url);
   const options: postgres.Options<{ number: postgres.PostgresType<number> }> = {
-    max: 8,
+    max,
     connect_timeout: 10,
     onnotice: () => {},
     connection: { application_name: "vigia-server" },

@@ -1,0 +1,79 @@
+/**
+ * `deno task migrate` as a real process under its permission set: an SQLite
+ * store copied into a fresh PostgreSQL database with matching counts, a
+ * second run that copies only what was added since (resume), and a target
+ * that disagrees with the file failing the run.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import { openStore } from "../server/store.ts";
+import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
+import { startProgram } from "./_process.ts";
+import { testReading } from "./_reading.ts";
+
+const ignore = POSTGRES_MISSING !== undefined;
+
+async function migrate(from: string, to: string, dir: string) {
+  const program = await startProgram("migrate.ts", ["--from", from, "--to", to], {
+    allow: [`--allow-read=${dir}`, `--allow-write=${dir}`],
+    waitFor: null,
+  });
+  const status = await program.status;
+  return { code: status.code, output: program.output() };
+}
+
+Deno.test({
+  name: "postgres: migrate copies an SQLite store, resumes with what was added, checks counts",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    const dir = await Deno.makeTempDir({ prefix: "vigia-migrate-" });
+    try {
+      const file = join(dir, "readings.db");
+      const write = (from: number, count: number) => {
+        using store = openStore(file);
+        store.write([
+          Array.from({ length: count }, (_, i) => testReading(1 + (i % 7), from + i)),
+        ]);
+      };
+      write(0, 25_000);
+      const first = await migrate(file, url, dir);
+      assert.equal(first.code, 0, first.output);
+      assert.match(first.output, /copied .*copied=25000 of=25000 already_there=0/);
+      assert.match(first.output, /counts match .*sensors=7 readings=25000/);
+      // More readings in the file: the next run copies only those.
+      write(25_000, 3_000);
+      const second = await migrate(file, url, dir);
+      assert.equal(second.code, 0, second.output);
+      assert.match(second.output, /resuming .*copied=25000/);
+      assert.match(second.output, /copied .*copied=28000 of=28000 already_there=0/);
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        const [row] = await sql`SELECT count(*)::int AS n FROM readings`;
+        assert.equal(row!.n, 28_000);
+        // A target that no longer matches the file fails the check.
+        const deleted = (await sql`DELETE FROM readings WHERE sensor_id = 3 AND seq < 10`).count;
+        assert.ok(deleted > 0);
+        // A copy from the start (its ledger gone) fills the gap and finds the rest there.
+        await sql`DELETE FROM vigia_imports`;
+        const third = await migrate(file, url, dir);
+        assert.equal(third.code, 0, third.output);
+        assert.match(third.output, new RegExp(`already_there=${28_000 - deleted}\\b`));
+        await sql`DELETE FROM readings WHERE sensor_id = 3 AND seq < 10`;
+        const fourth = await migrate(file, url, dir);
+        assert.equal(fourth.code, 1, fourth.output);
+        assert.match(fourth.output, /Cannot confirm the copy: 1 sensor\(s\).*sensor 3/);
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({ name: "postgres: stop the cluster of this file", ignore, fn: stopSharedPostgres });
