@@ -30,7 +30,7 @@ import { Metrics } from "./metrics.ts";
 import { integerParam, sensorParam, timeParam } from "./params.ts";
 import { seriesResponse } from "./series.ts";
 import { serveFile, type StaticFiles } from "./static_files.ts";
-import type { Storage } from "./storage.ts";
+import { type Storage, StoreUnavailableError } from "./storage.ts";
 import type { Writer } from "./writer.ts";
 import { WriteQueue } from "./write_queue.ts";
 
@@ -313,6 +313,13 @@ export function createHandler(store: Storage, options: HandlerOptions): Handler 
     } catch (error) {
       if (error instanceof HttpError) {
         response = errorResponse(error);
+      } else if (error instanceof StoreUnavailableError) {
+        options.log?.error("cannot read the store; answering 503", { error: error.message });
+        response = errorResponse(
+          new HttpError(503, "Cannot read readings: the database is unavailable", {
+            headers: { "retry-after": String(STORE_RETRY_AFTER_S) },
+          }),
+        );
       } else {
         response = internalError(error, options.log, request);
       }

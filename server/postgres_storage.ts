@@ -36,6 +36,7 @@ import {
   type Storage,
   type StorageOptions,
   type StoredReading,
+  StoreUnavailableError,
 } from "./storage.ts";
 
 /** How often the partitions of the coming days are created. */
@@ -133,7 +134,7 @@ class PostgresStorage implements Storage {
     const to = Math.max(...segments.map((segment) => segment.to));
     const { bucket, sensor } = options;
     const sql = this.#sql;
-    const rows = await sql`
+    const rows = await unavailableAsSuch(sql`
       SELECT sensor_id, ts - (((ts % ${bucket}::int8) + ${bucket}::int8) % ${bucket}::int8) AS t,
         count(*)::int8,
         count(temperature)::int8, min(temperature), max(temperature),
@@ -142,12 +143,12 @@ class PostgresStorage implements Storage {
         count(humidity)::int8, min(humidity), max(humidity), coalesce(sum(humidity), 0)::int8
       FROM readings WHERE ts >= ${from} AND ts < ${to}
         ${sensor === undefined ? sql`` : sql`AND sensor_id = ${sensor}`}
-      GROUP BY t, sensor_id`.values();
+      GROUP BY t, sensor_id`.values());
     return rows as unknown as SeriesRow[];
   }
 
   newestCursor(): Promise<number> {
-    return newest(this.#sql);
+    return unavailableAsSuch(newest(this.#sql));
   }
 
   async check(): Promise<void> {
@@ -186,10 +187,29 @@ class PostgresStorage implements Storage {
   }
 
   #snapshot<T>(body: (sql: Sql) => Promise<T>): Promise<T> {
-    return this.#sql.begin(
-      "isolation level repeatable read read only",
-      (tx) => body(tx as unknown as Sql),
-    ) as Promise<T>;
+    return unavailableAsSuch(
+      this.#sql.begin(
+        "isolation level repeatable read read only",
+        (tx) => body(tx as unknown as Sql),
+      ) as Promise<T>,
+    );
+  }
+}
+
+/**
+ * Errors of the connection rather than of the query (the driver's own
+ * codes, SQLSTATE class 08, and a server shutting down or starting) become
+ * {@linkcode StoreUnavailableError}.
+ */
+async function unavailableAsSuch<T>(query: Promise<T>): Promise<T> {
+  try {
+    return await query;
+  } catch (error) {
+    const code = String((error as { code?: unknown }).code ?? "");
+    if (/^(CONNECT|CONNECTION_|ECONN|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|08|57P0[123])/.test(code)) {
+      throw new StoreUnavailableError(error);
+    }
+    throw error;
   }
 }
 

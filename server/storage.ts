@@ -138,6 +138,21 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+/**
+ * The database cannot be reached (PostgreSQL down, its connection lost):
+ * not a bug, so the handler answers 503 with `Retry-After` and logs one line
+ * instead of a 500 with a stack.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(
+      `the database is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.name = "StoreUnavailableError";
+  }
+}
+
 /** Options of {@linkcode openStorage}. */
 export interface StorageOptions {
   /** The PostgreSQL password, when it is not in the URL (`--db-password-file`, `PGPASSWORD`). */
