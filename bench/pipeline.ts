@@ -57,7 +57,7 @@ import { exitIfHelpAsked } from "./usage.ts";
 const USAGE = `
 Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
          [--warmup 5] [--outage 30] [--idle 10000] [--backlog-ms MS] [--window N]
-         [--profile DIR]
+         [--profile DIR] [--db postgres://…]
 
   --runs N        runs per scale; the median is printed (default 3)
   --scales LIST   comma-separated SENSORSxMODE, MODE one of rate (1/s per
@@ -73,6 +73,7 @@ Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
   --window N      the sensors' --window, readings in flight per sensor
                   (default: the sensor's)
   --profile DIR   write V8 CPU profiles of every process under DIR
+  --db URL        store into this scratch PostgreSQL database (emptied before each run)
 `;
 exitIfHelpAsked(USAGE);
 
@@ -88,6 +89,7 @@ const { values: flags } = parseArgs({
     window: { type: "string" },
     idle: { type: "string", default: "10000" },
     profile: { type: "string" },
+    db: { type: "string" },
   },
   strict: false, // `deno task bench -- ...` passes every benchmark's flags
 });
@@ -102,6 +104,7 @@ const BACKLOG_MS = flags["backlog-ms"] === undefined
 const WINDOW = flags.window === undefined ? undefined : positive("window", flags.window);
 const IDLE = positive("idle", flags.idle, 0);
 const PROFILE = typeof flags.profile === "string" ? flags.profile : undefined;
+const DB = typeof flags.db === "string" ? flags.db : undefined;
 const MODES = ["rate", "max"] as const satisfies readonly Mode[];
 /** CPU seconds of other processes in a window past which a run is flagged. */
 const FOREIGN_CPU_WARNING_S = 1;
@@ -224,6 +227,7 @@ async function main(): Promise<number> {
           seconds: scale.mode === "idle" ? Math.max(SECONDS, IDLE_INTERVAL_S + 5) : SECONDS,
           certs,
           dir: runDir,
+          db: DB,
           profileDir: PROFILE === undefined ? undefined : join(PROFILE, `${label(scale)}-${run}`),
           progress: (line) => console.log(`    ${line}`),
         });

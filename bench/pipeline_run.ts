@@ -33,9 +33,11 @@ import {
   type SensorTotals,
   type Tally,
   tallyDatabase,
+  tallyRows,
   windowQuantile,
 } from "./pipeline_tally.ts";
 import { type OutageResult, runOutage } from "./pipeline_outage.ts";
+import { emptyPostgres, postgresSensorRows } from "./postgres.ts";
 import { type ProcessStats, sampleCosts } from "./process_stats.ts";
 
 /** How the sensors send. */
@@ -60,6 +62,8 @@ export interface RunOptions {
   readonly certs: string;
   /** A fresh directory for this run's spool and database. */
   readonly dir: string;
+  /** A scratch PostgreSQL database for the server instead of an SQLite file (emptied first). */
+  readonly db?: string | undefined;
   /** Write a V8 CPU profile of every process into this directory. */
   readonly profileDir?: string | undefined;
   /** The gateway's `--backlog-ms` (default: its own default). */
@@ -162,7 +166,8 @@ function sensorInterval(options: RunOptions): number {
 /** Runs the pipeline once and returns its figures; throws if it could not run at all. */
 export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const { certs, dir, mode } = options;
-  const db = join(dir, "readings.db");
+  const db = options.db ?? join(dir, "readings.db");
+  if (options.db !== undefined) await emptyPostgres(options.db);
   const profile = (name: string) =>
     options.profileDir === undefined
       ? []
@@ -349,12 +354,10 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       const exit = await child.stop("SIGTERM", 30_000);
       if (exit.code !== 0) problems.push(`${program} exited with ${exit.code}`);
     }
-    const tally = tallyDatabase(db, {
-      firstId: 1,
-      sensors: options.sensors,
-      count,
-      totals,
-    });
+    const expected = { firstId: 1, sensors: options.sensors, count, totals };
+    const tally = options.db === undefined
+      ? tallyDatabase(db, expected)
+      : tallyRows(await postgresSensorRows(options.db), expected);
 
     const cost = (indexes: number[]): ProgramCost => ({
       cpuSeconds: sum(

@@ -96,10 +96,13 @@ export interface TallyExpectation {
   readonly totals: SensorTotals;
 }
 
-/** Reads the server's database (closed by now) and tallies it against `expected`. */
+/** Per sensor of a store: rows, distinct seqs, lowest and highest seq. */
+export type SensorRows = { sensor: number; n: number; d: number; lo: number; hi: number }[];
+
+/** Reads the server's SQLite database (closed by now) and tallies it against `expected`. */
 export function tallyDatabase(path: string, expected: TallyExpectation): Tally {
   const db = new DatabaseSync(path, { readOnly: true });
-  let rows: { sensor: number; n: number; d: number; lo: number; hi: number }[];
+  let rows: SensorRows;
   try {
     rows = db.prepare(
       `SELECT sensor_id AS sensor, COUNT(*) AS n, COUNT(DISTINCT seq) AS d,
@@ -109,6 +112,11 @@ export function tallyDatabase(path: string, expected: TallyExpectation): Tally {
   } finally {
     db.close();
   }
+  return tallyRows(rows, expected);
+}
+
+/** Tallies a store's per-sensor rows against `expected`. */
+export function tallyRows(rows: SensorRows, expected: TallyExpectation): Tally {
   const { firstId, sensors, count, totals } = expected;
   let total = 0;
   let distinct = 0;

@@ -34,10 +34,10 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Reading, readingToJson } from "../protocol/mod.ts";
-import postgres from "postgres";
 import { isPostgresUrl, openStorage } from "../server/storage.ts";
 import { openStore } from "../server/store.ts";
 import { startProgram } from "../tests/_process.ts";
+import { emptyPostgres } from "./postgres.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
@@ -111,17 +111,6 @@ async function withTemp<T>(body: (dir: string) => Promise<T>): Promise<T> {
     return await body(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Creates the schema if needed and deletes every reading of the `--db` database. */
-async function emptyPostgres(url: string): Promise<void> {
-  await (await openStorage(url)).close();
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    await sql`TRUNCATE readings`;
-  } finally {
-    await sql.end();
   }
 }
 
