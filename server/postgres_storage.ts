@@ -116,9 +116,12 @@ class PostgresStorage implements Storage {
         SELECT sensor_id AS id, count(*)::int8 AS readings, min(ts) AS "firstSeen",
           max(ts) AS "lastSeen"
         FROM readings GROUP BY sensor_id ORDER BY sensor_id`;
+      // One probe of the primary key per sensor, newest first.
       const lasts = await sql<Reading[]>`
-        SELECT DISTINCT ON (sensor_id) ${sql.unsafe(COLUMNS)} FROM readings
-        ORDER BY sensor_id, ts DESC, seq DESC`;
+        SELECT last.* FROM unnest(${counts.map((row) => row.id)}::int8[]) AS s(id)
+        CROSS JOIN LATERAL (
+          SELECT ${sql.unsafe(COLUMNS)} FROM readings WHERE sensor_id = s.id
+          ORDER BY ts DESC, seq DESC LIMIT 1) AS last`;
       const last = new Map(lasts.map((reading) => [reading.sensorId, { ...reading }]));
       return counts.map((row) => ({ ...row, last: last.get(row.id) }));
     });
