@@ -10,6 +10,8 @@
  *   skips a reading), indexed by `readings_by_cursor`; `readings_by_time`
  *   serves "newest N" and time windows. Values are integer hundredths,
  *   times integer epoch ms, as in SQLite.
+ * - `vigia_sensors`, `vigia_rollups`, `vigia_meta.summarized_cursor`: the
+ *   summaries of postgres_summary.ts, as the SQLite store keeps them.
  * - `vigia_imports`: how far `deno task migrate` has copied each SQLite
  *   file (its cursor), so an interrupted copy resumes (postgres_import.ts).
  * - `vigia_schema`: one row, the schema version. {@linkcode migrateSchema}
@@ -45,6 +47,33 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE readings_default PARTITION OF readings DEFAULT;
   CREATE INDEX readings_by_cursor ON readings (cursor);
   CREATE INDEX readings_by_time ON readings (ts, seq);
+  CREATE TABLE vigia_sensors (
+    sensor_id bigint PRIMARY KEY,
+    readings bigint NOT NULL,
+    first_seen bigint NOT NULL,
+    last_seen bigint NOT NULL
+  );
+  CREATE TABLE vigia_rollups (
+    width integer NOT NULL,
+    bucket bigint NOT NULL,
+    sensor_id bigint NOT NULL,
+    count bigint NOT NULL,
+    temperature_count bigint NOT NULL,
+    temperature_min integer,
+    temperature_max integer,
+    temperature_sum bigint NOT NULL,
+    pressure_count bigint NOT NULL,
+    pressure_min integer,
+    pressure_max integer,
+    pressure_sum bigint NOT NULL,
+    humidity_count bigint NOT NULL,
+    humidity_min integer,
+    humidity_max integer,
+    humidity_sum bigint NOT NULL,
+    PRIMARY KEY (width, bucket, sensor_id)
+  );
+  CREATE TABLE vigia_meta (key text PRIMARY KEY, value bigint NOT NULL);
+  INSERT INTO vigia_meta (key, value) VALUES ('summarized_cursor', 0);
   CREATE TABLE vigia_imports (
     source text PRIMARY KEY,
     cursor bigint NOT NULL,

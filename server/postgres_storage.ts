@@ -8,17 +8,21 @@
  * statement (postgres_writer.ts). Transactions commit in any order, so a
  * plain sequence would let a reader pass cursor 11 while cursor 10 is still
  * in flight and never see 10. Instead every read takes its snapshot's
- * `xmin`, the oldest transaction still running, and returns only rows whose
- * cursor is below `xmin << 17`, the *horizon*: every transaction below
- * `xmin` has ended, so all its rows are visible now, and any row not yet
- * visible, in flight or still to come, belongs to a transaction at or above
- * `xmin`, so its cursor is above everything returned. A follower may be
- * held back while some transaction runs, never made to skip.
+ * oldest running transaction, and returns only rows whose cursor is below
+ * that id `<< 17`, the *horizon*: every transaction below it has ended, so
+ * all its rows are visible now, and any row not yet visible, in flight or
+ * still to come, belongs to a transaction at or above it, so its cursor is
+ * above everything returned. A follower may be held back while some
+ * transaction runs, never made to skip. Transactions that insert no
+ * readings (summaries, retention) announce themselves and are left out
+ * (postgres_summary.ts), so they hold no follower back.
  * docs/postgres.md says more; tests/server_postgres_test.ts commits out of
  * order on purpose.
  *
- * Reads that must agree (a page and the newest cursor) run in one
- * `REPEATABLE READ` transaction: one snapshot.
+ * Reads that must agree (a page and the newest cursor, summaries and the
+ * tail after them) run in one `REPEATABLE READ` transaction: one snapshot.
+ * `/api/sensors` and `/api/series` read the summaries of
+ * postgres_summary.ts plus that tail, as the SQLite store does.
  *
  * @module
  */
@@ -26,13 +30,23 @@
 import type { Reading } from "../protocol/mod.ts";
 import { ensurePartitions } from "./postgres_partitions.ts";
 import { connect, migrateSchema, type Sql } from "./postgres_schema.ts";
+import {
+  announcedTransactions,
+  COLUMNS,
+  horizon,
+  seriesRows,
+  summarize,
+  summarizedCursor,
+} from "./postgres_summary.ts";
 import { PostgresWriter, STORED_CHANNEL } from "./postgres_writer.ts";
+import { mergeSensorCounts, type SensorCount } from "./summary.ts";
 import {
   type CursorPage,
   type ReadingFilter,
   redactUrl,
   type SensorInfo,
   type SeriesRow,
+  type SeriesSegment,
   type Storage,
   type StorageOptions,
   type StoredReading,
@@ -42,9 +56,8 @@ import {
 /** How often the partitions of the coming days are created. */
 const PARTITION_INTERVAL_MS = 3_600_000;
 
-/** Every row below it has been committed or rolled back; see the module doc. */
-const HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::int8 << 17)";
-const COLUMNS = `sensor_id AS "sensorId", seq, ts AS "timestamp", temperature, pressure, humidity`;
+/** How often the summaries are brought up to date. */
+const SUMMARY_INTERVAL_MS = 250;
 
 /** Connects to `url`, creates or migrates the schema, and returns the store. */
 export async function openPostgresStorage(
@@ -76,6 +89,9 @@ class PostgresStorage implements Storage {
   readonly location: string;
   #sql: Sql;
   #partitionTimer: ReturnType<typeof setInterval>;
+  #summaryTimer: ReturnType<typeof setTimeout> | undefined;
+  #summarizing: Promise<void> = Promise.resolve();
+  #closed = false;
 
   constructor(sql: Sql, location: string) {
     this.#sql = sql;
@@ -85,37 +101,58 @@ class PostgresStorage implements Storage {
       () => ensurePartitions(sql, Date.now()).catch(() => {}),
       PARTITION_INTERVAL_MS,
     );
+    this.#scheduleSummary(0);
   }
 
-  latestPage(filter: ReadingFilter): Promise<{ readings: Reading[]; cursor: number }> {
-    return this.#snapshot(async (sql) => {
+  // A failure (the database away) is retried at the next tick; reads stay
+  // exact meanwhile, they add the tail.
+  #scheduleSummary(delayMs: number): void {
+    if (this.#closed) return;
+    this.#summaryTimer = setTimeout(() => {
+      this.#summarizing = summarize(this.#sql).then(
+        (summarized) => this.#scheduleSummary(summarized > 0 ? 0 : SUMMARY_INTERVAL_MS),
+        () => this.#scheduleSummary(SUMMARY_INTERVAL_MS * 4),
+      );
+    }, delayMs);
+  }
+
+  async latestPage(filter: ReadingFilter): Promise<{ readings: Reading[]; cursor: number }> {
+    const announced = await unavailableAsSuch(announcedTransactions(this.#sql));
+    return await this.#snapshot(async (sql) => {
       const readings = await sql<Reading[]>`
         SELECT ${sql.unsafe(COLUMNS)} FROM readings
         WHERE true ${this.#filters(sql, filter)}
         ORDER BY ts DESC, seq DESC, cursor DESC LIMIT ${filter.limit}`;
-      return { readings: [...readings], cursor: await newest(sql) };
+      return { readings: [...readings], cursor: await newest(sql, announced) };
     });
   }
 
-  after(cursor: number, filter: ReadingFilter): Promise<CursorPage> {
-    return this.#snapshot(async (sql) => {
+  async after(cursor: number, filter: ReadingFilter): Promise<CursorPage> {
+    const announced = await unavailableAsSuch(announcedTransactions(this.#sql));
+    return await this.#snapshot(async (sql) => {
       const readings = await sql<StoredReading[]>`
         SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
-        WHERE cursor > ${cursor} AND cursor < ${sql.unsafe(HORIZON)} ${this.#filters(sql, filter)}
+        WHERE cursor > ${cursor} AND cursor < ${horizon(sql, announced)}
+          ${this.#filters(sql, filter)}
         ORDER BY cursor LIMIT ${filter.limit}`;
       const next = readings.length === filter.limit
         ? readings[readings.length - 1]!.cursor
-        : await newest(sql);
+        : await newest(sql, announced);
       return { readings: [...readings], cursor: next };
     });
   }
 
   sensors(): Promise<SensorInfo[]> {
     return this.#snapshot(async (sql) => {
-      const counts = await sql<Omit<SensorInfo, "last">[]>`
-        SELECT sensor_id AS id, count(*)::int8 AS readings, min(ts) AS "firstSeen",
-          max(ts) AS "lastSeen"
-        FROM readings GROUP BY sensor_id ORDER BY sensor_id`;
+      const counts = mergeSensorCounts(
+        await sql<SensorCount[]>`
+          SELECT sensor_id AS id, readings, first_seen AS "firstSeen", last_seen AS "lastSeen"
+          FROM vigia_sensors`,
+        await sql<SensorCount[]>`
+          SELECT sensor_id AS id, count(*)::int8 AS readings, min(ts) AS "firstSeen",
+            max(ts) AS "lastSeen"
+          FROM readings WHERE cursor > ${await summarizedCursor(sql)} GROUP BY sensor_id`,
+      );
       // One probe of the primary key per sensor, newest first.
       const lasts = await sql<Reading[]>`
         SELECT last.* FROM unnest(${counts.map((row) => row.id)}::int8[]) AS s(id)
@@ -127,31 +164,17 @@ class PostgresStorage implements Storage {
     });
   }
 
-  // Raw readings over the whole window: exact, as the rollups of SQLite are.
-  async seriesRows(
-    segments: readonly { from: number; to: number }[],
+  seriesRows(
+    segments: readonly SeriesSegment[],
     options: { bucket: number; sensor?: number | undefined },
   ): Promise<SeriesRow[]> {
-    if (segments.length === 0) return [];
-    const from = Math.min(...segments.map((segment) => segment.from));
-    const to = Math.max(...segments.map((segment) => segment.to));
-    const { bucket, sensor } = options;
-    const sql = this.#sql;
-    const rows = await unavailableAsSuch(sql`
-      SELECT sensor_id, ts - (((ts % ${bucket}::int8) + ${bucket}::int8) % ${bucket}::int8) AS t,
-        count(*)::int8,
-        count(temperature)::int8, min(temperature), max(temperature),
-        coalesce(sum(temperature), 0)::int8,
-        count(pressure)::int8, min(pressure), max(pressure), coalesce(sum(pressure), 0)::int8,
-        count(humidity)::int8, min(humidity), max(humidity), coalesce(sum(humidity), 0)::int8
-      FROM readings WHERE ts >= ${from} AND ts < ${to}
-        ${sensor === undefined ? sql`` : sql`AND sensor_id = ${sensor}`}
-      GROUP BY t, sensor_id`.values());
-    return rows as unknown as SeriesRow[];
+    return this.#snapshot((sql) => seriesRows(sql, segments, options));
   }
 
   newestCursor(): Promise<number> {
-    return unavailableAsSuch(newest(this.#sql));
+    return unavailableAsSuch(
+      announcedTransactions(this.#sql).then((announced) => newest(this.#sql, announced)),
+    );
   }
 
   async check(): Promise<void> {
@@ -178,7 +201,10 @@ class PostgresStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#partitionTimer);
+    clearTimeout(this.#summaryTimer);
+    await this.#summarizing;
     await this.#sql.end({ timeout: 5 });
   }
 
@@ -217,9 +243,9 @@ async function unavailableAsSuch<T>(query: Promise<T>): Promise<T> {
 }
 
 /** The newest cursor below the horizon of `sql`'s snapshot (0 for none). */
-async function newest(sql: Sql): Promise<number> {
+async function newest(sql: Sql, announced: readonly number[]): Promise<number> {
   const [row] = await sql<{ cursor: number }[]>`
     SELECT coalesce(max(cursor), 0)::int8 AS cursor FROM readings
-    WHERE cursor < ${sql.unsafe(HORIZON)}`;
+    WHERE cursor < ${horizon(sql, announced)}`;
   return row!.cursor;
 }

@@ -21,7 +21,7 @@
 import type { Reading } from "../protocol/mod.ts";
 import type { Sql } from "./postgres_schema.ts";
 import type { WriteResult } from "./storage.ts";
-import { dropPartitionsBefore } from "./postgres_partitions.ts";
+import { DAY_MS, deleteDefaultBefore, dropPartitionsBefore } from "./postgres_partitions.ts";
 import {
   type CommitInfo,
   commitInfo,
@@ -69,18 +69,15 @@ export class PostgresWriter implements Writer {
   }
 
   /**
-   * Retention: drops the day partitions that end before `cutoff`, then
-   * deletes up to `limit` older readings of the default partition.
+   * Retention by whole days (postgres_partitions.ts): drops the day
+   * partitions that end before the start of `cutoff`'s day, then deletes
+   * up to `limit` older readings of the default partition.
    */
   async deleteBefore(cutoff: number, limit: number): Promise<{ deleted: number; done: boolean }> {
-    const dropped = await dropPartitionsBefore(this.#sql, cutoff);
-    const result = await this.#sql`
-      WITH doomed AS (
-        SELECT sensor_id, ts, seq FROM readings_default WHERE ts < ${cutoff}
-        ORDER BY ts, seq LIMIT ${limit})
-      DELETE FROM readings_default r USING doomed d
-      WHERE r.sensor_id = d.sensor_id AND r.ts = d.ts AND r.seq = d.seq`;
-    return { deleted: dropped + result.count, done: result.count < limit };
+    const day = Math.floor(cutoff / DAY_MS) * DAY_MS;
+    const dropped = await dropPartitionsBefore(this.#sql, day);
+    const deleted = await deleteDefaultBefore(this.#sql, day, limit);
+    return { deleted: dropped + deleted, done: deleted < limit };
   }
 
   async close(): Promise<void> {

@@ -51,7 +51,14 @@ import type {
   StoredReading,
   WriteResult,
 } from "./storage.ts";
-import { bucketStart, type SensorDelta, Summary } from "./summary.ts";
+import {
+  bucketStart,
+  mergeSensorCounts,
+  type SensorCount,
+  type SensorDelta,
+  seriesParts,
+  Summary,
+} from "./summary.ts";
 
 /** Options of {@linkcode openStore}. */
 export interface StoreOptions {
@@ -253,19 +260,11 @@ export class Store implements Disposable {
   sensors(): SensorInfo[] {
     return this.#read(() => {
       const s = this.#s;
-      type Row = { id: number; readings: number; firstSeen: number; lastSeen: number };
-      const byId = new Map<number, Row>();
-      for (const row of s.sensors.all() as unknown as Row[]) byId.set(row.id, { ...row });
-      for (const tail of s.sensorsTail.all(this.#summarizedCursor()) as unknown as Row[]) {
-        const row = byId.get(tail.id);
-        if (row === undefined) byId.set(tail.id, { ...tail });
-        else {
-          row.readings += tail.readings;
-          row.firstSeen = Math.min(row.firstSeen, tail.firstSeen);
-          row.lastSeen = Math.max(row.lastSeen, tail.lastSeen);
-        }
-      }
-      return [...byId.values()].sort((a, b) => a.id - b.id).map((row) => ({
+      const counts = mergeSensorCounts(
+        s.sensors.all() as unknown as SensorCount[],
+        s.sensorsTail.all(this.#summarizedCursor()) as unknown as SensorCount[],
+      );
+      return counts.map((row) => ({
         ...row,
         last: s.lastOfSensor.get(row.id) as Reading | undefined,
       }));
@@ -289,37 +288,25 @@ export class Store implements Disposable {
     return this.#read(() => {
       // Arrays of rows, concatenated once: a day of buckets is too many
       // rows to spread into push() arguments.
-      const parts: unknown[][] = [];
-      let rolledFrom = Infinity;
-      let rolledTo = -Infinity;
-      for (const { width, from, to } of segments) {
-        if (width === 0) {
-          parts.push(
-            sensor === undefined
-              ? s.seriesRaw.all(bucket, from, to)
-              : s.seriesRawOfSensor.all(bucket, from, to, sensor),
-          );
-          continue;
+      const parts = seriesParts(segments).map((part) => {
+        const { from, to } = part;
+        if (part.kind === "raw") {
+          return sensor === undefined
+            ? s.seriesRaw.all(bucket, from, to)
+            : s.seriesRawOfSensor.all(bucket, from, to, sensor);
         }
-        const direct = width === bucket;
-        parts.push(
-          sensor === undefined
-            ? (direct ? s.seriesRollupDirect : s.seriesRollup).all(bucket, from, to, width)
-            : (direct ? s.seriesRollupDirectOfSensor : s.seriesRollupOfSensor)
-              .all(bucket, from, to, width, sensor),
-        );
-        rolledFrom = Math.min(rolledFrom, from);
-        rolledTo = Math.max(rolledTo, to);
-      }
-      // The rollup segments are contiguous: one pass adds the unsummarised tail.
-      if (rolledFrom < rolledTo) {
-        const tail = this.#summarizedCursor();
-        parts.push(
-          sensor === undefined
-            ? s.seriesTail.all(bucket, rolledFrom, rolledTo, tail)
-            : s.seriesTailOfSensor.all(bucket, rolledFrom, rolledTo, tail, sensor),
-        );
-      }
+        if (part.kind === "tail") {
+          const tail = this.#summarizedCursor();
+          return sensor === undefined
+            ? s.seriesTail.all(bucket, from, to, tail)
+            : s.seriesTailOfSensor.all(bucket, from, to, tail, sensor);
+        }
+        const direct = part.width === bucket;
+        return sensor === undefined
+          ? (direct ? s.seriesRollupDirect : s.seriesRollup).all(bucket, from, to, part.width)
+          : (direct ? s.seriesRollupDirectOfSensor : s.seriesRollupOfSensor)
+            .all(bucket, from, to, part.width, sensor);
+      });
       const rows = ([] as unknown[]).concat(...parts);
       return rows as SeriesRow[];
     });

@@ -223,3 +223,66 @@ export class Summary {
     return result;
   }
 }
+
+/** A sensor's count and time span, as `/api/sensors` lists it (without its last reading). */
+export interface SensorCount {
+  readonly id: number;
+  readings: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+/**
+ * The summarised sensors plus the tail (the same counts over the readings
+ * stored after the summarised cursor), merged and sorted by id. Both
+ * stores answer `/api/sensors` this way.
+ */
+export function mergeSensorCounts(
+  summarized: readonly SensorCount[],
+  tail: readonly SensorCount[],
+): SensorCount[] {
+  const byId = new Map<number, SensorCount>();
+  for (const row of summarized) byId.set(row.id, { ...row });
+  for (const row of tail) {
+    const found = byId.get(row.id);
+    if (found === undefined) byId.set(row.id, { ...row });
+    else {
+      found.readings += row.readings;
+      found.firstSeen = Math.min(found.firstSeen, row.firstSeen);
+      found.lastSeen = Math.max(found.lastSeen, row.lastSeen);
+    }
+  }
+  return [...byId.values()].filter((row) => row.readings > 0).sort((a, b) => a.id - b.id);
+}
+
+/** One read of a series: raw readings, rollups of one width, or the unsummarised tail. */
+export type SeriesPart =
+  | { readonly kind: "raw"; readonly from: number; readonly to: number }
+  | { readonly kind: "rollup"; readonly width: number; readonly from: number; readonly to: number }
+  | { readonly kind: "tail"; readonly from: number; readonly to: number };
+
+/**
+ * The reads that answer a series over `segments` (series.ts plans them):
+ * raw readings for width 0, the rollups of the segment's width otherwise,
+ * and once, over the rolled-up span (the rollup segments are contiguous),
+ * the readings stored after the summarised cursor. Both stores read
+ * series this way.
+ */
+export function seriesParts(
+  segments: readonly { width: number; from: number; to: number }[],
+): SeriesPart[] {
+  const parts: SeriesPart[] = [];
+  let rolledFrom = Infinity;
+  let rolledTo = -Infinity;
+  for (const { width, from, to } of segments) {
+    if (width === 0) {
+      parts.push({ kind: "raw", from, to });
+      continue;
+    }
+    parts.push({ kind: "rollup", width, from, to });
+    rolledFrom = Math.min(rolledFrom, from);
+    rolledTo = Math.max(rolledTo, to);
+  }
+  if (rolledFrom < rolledTo) parts.push({ kind: "tail", from: rolledFrom, to: rolledTo });
+  return parts;
+}

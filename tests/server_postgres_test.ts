@@ -15,6 +15,7 @@ import postgres from "postgres";
 import { createHandler } from "../server/handler.ts";
 import { DAY_MS, ensurePartitions, partitionName } from "../server/postgres_partitions.ts";
 import type { Sql } from "../server/postgres_schema.ts";
+import { announce, summarize, SUMMARY_LOCK } from "../server/postgres_summary.ts";
 import { openStorage, type Storage } from "../server/storage.ts";
 import { apiReading, postReadings } from "./_api.ts";
 import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
@@ -133,6 +134,42 @@ Deno.test({
 });
 
 Deno.test({
+  name: "postgres: a transaction that stores no readings (announced) holds no follower back",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    await using a = await instance(url);
+    const other = postgres(url, { max: 2, onnotice: () => {} });
+    try {
+      for (const announced of [true, false]) {
+        const before = (await a.follow(0)).cursor;
+        const opened = Promise.withResolvers<void>();
+        const done = Promise.withResolvers<void>();
+        // Summaries, retention and partitions announce themselves; any other writer does not.
+        const open = other.begin(async (tx) => {
+          if (announced) await announce(tx as unknown as Sql);
+          else await tx`SELECT pg_current_xact_id()`;
+          opened.resolve();
+          await done.promise;
+        });
+        await opened.promise;
+        try {
+          await a.post(readings(announced ? 5 : 6, 0, 3));
+          const page = await a.follow(before);
+          assert.equal(page.readings.length, announced ? 3 : 0, `announced: ${announced}`);
+        } finally {
+          done.resolve();
+          await open;
+        }
+        assert.equal((await a.follow(before)).readings.length, 3);
+      }
+    } finally {
+      await other.end();
+    }
+  },
+});
+
+Deno.test({
   name: "postgres: readings posted to two instances at once are each stored once",
   ignore,
   fn: async () => {
@@ -207,6 +244,8 @@ Deno.test({
       // A day whose rows are already in the default partition keeps them there.
       await ensurePartitions(sql as unknown as Sql, day(-30));
       assert.deepEqual(await placement(), before);
+      // Summarised before retention, so retention must take its share out of the summaries.
+      while (await summarize(sql as unknown as Sql) > 0) { /* until all is summarised */ }
       // Keep 9 days and an hour: day -10 ends before the cutoff, day -9 does not.
       const result = await a.writer.deleteBefore(day(-9) + 3_600_000, 1_000);
       assert.deepEqual(result, { deleted: 3 + 4, done: true });
@@ -217,6 +256,85 @@ Deno.test({
       const [gone] = await sql`SELECT to_regclass(${partitionName(day(-10))}) AS t`;
       assert.equal(gone!.t, null, "the old partition is dropped, not emptied");
       assert.equal((await a.follow(0)).readings.length, 7);
+      const sensors = await (await a.request("/api/sensors")).json();
+      assert.deepEqual(sensors.map((s: { id: number; readings: number }) => [s.id, s.readings]), [
+        [2, 2],
+        [4, 5],
+      ]);
+      const series = await (await a.request(
+        `/api/series?since=${day(-11)}&until=${day(-8)}&bucket=86400`,
+      )).json();
+      assert.deepEqual(
+        series.series.map((s: { id: number; points: { count: number }[] }) => [
+          s.id,
+          s.points.map((p) => p.count),
+        ]),
+        [[2, [2]]],
+      );
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "postgres: /api/sensors and /api/series answer the same from summaries as from raw readings",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    await using a = await instance(url);
+    const sql = postgres(url, { max: 2, onnotice: () => {} });
+    try {
+      // Three hours of 5 sensors every 7 s, some quantities absent.
+      const start = T0 - 3 * 3_600_000 + 1_234;
+      const batch = Array.from({ length: 5 * 1_550 }, (_, i) =>
+        apiReading({
+          id: 1 + (i % 5),
+          seq: Math.floor(i / 5),
+          timestamp: start + Math.floor(i / 5) * 7_000,
+          temperature: i % 11 === 0 ? null : 20 + (i % 17) / 4,
+          pressure: 1000 + (i % 23),
+          humidity: i % 13 === 0 ? null : 40 + (i % 7),
+        }));
+      const queries = [
+        "/api/sensors",
+        `/api/series?since=${start - 5_000}&until=${T0 + 60_000}&bucket=300`,
+        `/api/series?since=${start + 3_333}&until=${T0 - 77_777}&bucket=60&sensor=3`,
+        `/api/series?since=${T0 - 3_600_000 + 17}&until=${T0 - 1_000}&bucket=7`,
+      ];
+      const answers = async () =>
+        await Promise.all(queries.map(async (q) => await (await a.request(q)).text()));
+      // While the test holds the summaries' lock, the instance cannot summarise.
+      const held = await sql.reserve();
+      const hold = () => held`SELECT pg_advisory_lock(${SUMMARY_LOCK})`;
+      const release = () => held`SELECT pg_advisory_unlock(${SUMMARY_LOCK})`;
+      await hold();
+      await a.post(batch.slice(0, 5_000));
+      const raw = await answers(); // nothing summarised: computed from the readings
+      await release();
+      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      assert.deepEqual(await answers(), raw, "from the rollups as from the readings");
+      await hold();
+      await a.post(batch.slice(5_000));
+      const mixed = await answers(); // rollups plus the tail
+      await release();
+      held.release();
+      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      assert.deepEqual(await answers(), mixed, "rollups and tail as rollups alone");
+      assert.notDeepEqual(mixed, raw);
+      const [{ n }] = await sql`SELECT count(*)::int AS n FROM vigia_rollups` as unknown as [
+        { n: number },
+      ];
+      assert.ok(n > 0, "the rollups are in use");
+      const sensors = JSON.parse(mixed[0]!);
+      assert.deepEqual(sensors.map((s: { readings: number }) => s.readings), [
+        1_550,
+        1_550,
+        1_550,
+        1_550,
+        1_550,
+      ]);
     } finally {
       await sql.end();
     }

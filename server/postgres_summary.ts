@@ -1,0 +1,232 @@
+/**
+ * Summaries of the PostgreSQL store, as the SQLite store keeps them
+ * (store.ts): per-sensor counts and time spans in `vigia_sensors`, and
+ * count/min/max/sum per sensor per bucket at the rollup widths
+ * (schema.ts) in `vigia_rollups`, so `/api/sensors` and `/api/series` over
+ * a day read thousands of rows instead of millions. `vigia_meta`'s
+ * `summarized_cursor` says how far they go; reads add the readings stored
+ * after it (the tail), so answers are always exact.
+ *
+ * {@linkcode summarize} runs a few times per second in every instance;
+ * the one that gets the advisory lock summarises, the others skip. It
+ * reads only readings below the horizon (postgres_storage.ts): every
+ * reading that can still appear later has a cursor above them, so none can
+ * land below `summarized_cursor` unsummarised. Its aggregates, upserts and
+ * the cursor's move are one transaction, so a reader's snapshot sees all
+ * of it or none. Retention takes the same lock to subtract what it drops
+ * (postgres_partitions.ts).
+ *
+ * @module
+ */
+
+import type { Reading } from "../protocol/mod.ts";
+import type { Sql } from "./postgres_schema.ts";
+import type { SeriesRow, SeriesSegment } from "./storage.ts";
+import { seriesParts, Summary } from "./summary.ts";
+
+/** The lock of the summaries: summarising and retention take turns. */
+export const SUMMARY_LOCK = 0x7669676973;
+/** Readings summarised per transaction at most. */
+const CHUNK = 50_000;
+/**
+ * The transactions that announced themselves ({@linkcode announce}), by
+ * id. Read before the snapshot they are used with: being announced is for
+ * good (such a transaction never inserts readings), so an id announced
+ * before the snapshot is safe to leave out of it, and one that announces
+ * only later is merely waited for.
+ */
+export async function announcedTransactions(sql: Sql): Promise<number[]> {
+  const rows = await sql<{ xid: number }[]>`
+    SELECT ((classid::int8 & 268435455) << 32) | objid::int8 AS xid FROM pg_locks
+    WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND classid::int8 >= 268435456`;
+  return rows.map((row) => row.xid);
+}
+
+/**
+ * Every reading below it has been committed or rolled back; see
+ * postgres_storage.ts. It is the snapshot's oldest running transaction
+ * (else its `xmax`) leaving out the `announced` ones: they never insert
+ * readings, so a follower need not wait for them.
+ */
+export function horizon(sql: Sql, announced: readonly number[]) {
+  return sql`(coalesce(
+    (SELECT min(x::text::int8) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+     WHERE x::text::int8 <> ALL(${announced as number[]}::int8[])),
+    pg_snapshot_xmax(pg_current_snapshot())::text::int8) << 17)`;
+}
+
+/**
+ * Marks the calling transaction as one that stores no readings (summaries,
+ * retention, partitions), so {@linkcode horizon} does not hold followers
+ * back for it: an advisory lock on `2^60 | its id`, taken as it gets the id.
+ */
+export async function announce(tx: Sql): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock((1::int8 << 60) | pg_current_xact_id()::text::int8)`;
+}
+/** A reading's columns under the names of `Reading`. */
+export const COLUMNS =
+  `sensor_id AS "sensorId", seq, ts AS "timestamp", temperature, pressure, humidity`;
+const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
+
+/** The cursor up to which the summaries go, in `sql`'s snapshot. */
+export async function summarizedCursor(sql: Sql): Promise<number> {
+  const [row] = await sql<{ value: number }[]>`
+    SELECT value FROM vigia_meta WHERE key = 'summarized_cursor'`;
+  return row!.value;
+}
+
+/**
+ * Summarises up to 50,000 readings stored since the last summary, unless
+ * another instance is at it; returns how many it summarised.
+ */
+export function summarize(sql: Sql): Promise<number> {
+  return sql.begin(async (tx) => {
+    const [lock] = await tx<{ ok: boolean }[]>`
+      SELECT pg_try_advisory_xact_lock(${SUMMARY_LOCK}) AS ok`;
+    if (!lock!.ok) return 0;
+    await announce(tx as unknown as Sql);
+    const from = await summarizedCursor(tx as unknown as Sql);
+    // Read committed: each statement takes a new snapshot, after this list.
+    const announced = await announcedTransactions(tx as unknown as Sql);
+    const rows = await tx<(Reading & { cursor: number })[]>`
+      SELECT cursor, ${tx.unsafe(COLUMNS)} FROM readings
+      WHERE cursor > ${from} AND cursor < ${horizon(tx as unknown as Sql, announced)}
+      ORDER BY cursor LIMIT ${CHUNK}`;
+    if (rows.length === 0) return 0;
+    const summary = new Summary();
+    for (const row of rows) summary.add(row);
+    // In key order, like every writer of these rows: no deadlock.
+    const sensors = [...summary.sensors].sort((a, b) => a[0] - b[0]);
+    await tx`
+      INSERT INTO vigia_sensors (sensor_id, readings, first_seen, last_seen)
+      SELECT * FROM unnest(${sensors.map(([id]) => id)}::int8[],
+        ${sensors.map(([, s]) => s.readings)}::int8[], ${
+      sensors.map(([, s]) => s.firstSeen)
+    }::int8[],
+        ${sensors.map(([, s]) => s.lastSeen)}::int8[])
+      ON CONFLICT (sensor_id) DO UPDATE SET
+        readings = vigia_sensors.readings + excluded.readings,
+        first_seen = least(vigia_sensors.first_seen, excluded.first_seen),
+        last_seen = greatest(vigia_sensors.last_seen, excluded.last_seen)`;
+    const rollups = summary.rollups().sort((a, b) =>
+      a.width - b.width || a.bucket - b.bucket || a.sensorId - b.sensorId
+    );
+    const column = (pick: (a: (typeof rollups)[number]) => number | null) => rollups.map(pick);
+    const finite = (value: number) => Number.isFinite(value) ? value : null;
+    await tx`
+      INSERT INTO vigia_rollups (width, bucket, sensor_id, count,
+        temperature_count, temperature_min, temperature_max, temperature_sum,
+        pressure_count, pressure_min, pressure_max, pressure_sum,
+        humidity_count, humidity_min, humidity_max, humidity_sum)
+      SELECT * FROM unnest(
+        ${column((r) => r.width)}::int4[], ${column((r) => r.bucket)}::int8[],
+        ${column((r) => r.sensorId)}::int8[], ${column((r) => r.aggregate.count)}::int8[],
+        ${column((r) => r.aggregate.temperatureCount)}::int8[],
+        ${column((r) => finite(r.aggregate.temperatureMin))}::int4[],
+        ${column((r) => finite(r.aggregate.temperatureMax))}::int4[],
+        ${column((r) => r.aggregate.temperatureSum)}::int8[],
+        ${column((r) => r.aggregate.pressureCount)}::int8[],
+        ${column((r) => finite(r.aggregate.pressureMin))}::int4[],
+        ${column((r) => finite(r.aggregate.pressureMax))}::int4[],
+        ${column((r) => r.aggregate.pressureSum)}::int8[],
+        ${column((r) => r.aggregate.humidityCount)}::int8[],
+        ${column((r) => finite(r.aggregate.humidityMin))}::int4[],
+        ${column((r) => finite(r.aggregate.humidityMax))}::int4[],
+        ${column((r) => r.aggregate.humiditySum)}::int8[])
+      ON CONFLICT (width, bucket, sensor_id) DO UPDATE SET
+        count = vigia_rollups.count + excluded.count, ${
+      tx.unsafe(
+        QUANTITIES.map((q) =>
+          `${q}_count = vigia_rollups.${q}_count + excluded.${q}_count,
+         ${q}_min = least(vigia_rollups.${q}_min, excluded.${q}_min),
+         ${q}_max = greatest(vigia_rollups.${q}_max, excluded.${q}_max),
+         ${q}_sum = vigia_rollups.${q}_sum + excluded.${q}_sum`
+        ).join(", "),
+      )
+    }`;
+    await tx`UPDATE vigia_meta SET value = ${rows[rows.length - 1]!.cursor}
+      WHERE key = 'summarized_cursor'`;
+    return rows.length;
+  }) as Promise<number>;
+}
+
+const AGGREGATE_OF_READINGS = `count(*)::int8, ${
+  QUANTITIES.map((q) => `count(${q})::int8, min(${q}), max(${q}), coalesce(sum(${q}), 0)::int8`)
+    .join(", ")
+}`;
+const AGGREGATE_OF_ROLLUPS = `sum(count)::int8, ${
+  QUANTITIES.map((q) => `sum(${q}_count)::int8, min(${q}_min), max(${q}_max), sum(${q}_sum)::int8`)
+    .join(", ")
+}`;
+
+function bucketOf(column: string, bucket: number): string {
+  return `${column} - (((${column} % ${bucket}) + ${bucket}) % ${bucket})`;
+}
+
+/**
+ * Series rows over `segments` in `sql`'s snapshot, as the SQLite store
+ * answers them: raw readings for width 0, rollups of the segment's width
+ * otherwise, plus the tail of readings after the summarised cursor over
+ * the rolled-up part.
+ */
+export async function seriesRows(
+  sql: Sql,
+  segments: readonly SeriesSegment[],
+  options: { bucket: number; sensor?: number | undefined },
+): Promise<SeriesRow[]> {
+  const bucket = Math.trunc(options.bucket);
+  const sensor = options.sensor === undefined
+    ? ""
+    : `AND sensor_id = ${Math.trunc(options.sensor)}`;
+  const parts: unknown[][] = [];
+  for (const part of seriesParts(segments)) {
+    const { from, to } = part;
+    const query = part.kind === "raw"
+      ? sql.unsafe(
+        `SELECT sensor_id, ${bucketOf("ts", bucket)} AS t, ${AGGREGATE_OF_READINGS}
+         FROM readings WHERE ts >= $1 AND ts < $2 ${sensor} GROUP BY t, sensor_id`,
+        [from, to],
+      )
+      : part.kind === "rollup"
+      ? sql.unsafe(
+        `SELECT sensor_id, ${bucketOf("bucket", bucket)} AS t, ${AGGREGATE_OF_ROLLUPS}
+         FROM vigia_rollups WHERE width = $1 AND bucket >= $2 AND bucket < $3 ${sensor}
+         GROUP BY t, sensor_id`,
+        [part.width, from, to],
+      )
+      : sql.unsafe(
+        `SELECT sensor_id, ${bucketOf("ts", bucket)} AS t, ${AGGREGATE_OF_READINGS}
+         FROM readings WHERE cursor > $1 AND ts >= $2 AND ts < $3 ${sensor}
+         GROUP BY t, sensor_id`,
+        [await summarizedCursor(sql), from, to],
+      );
+    parts.push(await query.values());
+  }
+  return ([] as unknown[]).concat(...parts) as SeriesRow[];
+}
+
+/**
+ * Takes what retention deletes out of the summaries, in `tx` (which holds
+ * {@linkcode SUMMARY_LOCK}, and has already removed the readings):
+ * `summarized` readings per sensor come off `vigia_sensors` (whose first
+ * reading is looked up again; a sensor left with none goes), and the
+ * rollups of buckets in `[from, to)` go.
+ */
+export async function forgetSummarized(
+  tx: Sql,
+  summarized: ReadonlyMap<number, number>,
+  range: { from: number; to: number },
+): Promise<void> {
+  const sensors = [...summarized].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]);
+  if (sensors.length > 0) {
+    await tx`
+      UPDATE vigia_sensors s SET readings = s.readings - d.n,
+        first_seen = coalesce(
+          (SELECT min(ts) FROM readings r WHERE r.sensor_id = s.sensor_id), s.first_seen)
+      FROM unnest(${sensors.map(([id]) => id)}::int8[], ${sensors.map(([, n]) => n)}::int8[])
+        AS d(id, n)
+      WHERE s.sensor_id = d.id`;
+    await tx`DELETE FROM vigia_sensors WHERE readings <= 0`;
+  }
+  await tx`DELETE FROM vigia_rollups WHERE bucket >= ${range.from} AND bucket < ${range.to}`;
+}
