@@ -48,7 +48,7 @@ export async function announcedTransactions(sql: Sql): Promise<number[]> {
  * (else its `xmax`) leaving out the `announced` ones: they never insert
  * readings, so a follower need not wait for them.
  */
-export function horizon(sql: Sql, announced: readonly number[]) {
+export function horizon(sql: Sql, announced: readonly number[]): ReturnType<Sql> {
   return sql`(coalesce(
     (SELECT min(x::text::int8) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
      WHERE x::text::int8 <> ALL(${announced as number[]}::int8[])),
