@@ -48,8 +48,8 @@ export class LiveHub {
   #store: Storage;
   // Messages for a socket still opening wait here, so none is skipped.
   #clients = new Map<WebSocket, string[]>();
-  /** The cursor of the last reading pushed (a promise while the first is being read). */
-  #sent: number | Promise<number> = 0;
+  /** The cursor of the last reading pushed. */
+  #sent = 0;
   #ticking = false;
   /** A notify() came while a tick was reading: tick again after it. */
   #again = false;
@@ -79,7 +79,7 @@ export class LiveHub {
   }
 
   /** Upgrades `request` to a live WebSocket, or throws 400/503. */
-  accept(request: Request): Response {
+  async accept(request: Request): Promise<Response> {
     if (this.#closed) throw new HttpError(503, "Cannot open live feed: server is shutting down");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       throw new HttpError(400, "Cannot open live feed: expected a WebSocket upgrade");
@@ -87,6 +87,12 @@ export class LiveHub {
     if (this.#clients.size >= this.#maxClients) {
       throw new HttpError(503, `Cannot open live feed: ${this.#maxClients} clients already`);
     }
+    // Readings stored from now on reach this client; with none connected
+    // before, the feed starts at the newest reading instead of the past.
+    // Read before the upgrade: a reading stored once the client sees its
+    // socket open is always after it.
+    const start = this.#clients.size === 0 ? await this.#store.newestCursor() : undefined;
+    if (this.#closed) throw new HttpError(503, "Cannot open live feed: server is shutting down");
     let upgrade: { socket: WebSocket; response: Response };
     try {
       // A client that offered `vigia.live` (the dashboard, sending its token
@@ -101,11 +107,8 @@ export class LiveHub {
       throw new HttpError(400, "Cannot open live feed: invalid WebSocket handshake");
     }
     const { socket, response } = upgrade;
-    // Readings stored from now on reach this client; with none connected
-    // before, the feed starts at the newest reading instead of the past.
-    if (this.#clients.size === 0) this.#sent = this.#store.newestCursor();
-    // Swallowed here; the first tick reads it again and logs a failure.
-    if (this.#sent instanceof Promise) this.#sent.catch(() => {});
+    // Another client may have connected meanwhile: its cursor stands.
+    if (start !== undefined && this.#clients.size === 0) this.#sent = start;
     this.#clients.set(socket, []);
     const forget = () => this.#clients.delete(socket);
     socket.addEventListener("open", () => {
@@ -149,13 +152,9 @@ export class LiveHub {
     this.#ticking = true;
     let page: Awaited<ReturnType<Storage["after"]>>;
     try {
-      page = await this.#store.after(await this.#sent, { limit: this.#maxReadings });
+      page = await this.#store.after(this.#sent, { limit: this.#maxReadings });
     } catch (error) {
       this.#log?.error("live feed cannot read the store", { error: (error as Error).message });
-      if (this.#sent instanceof Promise) {
-        this.#sent = this.#store.newestCursor();
-        this.#sent.catch(() => {});
-      }
       this.#again = true;
       return;
     } finally {

@@ -84,7 +84,10 @@ Deno.test("deno task server: --db anywhere, from the environment too, the comman
 
     const help = await task(["server", "--help"], {});
     assert.equal(help.code, 0);
-    assert.match(help.output, /--db FILE +SQLite database, created if missing/);
+    assert.match(
+      help.output,
+      /--db FILE\|URL +SQLite database, created if missing, or\s+postgres:\/\//,
+    );
     assert.match(help.output, /VIGIA_SERVER_<FLAG>/);
 
     const bad = await task(["gateway"], { VIGIA_GATEWAY_SPOOL_MAX: "lots" });
