@@ -146,11 +146,21 @@ async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<n
   const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
   let next = 0;
   let retried = 0;
+  let busy = 0;
   const client = async (_: unknown, index: number) => {
     const url = urls[index % urls.length]!;
     while (next < bodies.length) {
       const body = bodies[next++]!;
-      const response = await fetch(url, { method: "POST", headers, body });
+      let response = await fetch(url, { method: "POST", headers, body });
+      // A full write queue answers 503 + Retry-After; wait as the gateway does.
+      while (response.status === 503 && response.headers.has("retry-after")) {
+        await response.body?.cancel();
+        busy++;
+        await new Promise((resolve) =>
+          setTimeout(resolve, 1000 * Number(response.headers.get("retry-after")))
+        );
+        response = await fetch(url, { method: "POST", headers, body });
+      }
       if (response.status !== 200) throw new Error(`POST answered ${response.status}`);
       // Deno's fetch resends a request whose connection was reset
       // (denoland/deno#35610); the server dedupes, so count on its side.
@@ -164,6 +174,7 @@ async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<n
   const stored = sensors.reduce((n: number, s: { readings: number }) => n + s.readings, 0);
   if (stored !== bodies.length * BATCH) throw new Error(`stored ${stored} readings`);
   if (retried > 0) console.log(`  (${retried} requests were resent by fetch and deduplicated)`);
+  if (busy > 0) console.log(`  (${busy} answers were 503 + Retry-After: the write queue was full)`);
   await Promise.all(servers.map((s) => s.stop()));
   return stored / seconds;
 }
