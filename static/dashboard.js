@@ -21,7 +21,8 @@ import { SensorTable, showSafeRanges, showStatus } from "./panels.js";
 import { SensorPicker } from "./picker.js";
 import { readTheme } from "./theme.js";
 import { retry } from "./shared/backoff.js";
-import { EventLog, SensorBook } from "./sensors.js";
+import { EventLog } from "./event_log.js";
+import { SensorBook } from "./sensors.js";
 import { addReadings, EVENTS, loadWindow, longestGap } from "./windows.js";
 
 /** @typedef {import("./model.js").Reading} Reading */

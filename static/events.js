@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The out-of-range list: one item per episode (see `sensors.js` EventLog),
+ * The out-of-range list: one item per episode (see `event_log.js`),
  * most recently active first, updated in place and written with
  * `textContent` only.
  *
@@ -17,7 +17,7 @@ import {
 } from "./format.js";
 import { element } from "./panels.js";
 
-/** @typedef {import("./sensors.js").OutOfRangeEvent} OutOfRangeEvent */
+/** @typedef {import("./event_log.js").OutOfRangeEvent} OutOfRangeEvent */
 
 /** The latest out-of-range episodes, most recently active first. */
 export class EventList {

@@ -12,7 +12,7 @@
  */
 
 import { QUANTITIES, WindowModel } from "./model.js";
-import { EventLog } from "./sensors.js";
+import { EventLog } from "./event_log.js";
 
 /** @typedef {import("./model.js").Reading} Reading */
 /** @typedef {import("./model.js").Thresholds} Thresholds */

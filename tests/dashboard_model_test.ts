@@ -1,5 +1,5 @@
 /**
- * The dashboard's DOM-free modules (static/model.js, sensors.js, format.js,
+ * The dashboard's DOM-free modules (static/model.js, sensors.js, event_log.js, format.js,
  * shared/backoff.js) under Deno: window bounds, bucket folding, duplicate
  * readings, stale detection, the events list and time ticks. The page as a
  * whole is tested in a real browser by dashboard_test.ts.
@@ -12,11 +12,11 @@ import { judge, type Reading, WindowModel } from "../static/model.js";
 import { upperBound } from "../static/points.js";
 import {
   DEFAULT_INTERVAL_MS,
-  EventLog,
   MIN_STALE_MS,
   SensorBook,
   STALE_INTERVALS,
 } from "../static/sensors.js";
+import { EventLog } from "../static/event_log.js";
 import { formatAgo, formatDuration, timeTicks } from "../static/format.js";
 import { backoffDelay, retry } from "../static/shared/backoff.js";
 

@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { type Reading, WindowModel } from "../static/model.js";
-import { EventLog, SensorBook } from "../static/sensors.js";
+import { EventLog } from "../static/event_log.js";
+import { SensorBook } from "../static/sensors.js";
 import { addReadings, loadWindow, longestGap, type WindowApi } from "../static/windows.js";
 import type { SeriesPoint } from "../static/api.js";
 
