@@ -32,6 +32,10 @@
  * });
  * ```
  *
+ * Over 300 lines on purpose: the frame layout, its decoder and its
+ * encoders change together when the protocol does and share the layout's
+ * constants; a third of the file is the layout's documentation.
+ *
  * @module
  */
 

@@ -10,6 +10,11 @@
  * "Now" is the server's clock (`api.serverNow`), not this computer's, which
  * on a plant screen may be minutes off.
  *
+ * Over 300 lines on purpose: `createDashboard` is one closure over one
+ * state, the page's whole flow (load, follow, switch window, redraw) in
+ * the order it happens; the parts it calls are modules of their own. A
+ * third of the file is JSDoc, the page's types.
+ *
  * @module
  */
 
