@@ -28,16 +28,15 @@ import {
 import type { Logger } from "./lib/log.ts";
 import { type Flag, usage } from "./lib/flags.ts";
 import { netAccess, type PermissionNeed, writeAccess } from "./lib/permissions.ts";
-import { createSimulator, type Simulator } from "./sensor/simulator.ts";
 import {
   BYTE_ORDERS,
   type ByteOrder,
-  decodeRequest,
   REGISTER_TYPE_NAMES,
   type RegisterType,
 } from "./modbus/mod.ts";
-import { type Answer, answerRequest, type RawRequest } from "./modbus/answer.ts";
-import { layoutConfig, layoutSize, type PlcLayout, storeSensorValues } from "./modbus/layout.ts";
+import { answerRequest, type RawRequest } from "./modbus/answer.ts";
+import { layoutConfig, layoutSize, type PlcLayout } from "./modbus/layout.ts";
+import { serveConnection, SimulatedDevices } from "./plc/serve.ts";
 
 /** Configuration of the simulated PLC. */
 export interface PlcConfig extends CommonConfig {
@@ -188,12 +187,6 @@ export function parseConfig(args: string[]): PlcConfig {
   };
 }
 
-/** One device's registers and the simulators writing them. */
-interface Device {
-  readonly registers: Uint16Array;
-  readonly simulators: Simulator[];
-}
-
 /** What the flags need: the listening port, the `--config-out` file. */
 export function permissions(config: PlcConfig): PermissionNeed[] {
   return [
@@ -222,24 +215,8 @@ export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): 
     return;
   }
   const { layout } = config;
-  const devices: Device[] = Array.from({ length: config.devices }, (_, d) => ({
-    registers: new Uint16Array(layoutSize(layout)),
-    simulators: Array.from({ length: layout.sensors }, (_, i) =>
-      createSimulator({
-        sensorId: layout.firstId + d * layout.sensors + i,
-        seed: config.seed,
-        excursionRate: config.excursionRate,
-      })),
-  }));
-  const update = () => {
-    for (const device of devices) {
-      device.simulators.forEach((simulator, i) =>
-        storeSensorValues(device.registers, layout, i, simulator.next())
-      );
-    }
-  };
-  update();
-  const ticker = setInterval(update, 1000 / config.rate);
+  const devices = new SimulatedDevices(layout, config);
+  const ticker = setInterval(() => devices.update(), 1000 / config.rate);
   const listener = Deno.listen({ hostname: config.host, port: config.port });
   const address = listener.addr;
   if (config.configOut !== undefined) {
@@ -257,7 +234,7 @@ export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): 
   }, { once: true });
   let requests = 0;
   const serving: Promise<void>[] = [];
-  const served = { firstUnit: config.unit, registers: devices.map((device) => device.registers) };
+  const served = { firstUnit: config.unit, registers: devices.registers };
   const answer = (request: RawRequest) => answerRequest(request, served, config, ++requests);
   try {
     for await (const conn of listener) {
@@ -273,45 +250,6 @@ export async function run(config: PlcConfig, signal: AbortSignal, log: Logger): 
     await Promise.allSettled(serving);
   }
   log.info("stopped", { requests });
-}
-
-async function serveConnection(
-  conn: Deno.TcpConn,
-  answer: (request: RawRequest) => Answer,
-  slowMs: number,
-  log: Logger,
-): Promise<void> {
-  const buffer = new Uint8Array(4096);
-  let length = 0;
-  try {
-    for (;;) {
-      const n = await conn.read(buffer.subarray(length));
-      if (n === null) return;
-      length += n;
-      let offset = 0;
-      for (;;) {
-        const decoded = decodeRequest(buffer.subarray(0, length), offset);
-        if (decoded === undefined) break;
-        offset += decoded.byteLength;
-        const reply = answer(decoded.request);
-        if (slowMs > 0) await new Promise((resolve) => setTimeout(resolve, slowMs));
-        if (reply === "drop") return;
-        let written = 0;
-        while (written < reply.length) written += await conn.write(reply.subarray(written));
-      }
-      buffer.copyWithin(0, offset, length);
-      length -= offset;
-      if (length === buffer.length) return; // no request is this long
-    }
-  } catch (error) {
-    log.debug("connection ended", {
-      reason: error instanceof Error ? error.message : String(error),
-    });
-  } finally {
-    try {
-      conn.close();
-    } catch { /* closed at shutdown */ }
-  }
 }
 
 /** The program, as `runMain` runs it. */
