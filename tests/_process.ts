@@ -44,8 +44,9 @@ export interface RunningProgram extends AsyncDisposable {
 }
 
 /**
- * Starts `script` (`"server.ts"`) under the permission set named after it,
- * with `args`, and waits until it is listening.
+ * Starts `script` (`"server.ts"`) with `args` and the permissions those
+ * flags need (as the task runs it, lib/child.ts), and waits until it is
+ * listening.
  */
 export async function startProgram(
   script: string,

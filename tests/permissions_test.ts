@@ -1,8 +1,8 @@
 /**
- * Least privilege, checked on the real programs: each task's permission set
- * in deno.json is small (only loopback, only its own files, nothing it does
- * not use), it is enough (each program starts under exactly that set,
- * spelled out as `--allow-*` flags instead of `-P`), and it is needed: with
+ * Least privilege, checked on the real programs: the permissions the
+ * launcher gives each program for its flags (lib/launch.ts) are small (only
+ * loopback, only its own files, nothing it does not use), they are enough
+ * (each program starts under exactly those `--allow-*` flags), and they are needed: with
  * one permission removed, each program stops at start with exit code 2 and
  * one line naming the flag and the exact `--allow-…` to add — never a
  * stack trace, never a prompt, never a silent half-start. Flags pointing

@@ -1,5 +1,5 @@
 /**
- * `server.ts` as a real process under its `deno.json` permission set: flags,
+ * `server.ts` as a real process with the permissions the launcher gives it: flags,
  * the first log line, HTTP and WebSocket on a real socket, the database
  * surviving a restart, graceful SIGTERM and the start-up failures.
  *
@@ -18,7 +18,7 @@ async function tempSetup() {
   const dir = await Deno.makeTempDir({ prefix: "vigia-server-proc-" });
   const tokenFile = join(dir, "ingest.token");
   await Deno.writeTextFile(tokenFile, TOKEN + "\n");
-  // startProgram adds these to the server's own permission set.
+  // startProgram adds these to the permissions the server's flags need.
   const allow = [`--allow-read=${dir}`, `--allow-write=${dir}`];
   return {
     dir,
