@@ -9,7 +9,7 @@
  *   see {@linkcode RoomGate}) rather than queued: under overload the wait
  *   is the sensors', not the operators'.
  * - **Forwarding stalls** (server down, 5xx, timeouts): the limit is
- *   `--spool-max`, so the spool rides out an outage as before.
+ *   `--spool-max`, so the spool rides out an outage up to its hard bound.
  *
  * The hand-over is smooth both ways. Into a stall the limit jumps up,
  * which only lets held senders go. Out of one, the spool may hold far more
