@@ -5,7 +5,7 @@
  * line a script can parse:
  *
  * ```
- * BENCH codec encode_frames_per_s=9100000 decode_verify_frames_per_s=8100000 runs=3
+ * BENCH codec encode_frames_per_s=… decode_verify_frames_per_s=… runs=3
  * ```
  *
  * @module

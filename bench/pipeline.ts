@@ -21,7 +21,7 @@
  * and one line per scale a script can parse:
  *
  * ```
- * BENCH pipeline scale=100xmax sensors=100 mode=max received_per_s=178025 stored_per_s=177563 p50_ms=3766.0 ... lost=0 duplicated=0 problems=0 runs=3
+ * BENCH pipeline scale=100xmax sensors=100 mode=max received_per_s=… stored_per_s=… p50_ms=… ... lost=0 duplicated=0 problems=0 runs=3
  * ```
  *
  * Scales: 10, 100 and 1,000 sensors, each at a plant rate (`rate`: 1

@@ -4,7 +4,7 @@
  * latency on a large store. Prints the figures and one summary line:
  *
  * ```
- * BENCH server ingest_readings_per_s=250000 readings_p50_ms=0.4 readings_p99_ms=0.9 sensor_p50_ms=0.4 sensor_p99_ms=0.9 series_day_ms=120 rows=1000000
+ * BENCH server ingest_readings_per_s=… readings_p50_ms=… readings_p99_ms=… sensor_p50_ms=… sensor_p99_ms=… series_day_ms=… rows=…
  * ```
  *
  * 1. Store commits in-process, 1,000 readings per transaction, with
