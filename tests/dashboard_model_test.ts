@@ -19,6 +19,7 @@ import {
 import { EventLog } from "../static/event_log.js";
 import { formatAgo, formatDuration, timeTicks } from "../static/format.js";
 import { backoffDelay, retry } from "../static/shared/backoff.js";
+import { pageReading } from "./_reading.ts";
 
 const THRESHOLDS = {
   temperature: { min: -40, max: 85, unit: "°C" },
@@ -28,9 +29,9 @@ const THRESHOLDS = {
 
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0);
 
-function reading(id: number, seq: number, t: number, temperature = 21.5): Reading {
-  return { id, seq, t, temperature, pressure: 1013.25, humidity: 45.1 };
-}
+/** Sensor `id`'s reading `seq` at `t` with `temperature`, as the page keeps it. */
+const reading = (id: number, seq: number, t: number, temperature = 21.5): Reading =>
+  pageReading(id, seq, t, { temperature });
 
 Deno.test("judge() treats the safe range as inclusive", () => {
   const range = { min: 0, max: 100 };

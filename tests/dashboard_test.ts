@@ -29,20 +29,13 @@ import {
   text,
   waitForExpression,
 } from "./_browser.ts";
-import { type ApiReading, postReadings } from "./_api.ts";
+import { type ApiReading, apiReading, postReadings } from "./_api.ts";
 
 const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
 
+/** Sensor `id`'s reading `seq` at `timestamp` (epoch ms), in range unless `changes` says otherwise. */
 function reading(id: number, seq: number, timestamp: number, changes = {}): ApiReading {
-  return {
-    id,
-    seq,
-    timestamp,
-    temperature: 20 + id + (seq % 5) / 10,
-    pressure: 1000 + id * 5,
-    humidity: 40 + id * 3,
-    ...changes,
-  };
+  return apiReading({ id, seq, timestamp, ...changes });
 }
 
 async function store(baseUrl: string, token: string, readings: ApiReading[]): Promise<void> {

@@ -14,6 +14,7 @@ import { EventLog } from "../static/event_log.js";
 import { SensorBook } from "../static/sensors.js";
 import { addReadings, loadWindow, longestGap, type WindowApi } from "../static/windows.js";
 import type { SeriesPoint } from "../static/api.js";
+import { pageReading } from "./_reading.ts";
 
 const THRESHOLDS = {
   temperature: { min: -40, max: 85, unit: "°C" },
@@ -22,15 +23,6 @@ const THRESHOLDS = {
 } as const;
 
 const NOW = Date.UTC(2026, 10, 24, 10, 0, 0);
-
-function reading(
-  id: number,
-  seq: number,
-  t: number,
-  values: Partial<Pick<Reading, "temperature" | "pressure" | "humidity">> = {},
-): Reading {
-  return { id, seq, t, temperature: 21.5, pressure: 1013.25, humidity: 45.1, ...values };
-}
 
 /** The API as loadWindow sees it, answering from fixed data and recording what was asked. */
 function standIn(recent: Reading[], series: { id: number; points: SeriesPoint[] }[] = []) {
@@ -56,10 +48,10 @@ function standIn(recent: Reading[], series: { id: number; points: SeriesPoint[] 
 
 Deno.test("loadWindow() builds the 15 min window from raw readings, nulls as line breaks", async () => {
   const readings = [
-    reading(1, 1, NOW - 30_000),
-    reading(1, 2, NOW - 20_000, { temperature: null }),
-    reading(1, 3, NOW - 10_000, { temperature: 99 }),
-    reading(2, 1, NOW - 10_000, { temperature: null, humidity: null }),
+    pageReading(1, 1, NOW - 30_000),
+    pageReading(1, 2, NOW - 20_000, { temperature: null }),
+    pageReading(1, 3, NOW - 10_000, { temperature: 99 }),
+    pageReading(2, 1, NOW - 10_000, { temperature: null, humidity: null }),
   ];
   const { api, asked } = standIn(readings);
   const book = new SensorBook();
@@ -102,7 +94,7 @@ Deno.test("loadWindow() builds the 24 h window from series buckets plus the buck
       },
     ],
   }];
-  const inProgress = [reading(5, 9, until + 1000, { pressure: null, humidity: 50 })];
+  const inProgress = [pageReading(5, 9, until + 1000, { pressure: null, humidity: 50 })];
   const { api, asked } = standIn(inProgress, series);
   const loaded = await loadWindow(
     "24h",
@@ -125,11 +117,11 @@ Deno.test("a bucket held open by a null is filled by the next measured value", (
     { kind: "bucket", spanMs: 3_600_000, bucketMs: 10_000, origin: NOW },
     THRESHOLDS,
   );
-  model.addReading(reading(1, 1, NOW + 1000, { temperature: null }));
-  model.addReading(reading(1, 2, NOW + 2000, { temperature: null }));
+  model.addReading(pageReading(1, 1, NOW + 1000, { temperature: null }));
+  model.addReading(pageReading(1, 2, NOW + 2000, { temperature: null }));
   assert.deepEqual(model.track(1).points.temperature, [{ x: NOW, y: null, count: 0 }]);
-  model.addReading(reading(1, 3, NOW + 3000, { temperature: 95 }));
-  model.addReading(reading(1, 4, NOW + 4000, { temperature: null }));
+  model.addReading(pageReading(1, 3, NOW + 3000, { temperature: 95 }));
+  model.addReading(pageReading(1, 4, NOW + 4000, { temperature: null }));
   assert.deepEqual(model.track(1).points.temperature, [
     { x: NOW, y: 95, min: 95, max: 95, count: 1 },
   ]);
@@ -140,15 +132,15 @@ Deno.test("a bucket held open by a null is filled by the next measured value", (
 
 Deno.test("a null neither opens nor closes an out-of-range episode", () => {
   const log = new EventLog();
-  log.observe(reading(3, 1, NOW, { humidity: 120 }), THRESHOLDS);
-  log.observe(reading(3, 2, NOW + 1000, { humidity: null }), THRESHOLDS);
-  log.observe(reading(3, 3, NOW + 2000, { humidity: 130 }), THRESHOLDS);
+  log.observe(pageReading(3, 1, NOW, { humidity: 120 }), THRESHOLDS);
+  log.observe(pageReading(3, 2, NOW + 1000, { humidity: null }), THRESHOLDS);
+  log.observe(pageReading(3, 3, NOW + 2000, { humidity: 130 }), THRESHOLDS);
   assert.deepEqual(
     log.events.map((e) => [e.quantity, e.count, e.peak]),
     [["humidity", 2, 130]],
     "one episode of two out-of-range values",
   );
-  assert.equal(log.observe(reading(4, 1, NOW, { temperature: null }), THRESHOLDS), false);
+  assert.equal(log.observe(pageReading(4, 1, NOW, { temperature: null }), THRESHOLDS), false);
 });
 
 Deno.test("addReadings() keeps the window's points and reports the newest time", () => {
@@ -156,7 +148,11 @@ Deno.test("addReadings() keeps the window's points and reports the newest time",
   const events = new EventLog();
   const book = new SensorBook();
   const newest = addReadings(
-    [reading(1, 1, NOW - 120_000), reading(1, 2, NOW - 5000), reading(2, 1, NOW - 7000)],
+    [
+      pageReading(1, 1, NOW - 120_000),
+      pageReading(1, 2, NOW - 5000),
+      pageReading(2, 1, NOW - 7000),
+    ],
     { model, events, book, ranges: THRESHOLDS, now: NOW },
   );
   assert.equal(newest, NOW - 5000);
@@ -166,7 +162,7 @@ Deno.test("addReadings() keeps the window's points and reports the newest time",
 
 Deno.test("longestGap() bridges a sensor's normal silence, 1/60 of the window and 2.5 buckets", () => {
   const book = new SensorBook();
-  for (let seq = 0; seq < 5; seq++) book.observe(reading(1, seq, NOW + seq * 20_000));
+  for (let seq = 0; seq < 5; seq++) book.observe(pageReading(1, seq, NOW + seq * 20_000));
   const raw = new WindowModel({ kind: "raw", spanMs: 15 * 60_000 }, THRESHOLDS);
   assert.equal(longestGap(raw, book, 1), 60_000, "stale after 3 intervals of 20 s");
   assert.equal(longestGap(raw, book, 2), 30_000, "unknown: 3 default intervals of 10 s");
