@@ -9,6 +9,11 @@
  * is logged with its stack and answered with a bare 500 so no internal
  * detail leaves the server.
  *
+ * Over 300 lines on purpose: every route is a closure over what the routes
+ * share (store, writer, write queue, metrics, token check), so the whole
+ * API reads in one place; what a route needs beyond that is in ingest.ts,
+ * params.ts, series.ts, live.ts and http.ts.
+ *
  * @module
  */
 
