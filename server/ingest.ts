@@ -46,7 +46,7 @@ export function assertJsonContentType(request: Request): void {
 }
 
 /**
- * Reads the whole body, stopping as soon as it passes `maxBytes` (413, also
+ * Reads the whole body, stopping as soon as it passes `maxBodyBytes` (413, also
  * without a Content-Length) or the deadline passes (408).
  */
 export async function readBody(request: Request, limits: IngestLimits): Promise<Uint8Array> {
