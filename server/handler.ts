@@ -10,9 +10,9 @@
  * detail leaves the server.
  *
  * Over 300 lines on purpose: every route is a closure over what the routes
- * share (store, writer, write queue, metrics, token check), so the whole
- * API reads in one place; what a route needs beyond that is in ingest.ts,
- * params.ts, series.ts, live.ts and http.ts.
+ * share (store, writer, write queue, metrics, authorizer), so the whole
+ * API reads in one place; what a route needs beyond that is in auth.ts,
+ * ingest.ts, params.ts, series.ts, live.ts and http.ts.
  *
  * @module
  */

@@ -4,7 +4,7 @@
  * page's shapes. Paths are relative to the page, so the dashboard also works
  * behind a reverse proxy that mounts it under a prefix.
  *
- * Over 300 lines on purpose: every request the page makes is here, next to
+ * Over 300 lines on purpose: every REST request the page makes is here, next to
  * the one `getJson` they share and the checks of what comes back, and a
  * third of the file is JSDoc, the page's types.
  *
