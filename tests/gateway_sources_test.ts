@@ -14,14 +14,17 @@ import {
   type SourceReading,
 } from "../gateway/sources.ts";
 import { decodeReadingRecords } from "../protocol/mod.ts";
+import { testReading } from "./_reading.ts";
 
 function collector(): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];
   return { lines, log: createLogger("gateway", { write: (line) => lines.push(line) }) };
 }
 
+/** A test reading as a source hands it to the sink: without its seq, which the sink gives. */
 function sourceReading(sensorId: number, timestamp: number): SourceReading {
-  return { sensorId, timestamp, temperature: 2150, pressure: 101325, humidity: 4500 };
+  const { seq: _seq, ...reading } = testReading(sensorId, 0, { timestamp });
+  return reading;
 }
 
 Deno.test("ReadingSink gives per-sensor seqs that survive a restart of the spool", async () => {

@@ -21,7 +21,7 @@ import { startServer } from "./_link.ts";
 import { testPki } from "./_pki.ts";
 import { ROOT } from "./_process.ts";
 import { assertChromium, CHROMIUM, CHROMIUM_ARGS, loadChromium } from "./_browser.ts";
-import { postReadings } from "./_api.ts";
+import { apiReading, postReadings } from "./_api.ts";
 
 const STEP_MS = 15_000;
 
@@ -85,14 +85,13 @@ Deno.test({
       // Real readings: two sensors, one reading out of range.
       const now = Date.now();
       const readings = [1, 2].flatMap((id) =>
-        Array.from({ length: 10 }, (_, i) => ({
-          id,
-          seq: i + 1,
-          timestamp: now - 60_000 + i * 5_000,
-          temperature: id === 2 && i === 5 ? 99.5 : 20 + i / 10,
-          pressure: 1000,
-          humidity: 40,
-        }))
+        Array.from({ length: 10 }, (_, i) =>
+          apiReading({
+            id,
+            seq: i + 1,
+            timestamp: now - 60_000 + i * 5_000,
+            ...(id === 2 && i === 5 ? { temperature: 99.5 } : {}),
+          }))
       );
       const stored = await postReadings(base, pki.tokenValue, readings);
       assert.equal(stored.status, 200, await stored.text());
