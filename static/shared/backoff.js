@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Retry pacing shared by every client in the pipeline — the sensor's link,
- * the gateway's forwarder, the query client and the dashboard's live feed:
+ * the gateway's forwarder and Modbus poller, the query client and the
+ * dashboard's live feed:
  * exponential backoff with equal jitter (half the delay fixed, half random),
  * so a plant's worth of sensors that lost the gateway at the same moment do
  * not all come back at the same moment, yet none retries at once.
