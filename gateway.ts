@@ -49,8 +49,7 @@ import { serveGateway } from "./gateway/serve.ts";
 import { RevocationList } from "./gateway/revocation.ts";
 import { openSpool } from "./gateway/spool.ts";
 import { openDatabase } from "./lib/database.ts";
-import { parseModbusConfig, readModbusConfig } from "./gateway/modbus_config.ts";
-import { createModbusSource } from "./gateway/modbus_source.ts";
+import { loadModbusSource, modbusAccess } from "./gateway/modbus_source.ts";
 import { loadOpcuaSource, opcuaAccess } from "./gateway/opcua.ts";
 import { type DeviceSource, DeviceSources } from "./gateway/sources.ts";
 import { readCa, serverClient } from "./lib/tls.ts";
@@ -223,22 +222,6 @@ function isInside(path: string, directory: string): boolean {
   return rest !== "" && !rest.startsWith("..") && !isAbsolute(rest);
 }
 
-/**
- * The `--modbus` file and the devices it names. An unreadable or invalid
- * file grants only itself: the gateway then reports it at start.
- */
-function modbusAccess(file: string): PermissionNeed[] {
-  try {
-    const modbus = parseModbusConfig(file, Deno.readTextFileSync(file));
-    return [
-      readAccess("modbus", file),
-      ...modbus.devices.map((device) => netAccess("modbus", device.host, device.port)),
-    ];
-  } catch {
-    return [readAccess("modbus", file)];
-  }
-}
-
 /** Runs the gateway until `signal` aborts, then shuts down in order. */
 export async function run(config: GatewayConfig, signal: AbortSignal, log: Logger): Promise<void> {
   const sources = await loadSources(config, log);
@@ -290,15 +273,7 @@ interface Credentials {
  */
 async function loadSources(config: GatewayConfig, log: Logger): Promise<DeviceSources> {
   const sources: DeviceSource[] = [];
-  if (config.modbus !== undefined) {
-    // Its devices were granted (and checked) from the same file: permissions().
-    const modbus = await readModbusConfig(config.modbus);
-    sources.push(createModbusSource(modbus, { log }));
-    log.info(`modbus: polling ${modbus.devices.length} devices`, {
-      file: config.modbus,
-      sensors: modbus.devices.reduce((sum, device) => sum + device.sensors.length, 0),
-    });
-  }
+  if (config.modbus !== undefined) sources.push(await loadModbusSource(config.modbus, log));
   if (config.opcua !== undefined) {
     sources.push(await loadOpcuaSource(config.opcua, config.certs, log));
   }
