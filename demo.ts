@@ -27,7 +27,7 @@
  */
 
 import { join } from "node:path";
-import { type Child, LISTENING_LINE, startChild } from "./lib/child.ts";
+import { type Child, startChild } from "./lib/child.ts";
 import {
   type CommonConfig,
   commonConfig,
@@ -41,6 +41,13 @@ import { type Flag, usage } from "./lib/flags.ts";
 import type { ProgramName } from "./lib/launch.ts";
 import type { Logger } from "./lib/log.ts";
 import { type PermissionNeed, readAccess, runAccess } from "./lib/permissions.ts";
+import {
+  firstExit,
+  listeningAddress,
+  printPrefixed,
+  START_TIMEOUT_MS,
+  stopAll,
+} from "./demo/processes.ts";
 
 /** Configuration of the demo. */
 export interface DemoConfig extends CommonConfig {
@@ -121,10 +128,8 @@ Ctrl-C stops them all cleanly, in order.`,
   `Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 a component failed, 2 bad flags.`,
 );
 
-const START_TIMEOUT_MS = 30_000;
 /** Sensors of the demo's simulated PLC. */
 const PLC_SENSORS = 3;
-const STOP_GRACE_MS = 15_000;
 
 /** Parses the demo's flags. */
 export function parseConfig(args: string[]): DemoConfig {
@@ -176,7 +181,7 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     const child = await startChild(`${name}.ts`, [...args, ...common], {
       keepLines: 50,
       detached: true,
-      onLine: (line) => printPrefixed(LABELS[name] ?? name, line),
+      onLine: (line) => printPrefixed(name, line),
     });
     children.push(child);
     return child;
@@ -184,36 +189,23 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
 
   try {
     const certs = await start("certs", [
-      "--out",
-      config.certs,
-      "--sensors",
-      String(Math.max(10, config.sensors)),
+      ...["--out", config.certs, "--sensors", String(Math.max(10, config.sensors))],
     ]);
     const certsStatus = await certs.status;
     children.pop();
     if (!certsStatus.success) throw new ComponentError("certs", certsStatus.code);
 
     const server = await start("server", [
-      "--port",
-      String(config.port),
-      "--db",
-      join(config.data, "readings.db"),
-      "--token-file",
-      join(config.certs, "ingest.token"),
+      ...["--port", String(config.port), "--db", join(config.data, "readings.db")],
+      ...["--token-file", join(config.certs, "ingest.token")],
     ]);
     const serverAddress = await listeningAddress(server);
 
     const modbusFile = join(config.data, "modbus.json");
     if (config.modbus) {
       const plc = await start("plc", [
-        "--port",
-        "0",
-        "--sensors",
-        String(PLC_SENSORS),
-        "--first-id",
-        String(Math.max(1001, config.sensors + 1)),
-        "--config-out",
-        modbusFile,
+        ...["--port", "0", "--sensors", String(PLC_SENSORS), "--config-out", modbusFile],
+        ...["--first-id", String(Math.max(1001, config.sensors + 1))],
         ...(config.seed === undefined ? [] : ["--seed", String(config.seed)]),
       ]);
       await listeningAddress(plc);
@@ -233,39 +225,23 @@ export async function run(config: DemoConfig, signal: AbortSignal, log: Logger):
     const gateway = await start("gateway", [
       ...(config.modbus ? ["--modbus", modbusFile] : []),
       ...(config.opcua ? ["--opcua", opcuaFile] : []),
-      "--port",
-      String(config.gatewayPort),
-      "--server",
-      `http://${serverAddress}`,
-      "--spool",
-      join(config.data, "gateway-spool.db"),
-      "--certs",
-      config.certs,
+      ...["--port", String(config.gatewayPort), "--server", `http://${serverAddress}`],
+      ...["--spool", join(config.data, "gateway-spool.db"), "--certs", config.certs],
     ]);
     const gatewayAddress = await listeningAddress(gateway);
 
     // The query client follows the store from where it is when it starts:
     // started before the sensors, it judges every reading they send.
     const query = await start("query", [
-      "--server",
-      `http://${serverAddress}`,
-      "--interval",
-      String(config.queryInterval),
+      ...["--server", `http://${serverAddress}`, "--interval", String(config.queryInterval)],
     ]);
     await query.waitForLine(/following /, START_TIMEOUT_MS);
 
     const sensor = await start("sensor", [
-      "--gateway",
-      gatewayAddress,
-      "--sensors",
-      String(config.sensors),
-      "--interval",
-      String(config.interval),
-      "--count",
-      String(config.count),
+      ...["--gateway", gatewayAddress, "--sensors", String(config.sensors)],
+      ...["--interval", String(config.interval), "--count", String(config.count)],
       ...(config.seed === undefined ? [] : ["--seed", String(config.seed)]),
-      "--certs",
-      config.certs,
+      ...["--certs", config.certs],
     ]);
     // Until its signal handlers are in place, a Ctrl-C would kill it outright.
     await sensor.waitForLine(/sending to /, START_TIMEOUT_MS);
@@ -303,77 +279,6 @@ class ComponentError extends Error {
   constructor(name: string, code: number) {
     super(`${name} exited with code ${code}; stopping the others`);
   }
-}
-
-async function listeningAddress(child: Child): Promise<string> {
-  const line = await child.waitForLine(LISTENING_LINE, START_TIMEOUT_MS);
-  const [, host, port] = LISTENING_LINE.exec(line)!;
-  return `${host}:${port}`;
-}
-
-/** Resolves with the first child to exit, or undefined once `signal` aborts. */
-async function firstExit(children: readonly Child[], signal: AbortSignal) {
-  const aborted = new Promise<undefined>((resolve) => {
-    if (signal.aborted) resolve(undefined);
-    signal.addEventListener("abort", () => resolve(undefined), { once: true });
-  });
-  const exits = children.map((child) => child.status.then((status) => ({ child, status })));
-  return await Promise.race([aborted, ...exits]);
-}
-
-// Sensors stop first (their last readings get acknowledged), then the
-// gateway (it commits, acknowledges and forwards what it holds), the PLC it
-// polled, the query client, and the server last, so nothing in flight has
-// nowhere to go.
-const STOP_ORDER = [
-  "sensor.ts",
-  "gateway.ts",
-  "plc.ts",
-  "opcua_server.ts",
-  "query.ts",
-  "server.ts",
-];
-
-/** Stops every child in dependency order; true when all exited 0. */
-async function stopAll(children: readonly Child[], log: Logger): Promise<boolean> {
-  let clean = true;
-  const ordered = [...children].sort((a, b) =>
-    STOP_ORDER.indexOf(a.script) - STOP_ORDER.indexOf(b.script)
-  );
-  for (const child of ordered) {
-    const status = await child.stop("SIGTERM", STOP_GRACE_MS);
-    const name = child.script.replace(/\.ts$/, "");
-    if (status.signal === "SIGKILL") {
-      log.warn(`${name} did not stop within ${STOP_GRACE_MS / 1000} s; killed`);
-    }
-    if (!status.success) clean = false;
-  }
-  if (clean) log.info("all components stopped cleanly");
-  return clean;
-}
-
-const NAME_WIDTH = 7;
-const COLORS: Readonly<Record<string, string>> = {
-  certs: "\x1b[90m",
-  server: "\x1b[36m",
-  gateway: "\x1b[35m",
-  sensor: "\x1b[32m",
-  query: "\x1b[33m",
-  plc: "\x1b[34m",
-  opcua: "\x1b[94m",
-};
-/** Prefixes for programs whose name is longer than the prefix column. */
-const LABELS: Readonly<Record<string, string>> = { opcua_server: "opcua" };
-const useColor = Deno.stdout.isTerminal() && !Deno.noColor;
-const encoder = new TextEncoder();
-
-/** Writes `name | line` to stdout, the name colored on a terminal. */
-function printPrefixed(name: string, line: string): void {
-  const label = name.padEnd(NAME_WIDTH);
-  const prefix = useColor ? `${COLORS[name] ?? ""}${label}\x1b[0m |` : `${label} |`;
-  const bytes = encoder.encode(`${prefix} ${line}\n`);
-  let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
 }
 
 // The children run in sessions of their own (a Ctrl-C reaches only the demo,
