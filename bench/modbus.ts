@@ -25,8 +25,8 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
 import { layoutConfig } from "../modbus/layout.ts";
+import { withSourceRig } from "./source_rig.ts";
 import { measureWindow } from "./source_window.ts";
 import { exitIfHelpAsked, positiveFlag } from "./usage.ts";
 
@@ -63,31 +63,9 @@ const HZ = positive("hz", flags.hz, 100);
 const SECONDS = positive("seconds", flags.seconds);
 const WARMUP = positive("warmup", flags.warmup);
 
-const dir = await Deno.makeTempDir({ prefix: "vigia-bench-modbus-" });
-const children: Child[] = [];
-const start = async (script: string, args: string[], allow: string[] = []) => {
-  const child = await startChild(script, args, { allow, keepLines: 200 });
-  children.push(child);
-  return child;
-};
-const portOf = async (child: Child) =>
-  Number(LISTENING_LINE.exec(await child.waitForLine(LISTENING_LINE, 60_000))![2]);
-
-try {
-  const certs = join(dir, "certs");
-  const made = await (await startChild("certs.ts", ["--out", certs, "--sensors", "1"])).status;
-  if (!made.success) throw new Error(`certs.ts exited with ${made.code}`);
-
-  const server = await start("server.ts", [
-    "--port",
-    "0",
-    "--db",
-    join(dir, "readings.db"),
-    "--token-file",
-    join(certs, "ingest.token"),
-  ], [`--allow-read=${dir}`, `--allow-write=${dir}`]);
-  const serverPort = await portOf(server);
-  const plc = await start("plc.ts", [
+await withSourceRig("vigia-bench-modbus-", async (rig) => {
+  const { server, serverPort } = await rig.startServer();
+  const plc = await rig.start("plc.ts", [
     "--port",
     "0",
     "--devices",
@@ -99,8 +77,8 @@ try {
     "--first-id",
     "1",
   ]);
-  const plcPort = await portOf(plc);
-  const file = join(dir, "modbus.json");
+  const plcPort = await rig.portOf(plc);
+  const file = join(rig.dir, "modbus.json");
   await Deno.writeTextFile(
     file,
     JSON.stringify(layoutConfig(
@@ -115,26 +93,10 @@ try {
       },
     )),
   );
-  const gateway = await start("gateway.ts", [
-    "--port",
-    "0",
-    "--certs",
-    certs,
-    "--spool",
-    join(dir, "spool.db"),
-    "--server",
-    `http://127.0.0.1:${serverPort}`,
-    "--stats-interval",
-    "0",
-    "--metrics-port",
-    "0",
+  const { gateway, metricsPort } = await rig.startGateway(serverPort, "spool.db", [
     "--modbus",
     file,
-  ], [`--allow-read=${dir}`, `--allow-write=${dir}`]);
-  await portOf(gateway);
-  const metricsPort = Number(
-    /:(\d+)\/metrics/.exec(await gateway.waitForLine(/metrics on http:/, 60_000))![1],
-  );
+  ]);
 
   console.log(
     `modbus: ${DEVICES} devices × ${SENSORS} sensors at ${HZ} Hz; warm-up ${WARMUP} s, window ${SECONDS} s`,
@@ -179,12 +141,4 @@ try {
         cores(2).toFixed(3)
       }`,
   );
-} catch (error) {
-  for (const child of children) {
-    console.error(`${child.script} last lines:\n  ${child.lines().slice(-8).join("\n  ")}`);
-  }
-  throw error;
-} finally {
-  for (const child of children.reverse()) await child.stop("SIGTERM", 15_000);
-  await Deno.remove(dir, { recursive: true });
-}
+});

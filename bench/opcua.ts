@@ -28,7 +28,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Child, LISTENING_LINE, startChild } from "../lib/child.ts";
+import { withSourceRig } from "./source_rig.ts";
 import { measureWindow } from "./source_window.ts";
 import { exitIfHelpAsked, positiveFlag } from "./usage.ts";
 
@@ -71,36 +71,17 @@ if (!(PUBLISHING >= 0.01 && PUBLISHING <= 3600)) {
 const SECONDS = positive("seconds", flags.seconds);
 const WARMUP = positive("warmup", flags.warmup);
 
-const dir = await Deno.makeTempDir({ prefix: "vigia-bench-opcua-" });
-const children: Child[] = [];
-const start = async (script: string, args: string[], allow: string[] = []) => {
-  const child = await startChild(script, args, { allow, keepLines: 200 });
-  children.push(child);
-  return child;
-};
-const portOf = async (child: Child) =>
-  Number(LISTENING_LINE.exec(await child.waitForLine(LISTENING_LINE, 60_000))![2]);
-const allowDir = [`--allow-read=${dir}`, `--allow-write=${dir}`];
-
-try {
-  const certs = join(dir, "certs");
-  const made = await (await startChild("certs.ts", ["--out", certs, "--sensors", "1"])).status;
-  if (!made.success) throw new Error(`certs.ts exited with ${made.code}`);
-
-  const server = await start("server.ts", [
-    ...["--port", "0", "--db", join(dir, "readings.db")],
-    ...["--token-file", join(certs, "ingest.token")],
-  ], allowDir);
-  const serverPort = await portOf(server);
-  const file = join(dir, "opcua.json");
-  const opcua = await start("opcua_server.ts", [
-    ...["--port", "0", "--pki", join(dir, "opcua-pki"), "--nodes", String(NODES)],
-    ...["--interval", String(1 / HZ), "--trust", join(certs, "opcua", "gateway.crt")],
-    ...["--config-out", join(dir, "sim.json")],
-  ], allowDir);
-  await portOf(opcua);
+await withSourceRig("vigia-bench-opcua-", async (rig) => {
+  const { server, serverPort } = await rig.startServer();
+  const file = join(rig.dir, "opcua.json");
+  const opcua = await rig.start("opcua_server.ts", [
+    ...["--port", "0", "--pki", join(rig.dir, "opcua-pki"), "--nodes", String(NODES)],
+    ...["--interval", String(1 / HZ), "--trust", join(rig.certs, "opcua", "gateway.crt")],
+    ...["--config-out", join(rig.dir, "sim.json")],
+  ], rig.allowDir);
+  await rig.portOf(opcua);
   // The simulator's own file maps its Boiler; the benchmark maps its Sim.i nodes.
-  const sim = JSON.parse(await Deno.readTextFile(join(dir, "sim.json")));
+  const sim = JSON.parse(await Deno.readTextFile(join(rig.dir, "sim.json")));
   const simServer = sim.servers[0];
   await Deno.writeTextFile(
     file,
@@ -115,26 +96,12 @@ try {
       }],
     }),
   );
-  const gatewayArgs = (extra: string[]) => [
-    ...["--port", "0", "--certs", certs, "--server", `http://127.0.0.1:${serverPort}`],
-    ...["--stats-interval", "0", "--metrics-port", "0", ...extra],
-  ];
-  const gateway = await start(
-    "gateway.ts",
-    gatewayArgs(["--spool", join(dir, "spool.db"), "--opcua", file]),
-    allowDir,
-  );
-  await portOf(gateway);
-  const metricsPort = Number(
-    /:(\d+)\/metrics/.exec(await gateway.waitForLine(/metrics on http:/, 60_000))![1],
-  );
+  const { gateway, metricsPort } = await rig.startGateway(serverPort, "spool.db", [
+    "--opcua",
+    file,
+  ]);
   // An idle gateway without --opcua, for what node-opcua adds to RSS.
-  const plain = await start(
-    "gateway.ts",
-    gatewayArgs(["--spool", join(dir, "plain.db")]),
-    allowDir,
-  );
-  await portOf(plain);
+  const { gateway: plain } = await rig.startGateway(serverPort, "plain.db", []);
 
   // Sim.0 counts the simulator's ticks, and sensor 1 stores it: the ticks it
   // really made in the window, whatever pace the loaded machine allowed.
@@ -186,12 +153,4 @@ try {
       `plain_rss_mb=${rssMb(3)} opcua_server_cores=${cores(1).toFixed(3)} ` +
       `server_cores=${cores(2).toFixed(3)}`,
   );
-} catch (error) {
-  for (const child of children) {
-    console.error(`${child.script} last lines:\n  ${child.lines().slice(-8).join("\n  ")}`);
-  }
-  throw error;
-} finally {
-  for (const child of children.reverse()) await child.stop("SIGTERM", 15_000);
-  await Deno.remove(dir, { recursive: true });
-}
+});
