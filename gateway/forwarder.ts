@@ -35,6 +35,12 @@
  * the spool that tells held senders when rows were removed: the forwarder
  * knows neither the committer nor the sensors.
  *
+ * Over 300 lines on purpose: one class, whose two lanes take rows, post
+ * them and settle them (stored, rejected, retried) under the same
+ * ownership of rows, which is clearest read together; what an answer means
+ * is in ingest_answer.ts, the body in request_body.ts, the choice of
+ * server in server_pool.ts, and a quarter of the file is documentation.
+ *
  * @module
  */
 
