@@ -28,6 +28,10 @@
  * of minutes (`--rows 1000000`); the figures in the README use
  * `--rows 10000000`.
  *
+ * Over 300 lines on purpose: the three parts above are one script, so
+ * their figures come out of one run as one BENCH line; each part is a few
+ * small functions, on SQLite or PostgreSQL alike.
+ *
  * @module
  */
 
