@@ -45,6 +45,7 @@ import {
   readAccess,
   urlAccess,
 } from "./lib/permissions.ts";
+import { readCredentials } from "./gateway/credentials.ts";
 import { serveGateway } from "./gateway/serve.ts";
 import { RevocationList } from "./gateway/revocation.ts";
 import { openSpool } from "./gateway/spool.ts";
@@ -53,7 +54,6 @@ import { loadModbusSource, modbusAccess } from "./gateway/modbus_source.ts";
 import { loadOpcuaSource, opcuaAccess } from "./gateway/opcua.ts";
 import { type DeviceSource, DeviceSources } from "./gateway/sources.ts";
 import { readCa, serverClient } from "./lib/tls.ts";
-import { parseTokenLines } from "./lib/token_file.ts";
 
 /** Configuration of the gateway. */
 export interface GatewayConfig extends CommonConfig {
@@ -259,13 +259,6 @@ export async function run(config: GatewayConfig, signal: AbortSignal, log: Logge
   }
 }
 
-interface Credentials {
-  readonly ca: string;
-  readonly cert: string;
-  readonly key: string;
-  readonly token: string;
-}
-
 /**
  * The device sources the flags name, their files read and checked (a bad
  * file throws a `UsageError`: exit 2) and their devices within the
@@ -278,23 +271,6 @@ async function loadSources(config: GatewayConfig, log: Logger): Promise<DeviceSo
     sources.push(await loadOpcuaSource(config.opcua, config.certs, log));
   }
   return new DeviceSources(sources);
-}
-
-async function readCredentials(dir: string): Promise<Credentials> {
-  const read = async (name: string) => {
-    try {
-      return await Deno.readTextFile(join(dir, name));
-    } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      throw new Error(`Cannot read ${join(dir, name)}: ${detail} (run \`deno task certs\`)`);
-    }
-  };
-  const [ca, cert, key, token] = await Promise.all(
-    ["ca.crt", "gateway.crt", "gateway.key", "ingest.token"].map(read),
-  ) as [string, string, string, string];
-  // The last token of the file: a rotation appends the new one (see README).
-  const tokens = parseTokenLines(token, join(dir, "ingest.token"));
-  return { ca, cert, key, token: tokens.at(-1)! };
 }
 
 /** The program, as `runMain` runs it. */
