@@ -8,14 +8,16 @@
  * one group. Each request is still answered only after the commit that
  * holds it, and all or nothing of it is stored.
  *
- * Two writers share the {@linkcode Writer} interface:
+ * Three writers share the {@linkcode Writer} interface:
  *
- * - {@linkcode GroupWriter} commits on the main thread, on the next turn of
- *   the event loop. For `":memory:"` stores and tests.
- * - `WorkerWriter` (writer_thread.ts) commits on a worker thread
+ * - {@linkcode GroupWriter} commits to SQLite on the main thread, on the
+ *   next turn of the event loop. For `":memory:"` stores and tests.
+ * - `WorkerWriter` (writer_thread.ts) commits to SQLite on a worker thread
  *   (writer_worker.ts) with its own connection: while a commit waits for the disk, the main
  *   thread keeps answering and parsing, and what it queues meanwhile forms
- *   the next, larger group. The server uses this one.
+ *   the next, larger group. The server uses this one for an SQLite file.
+ * - `PostgresWriter` (postgres_writer.ts) stores each group in PostgreSQL
+ *   with one statement.
  *
  * @module
  */
@@ -36,7 +38,12 @@ export interface CommitInfo {
 export interface Writer {
   /** Stores `readings` and resolves once they are committed. */
   write(readings: readonly Reading[]): Promise<WriteResult>;
-  /** Retention: see {@linkcode Store.deleteBefore}. */
+  /**
+   * Retention: deletes a chunk of the readings older than `cutoff` (epoch
+   * ms, rounded down to each store's unit: the hour for SQLite, see
+   * {@linkcode Store.deleteBefore}; the day for PostgreSQL, see
+   * postgres_writer.ts); call again until `done`.
+   */
   deleteBefore(cutoff: number, limit: number): Promise<{ deleted: number; done: boolean }>;
   /** Commits what is queued, then stops taking writes. */
   close(): Promise<void>;
@@ -44,7 +51,7 @@ export interface Writer {
   readonly failure?: Error | undefined;
 }
 
-/** Options of both writers. */
+/** Options of every writer. */
 export interface WriterOptions {
   /** Called after each successful commit (metrics, live push). */
   readonly onCommit?: (info: CommitInfo) => void;
