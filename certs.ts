@@ -39,6 +39,10 @@
  * Exit codes: 0 done, 1 openssl failed, a CSR was refused or a file could not
  * be written, 2 bad flags or missing permission.
  *
+ * It runs past 300 lines because the flag table, the permissions and the one
+ * run that creates every file belong together; the openssl steps, signing
+ * and revocation are in tools/.
+ *
  * @module
  */
 

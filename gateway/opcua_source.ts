@@ -17,6 +17,11 @@
  * This module loads node-opcua (about 125 packages): gateway/opcua.ts imports
  * it only when `--opcua` is given.
  *
+ * It runs past 300 lines because a server's life cycle (dial, check the pinned
+ * certificate, open the session, subscribe, watch, rebuild) is one state
+ * machine that reads best in one place; turning notifications into readings
+ * is opcua_readings.ts.
+ *
  * @module
  */
 
