@@ -8,9 +8,13 @@
  * outage), nobody is held: refusing is right.
  *
  * "Full" while draining is the admission limit ({@linkcode Admission}): a
- * fraction of a second of forwarding, far below `--spool-max`. A sender
- * whose hold runs out goes on even past it, up to `--spool-max`: the limit
- * holds senders back, only the hard bound refuses them.
+ * fraction of a second of forwarding, far below `--spool-max`. The limit
+ * only holds senders back: a sender whose hold runs out while the spool
+ * still drains is held on (its readings fit `--spool-max`, so letting it in
+ * would only grow the backlog), and goes on when the spool stops draining
+ * (an outage fills it up to `--spool-max`). Only the hard bound refuses:
+ * a sender whose readings do not fit `--spool-max` goes on when its hold
+ * runs out, and is refused as without a hold.
  *
  * @module
  */
@@ -26,6 +30,8 @@ export const MAX_HOLD_MS = 2_000;
 export interface HeldSender {
   /** Whether what it holds fits now (true as well when it no longer needs room). */
   fits(): boolean;
+  /** Whether what it holds is past the spool's hard bound (`--spool-max`), not just the limit. */
+  overBound(): boolean;
   /**
    * Go on with what was held: called once, when it fits or when the hold
    * ran out (then readings past the bound are refused as without a hold).
@@ -104,9 +110,20 @@ export class RoomGate {
   #expire = (): void => {
     this.#timer = undefined;
     const now = performance.now();
+    const due: { sender: HeldSender; since: number }[] = [];
     while (this.#held.length > 0 && now - this.#held[0]!.since >= MAX_HOLD_MS) {
-      this.#held.shift()!.sender.resume();
+      due.push(this.#held.shift()!);
     }
+    const kept: { sender: HeldSender; since: number }[] = [];
+    for (const entry of due) {
+      if (this.#drain.draining && !entry.sender.overBound()) {
+        kept.push({ sender: entry.sender, since: now });
+      } else {
+        entry.sender.resume();
+      }
+    }
+    this.#held.push(...kept);
+    this.#held.sort((a, b) => a.since - b.since);
     const oldest = this.#held[0];
     if (oldest !== undefined) {
       this.#timer = setTimeout(this.#expire, MAX_HOLD_MS - (now - oldest.since));

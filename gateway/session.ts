@@ -137,6 +137,9 @@ export class SensorSession implements CommitParty {
   /** This session as the room gate sees it while its bytes are held. */
   #heldSender: HeldSender = {
     fits: () => this.#held === undefined || this.closing || this.#fits(this.#held),
+    overBound: () =>
+      this.#held !== undefined && !this.closing &&
+      !this.#options.committer.hasRoom(this.#bufferedReadings(this.#held)),
     resume: () => {
       const held = this.#held;
       this.#held = undefined;
@@ -153,8 +156,12 @@ export class SensorSession implements CommitParty {
    */
   #fits(chunk: Uint8Array): boolean {
     const { committer, gate } = this.#options;
-    const readings = Math.floor((this.#decoder.bufferedBytes + chunk.length) / READING_FRAME_SIZE);
-    return committer.hasRoom(readings) && gate.hasRoom(committer.pending);
+    return committer.hasRoom(this.#bufferedReadings(chunk)) && gate.hasRoom(committer.pending);
+  }
+
+  /** Readings that `chunk`, after what the decoder already buffers, can complete. */
+  #bufferedReadings(chunk: Uint8Array): number {
+    return Math.floor((this.#decoder.bufferedBytes + chunk.length) / READING_FRAME_SIZE);
   }
 
   #receive(chunk: Uint8Array): void {
