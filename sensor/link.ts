@@ -65,6 +65,8 @@ export class SensorLink {
   #generated = 0;
   #wake: (() => void) | undefined;
   #host: SessionHost;
+  /** Logs "connected" at the first ACK, when the last connection was dropped before one. */
+  #announce: (() => void) | undefined;
 
   constructor(options: LinkOptions) {
     this.sensorId = options.sensorId;
@@ -77,6 +79,7 @@ export class SensorLink {
       fill: (n) => this.measure(n, Date.now()),
       waitForWork: () => this.#waitForWork(),
       wake: () => this.#wake?.(),
+      admitted: () => this.#announce?.(),
     };
   }
 
@@ -125,13 +128,14 @@ export class SensorLink {
     const { backoff, log, verbose } = this.#options;
     let attempt = 0;
     let failing = false;
+    let dropped = false;
     while (!signal.aborted && !this.finished) {
       if (!saturate && this.queue.length === 0) {
         // Nothing to send (first start, or after an idle close): connect when there is.
         await this.#waitForWork(signal);
         continue;
       }
-      const result = await this.#connectAndServe(signal, saturate);
+      const result = await this.#connectAndServe(signal, saturate, dropped);
       if (signal.aborted || this.finished) break;
       if (result.progress) attempt = 0;
       if (result.failure && !failing && verbose) {
@@ -141,6 +145,7 @@ export class SensorLink {
         });
       }
       failing = result.failure !== undefined;
+      dropped = failing && result.dropped === true;
       await sleep(backoffDelay(attempt++, backoff), signal);
     }
   }
@@ -148,7 +153,8 @@ export class SensorLink {
   async #connectAndServe(
     signal: AbortSignal,
     saturate: boolean,
-  ): Promise<{ progress: boolean; failure?: string }> {
+    dropped: boolean,
+  ): Promise<{ progress: boolean; failure?: string; dropped?: boolean }> {
     const { counters, log, verbose } = this.#options;
     let conn: Deno.TlsConn;
     try {
@@ -161,10 +167,26 @@ export class SensorLink {
     }
     counters.connects++;
     counters.connected++;
-    if (verbose) log.info("connected", { sensor: this.sensorId, backlog: this.queue.length });
+    // A gateway that drops this sensor's connections at once (a revoked
+    // certificate) must not look like one that admits it: after such a drop,
+    // "connected" waits for an ACK.
+    const connected = () => {
+      this.#announce = undefined;
+      if (verbose) log.info("connected", { sensor: this.sensorId, backlog });
+    };
+    const backlog = this.queue.length;
+    if (dropped) this.#announce = connected;
+    else connected();
     try {
-      return await serveConnection(conn, this.#host, { ...this.#options, saturate }, signal);
+      const result = await serveConnection(
+        conn,
+        this.#host,
+        { ...this.#options, saturate },
+        signal,
+      );
+      return result.failure === undefined ? result : { ...result, dropped: true };
     } finally {
+      this.#announce = undefined;
       counters.connected--;
     }
   }
@@ -223,6 +245,10 @@ export function describeConnectFailure(reason: string): string {
   }
   if (/fatal alert/i.test(reason)) {
     return "the gateway refused this sensor's certificate (its log says why)";
+  }
+  if (/close_notify|unexpected.eof|the gateway closed the connection/i.test(reason)) {
+    return "the gateway closed the connection before acknowledging a reading " +
+      "(a revoked certificate? its log says why)";
   }
   return "gateway unreachable";
 }

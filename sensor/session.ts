@@ -37,6 +37,8 @@ export interface SessionHost {
   waitForWork(): Promise<void>;
   /** Wakes a `waitForWork`. */
   wake(): void;
+  /** The gateway acknowledged a first reading on this connection. */
+  admitted(): void;
 }
 
 /** Options of {@linkcode serveConnection}. */
@@ -72,19 +74,24 @@ interface SessionState {
   chunks: [number, number, number][];
   /** Readings went out: make sure the ACK-timeout check is due. */
   armWatchdog: () => void;
+  /** Why the gateway's side ended the connection, if it did. */
+  lost?: string;
 }
 
 /**
  * Serves one established connection until it closes, the count is done,
  * or `signal` aborts (then in-flight readings get up to 2 s for their ACK).
- * Returns whether any ACK made progress, which resets the reconnect backoff.
+ * Returns whether any ACK made progress, which resets the reconnect backoff,
+ * and, when the gateway ended a connection that acknowledged nothing (as it
+ * does with a revoked certificate), why: a failure to report, not a link
+ * that worked.
  */
 export async function serveConnection(
   conn: Deno.TlsConn,
   host: SessionHost,
   options: SessionOptions,
   signal: AbortSignal,
-): Promise<{ progress: boolean }> {
+): Promise<{ progress: boolean; failure?: string }> {
   const { counters, log, verbose } = options;
   host.queue.rewind();
   // One timer, due when the ACK timeout would pass without progress, and
@@ -140,7 +147,8 @@ export async function serveConnection(
     signal.removeEventListener("abort", onAbort);
     close();
   }
-  return { progress: state.progress };
+  if (state.progress || state.lost === undefined) return { progress: state.progress };
+  return { progress: false, failure: state.lost };
 }
 
 async function readLoop(
@@ -156,7 +164,10 @@ async function readLoop(
   try {
     while (state.open) {
       const n = await conn.read(buffer);
-      if (n === null) break;
+      if (n === null) {
+        if (state.open) state.lost = "the gateway closed the connection";
+        break;
+      }
       for (const frame of decoder.push(buffer.subarray(0, n))) {
         if (frame instanceof FrameError) {
           log.warn("malformed frame from the gateway; reconnecting", {
@@ -169,6 +180,7 @@ async function readLoop(
           if (frame.sensorId !== host.sensorId) continue;
           const acked = host.queue.ack(frame.seq);
           if (acked > 0) {
+            if (!state.progress) host.admitted();
             counters.acknowledged += acked;
             state.progress = true;
             state.lastProgressAt = performance.now();
@@ -183,10 +195,8 @@ async function readLoop(
     }
   } catch (error) {
     if (state.open) {
-      log.debug("connection lost", {
-        sensor: host.sensorId,
-        error: error instanceof Error ? error.message : String(error),
-      });
+      state.lost = error instanceof Error ? error.message : String(error);
+      log.debug("connection lost", { sensor: host.sensorId, error: state.lost });
     }
   } finally {
     close();

@@ -26,6 +26,7 @@ import {
   startServer,
   waitUntil,
 } from "./_link.ts";
+import { delay } from "./_faults.ts";
 import { testReading } from "./_reading.ts";
 import { runCerts, type TestPki } from "./_pki.ts";
 
@@ -150,6 +151,29 @@ Deno.test("gateway reloads its CRL again and again under load and loses no readi
     assert.equal(stored.length, 8_000, "nothing twice");
     assert.equal(keys.size, 8_000, "nothing lost");
     assert.equal((await gateway.stop()).code, 0, gateway.output());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a revoked sensor says why it is shut out, once, instead of looking connected", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vigia-revoked-sensor-" });
+  try {
+    const pki = await revocablePki(dir, 1);
+    await revoke(pki, 1);
+    await using gateway = await startGateway(pki, dir);
+    await using sensor = await startSensors(pki, gateway.port, { sensors: 1, interval: 0.1 });
+    await sensor.waitForLine(/closed the connection before acknowledging a reading/, 10_000);
+    await gateway.waitForLine(/rejected revoked sensor certificate.*sensor-1/, 5_000);
+    // Several more refused reconnections (backoff 0.1 s, 0.2 s, 0.4 s, ...).
+    await delay(2_000);
+    assert.equal((await sensor.stop("SIGTERM")).code, 0, sensor.output());
+    const lines = sensor.output().split("\n");
+    const connected = lines.filter((line) => /connected sensor=1/.test(line));
+    assert.ok(connected.length <= 1, `"connected" only before the first drop:\n${sensor.output()}`);
+    const said = lines.filter((line) => /before acknowledging a reading/.test(line));
+    assert.equal(said.length, 1, `said once:\n${sensor.output()}`);
+    assert.match(sensor.output(), /summary sensors=1 sent=\d+ acknowledged=0 /);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
