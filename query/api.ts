@@ -141,6 +141,15 @@ export class ApiClient {
     }
   }
 
+  /** What to change when the server refuses the token (or its absence). */
+  #tokenHint(status: number): string {
+    const hasToken = "authorization" in this.#headers;
+    if (status === 401 && !hasToken) return " (this server needs a read token: --token-file FILE)";
+    if (status === 401) return " (--token-file's last line is not one of the server's read tokens)";
+    if (status === 403) return " (--token-file must hold a read token, e.g. certs/read.token)";
+    return "";
+  }
+
   #describe(error: unknown): string {
     if (error instanceof DOMException && error.name === "TimeoutError") {
       return `no answer within ${this.#timeoutMs / 1000} s`;
@@ -173,12 +182,17 @@ export class ApiClient {
       text = await response.text();
     } catch (error) {
       if (signal.aborted) throw error;
-      const detail = this.#describe(error);
+      let detail = this.#describe(error);
+      // What a plain-HTTP client gets from a TLS server.
+      if (this.#base.protocol === "http:" && /invalid HTTP version/i.test(detail)) {
+        detail += " (is it an https:// server?)";
+      }
       throw new UnreachableError(`Cannot GET ${path}: ${detail}`, detail, { cause: error });
     }
     if (!response.ok) {
       throw new ApiError(
-        `Cannot GET ${path}: the server answered ${response.status} ${errorDetail(text)}`,
+        `Cannot GET ${path}: the server answered ${response.status} ${errorDetail(text)}` +
+          this.#tokenHint(response.status),
         response.status,
       );
     }

@@ -305,12 +305,25 @@ Deno.test("query.ts verifies an https:// server with --ca and reads with --token
     assert.equal(good.code, 0, good.output);
     const noToken = await query(["--ca", pki.caCert]);
     assert.equal(noToken.code, 1, noToken.output);
-    assert.match(noToken.output, /401/);
+    assert.match(noToken.output, /401 .*\(this server needs a read token: --token-file FILE\)/);
+    const ingestToken = await query(["--ca", pki.caCert, "--token-file", pki.token]);
+    assert.equal(ingestToken.code, 1, ingestToken.output);
+    assert.match(ingestToken.output, /403 .*--token-file must hold a read token/);
     const wrongCa = await query(["--ca", other.caCert, "--token-file", pki.readToken]);
     assert.equal(wrongCa.code, 1, wrongCa.output);
     assert.match(wrongCa.output, /the server's certificate is not trusted \(BadSignature\)/);
     const readToken = (await Deno.readTextFile(pki.readToken)).trim();
     assert.ok(![good, noToken, wrongCa].some((run) => run.output.includes(readToken)));
+    // A plain-HTTP client at the TLS port is told what is likely wrong.
+    const plain = await startProgram("query.ts", [
+      "--server",
+      `http://127.0.0.1:${server.port}`,
+      "--once",
+      "--token-file",
+      pki.readToken,
+    ], { waitFor: null, allow: [`--allow-read=${pki.dir}`] });
+    assert.equal((await plain.status).code, 1, plain.output());
+    assert.match(plain.output(), /is it an https:\/\/ server\?/);
     assert.equal((await server.stop()).code, 0, server.output());
   });
 });
