@@ -36,7 +36,7 @@ import {
   type Program,
   runMain,
 } from "./lib/cli.ts";
-import type { Logger } from "./lib/log.ts";
+import { holdUntil, type Logger } from "./lib/log.ts";
 import { type Flag, usage } from "./lib/flags.ts";
 import {
   databaseAccess,
@@ -223,7 +223,21 @@ function isInside(path: string, directory: string): boolean {
 }
 
 /** Runs the gateway until `signal` aborts, then shuts down in order. */
-export async function run(config: GatewayConfig, signal: AbortSignal, log: Logger): Promise<void> {
+export async function run(
+  config: GatewayConfig,
+  signal: AbortSignal,
+  programLog: Logger,
+): Promise<void> {
+  // What it loads on the way is logged after `listening on`, which stays the first line.
+  const log = holdUntil(programLog, "listening on ");
+  try {
+    await runGateway(config, signal, log);
+  } finally {
+    log.release();
+  }
+}
+
+async function runGateway(config: GatewayConfig, signal: AbortSignal, log: Logger): Promise<void> {
   const sources = await loadSources(config, log);
   const credentials = await readCredentials(config.certs);
   // One client for every server: an https:// one needs the plant CA.

@@ -71,3 +71,49 @@ export function createLogger(name: string, options: LoggerOptions = {}): Logger 
 function formatValue(value: string | number | boolean | null): string {
   return typeof value === "string" && /[\s"=]/.test(value) ? JSON.stringify(value) : String(value);
 }
+
+/** A {@linkcode Logger} that holds its lines back until one announces something. */
+export interface HeldLogger extends Logger {
+  /** Writes the held lines now (when start-up fails before the announcement). */
+  release(): void;
+}
+
+/**
+ * Holds every line back until a line whose message starts with `first`,
+ * then writes that line, the held ones after it, and from then on passes
+ * lines straight through. A program whose first line must be `listening on
+ * HOST:PORT` (tests and scripts read the port from it) can so log what it
+ * loaded before it listens. Held lines carry the time they are written.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, holdUntil } from "./log.ts";
+ * const lines: string[] = [];
+ * const log = holdUntil(createLogger("gateway", { write: (l) => lines.push(l) }), "listening on ");
+ * log.info("revocation list loaded");
+ * log.info("listening on 127.0.0.1:8443");
+ * log.info("stats");
+ * if (!lines[0]!.includes("listening on") || !lines[1]!.includes("revocation")) throw new Error();
+ * ```
+ */
+export function holdUntil(log: Logger, first: string): HeldLogger {
+  let held: (() => void)[] | undefined = [];
+  const release = () => {
+    const lines = held ?? [];
+    held = undefined;
+    for (const write of lines) write();
+  };
+  const line = (level: keyof Logger) => (message: string, fields?: LogFields) => {
+    if (held === undefined) return log[level](message, fields);
+    if (!message.startsWith(first)) return void held.push(() => log[level](message, fields));
+    log[level](message, fields);
+    release();
+  };
+  return {
+    debug: line("debug"),
+    info: line("info"),
+    warn: line("warn"),
+    error: line("error"),
+    release,
+  };
+}

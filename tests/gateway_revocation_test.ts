@@ -165,6 +165,10 @@ Deno.test("a revoked sensor says why it is shut out, once, instead of looking co
     await using sensor = await startSensors(pki, gateway.port, { sensors: 1, interval: 0.1 });
     await sensor.waitForLine(/closed the connection before acknowledging a reading/, 10_000);
     await gateway.waitForLine(/rejected revoked sensor certificate.*sensor-1/, 5_000);
+    // The list was there at start: reported, but after the first line, which stays `listening on`.
+    const [first, second] = gateway.output().split("\n");
+    assert.match(first!, /gateway listening on 127\.0\.0\.1:\d+ /, gateway.output());
+    assert.match(second!, /revocation list loaded .*revoked=1/, gateway.output());
     // Several more refused reconnections (backoff 0.1 s, 0.2 s, 0.4 s, ...).
     await delay(2_000);
     assert.equal((await sensor.stop("SIGTERM")).code, 0, sensor.output());

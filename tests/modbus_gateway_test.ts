@@ -46,6 +46,9 @@ Deno.test("gateway --modbus stores the PLC's readings on the server in seq order
     args: ["--modbus", file, "--metrics-port", "0"],
   });
   const metrics = await metricsPort(gateway);
+  // The Modbus file is reported after the first line, which stays `listening on`.
+  assert.match(gateway.output().split("\n")[0]!, /gateway listening on /, gateway.output());
+  assert.match(gateway.output(), /modbus: polling 2 devices/);
   let readings: Reading[] = [];
   await waitUntil(
     async () => {
