@@ -44,7 +44,8 @@ export function parseTable(args: readonly string[], flags: readonly Flag[]): Fla
     return flagValues(flags, values);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(`Cannot parse flags: ${message.split("\n")[0]}`);
+    // All of it: past its first line, parseArgs says how to pass a negative value (`--flag=-1`).
+    throw new UsageError(`Cannot parse flags: ${message.split("\n").join(" ")}`);
   }
 }
 

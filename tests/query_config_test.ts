@@ -45,6 +45,7 @@ Deno.test("parseConfig() of query rejects bad flags with the value quoted", () =
     [["--interval", "0"], /--interval: expected 0.01-86400, got "0"/],
     [["--interval", "soon"], /--interval: expected a number, got "soon"/],
     [["--stale=-1"], /--stale: expected 0-2592000, got "-1"/],
+    [["--stale", "-1"], /'--stale' argument is ambiguous\. .* use '--stale=-XYZ'/],
     [["--server", "127.0.0.1:8080"], /--server: expected a URL like http:\/\/127\.0\.0\.1:8080/],
     [["--server", "ftp://host"], /--server: expected http:\/\/ or https:\/\/, got "ftp:\/\/host"/],
     [["--thresholds", ""], /--thresholds: expected a file/],
