@@ -47,7 +47,7 @@
 import { backoffDelay, type BackoffOptions, sleep } from "../static/shared/backoff.js";
 import { BusyRate } from "../lib/busy_rate.ts";
 import type { Logger } from "../lib/log.ts";
-import { certificateProblem } from "../lib/tls.ts";
+import { fetchProblem } from "../lib/tls.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { decodeReadingRecord, READING_RECORD_SIZE } from "../protocol/mod.ts";
 import { type IngestOutcome as Outcome, readIngestAnswer } from "./ingest_answer.ts";
@@ -298,9 +298,7 @@ export class Forwarder {
         ]),
       });
     } catch (error) {
-      const reason = certificateProblem(error) ??
-        (error instanceof Error ? error.message : String(error));
-      return { kind: "retry", reason };
+      return { kind: "retry", reason: fetchProblem(error, new URL(url)) };
     }
     const outcome = await readIngestAnswer(response);
     if (outcome.kind === "retry" && (outcome.status === 401 || outcome.status === 403)) {

@@ -118,3 +118,23 @@ export function certificateProblem(error: unknown): string | undefined {
     : `the server's certificate is not trusted (${reason}); ` +
       `it must be signed by the CA of --ca and name the host of --server`;
 }
+
+/**
+ * Plain words for a failed `fetch` to `server`: the certificate problem, if
+ * that was it, else the innermost cause's last clause (`fetch failed` ←
+ * `error sending request for url (...): client error (Connect): tcp connect
+ * error: Connection refused (os error 111)` says `Connection refused (os
+ * error 111)`), with a hint when an `http://` URL reached a TLS server.
+ */
+export function fetchProblem(error: unknown, server: URL): string {
+  const certificate = certificateProblem(error);
+  if (certificate !== undefined) return certificate;
+  let cause = error;
+  while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const detail = message.split("\n")[0]!.split(": ").at(-1)!;
+  // What a plain-HTTP client gets from a TLS server.
+  return server.protocol === "http:" && /invalid HTTP version/i.test(detail)
+    ? `${detail} (is it an https:// server?)`
+    : detail;
+}

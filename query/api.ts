@@ -7,7 +7,7 @@
  * @module
  */
 
-import { certificateProblem } from "../lib/tls.ts";
+import { fetchProblem } from "../lib/tls.ts";
 import { parseReadingJson, parseTimestamp, type Reading } from "../protocol/mod.ts";
 import { parseThresholds, type Thresholds } from "../lib/thresholds.ts";
 
@@ -154,15 +154,7 @@ export class ApiClient {
     if (error instanceof DOMException && error.name === "TimeoutError") {
       return `no answer within ${this.#timeoutMs / 1000} s`;
     }
-    const certificate = certificateProblem(error);
-    if (certificate !== undefined) return certificate;
-    // fetch wraps the cause ("fetch failed" ← "error sending request for url
-    // (...): client error (Connect): tcp connect error: Connection refused
-    // (os error 111)"); the innermost clause says what happened.
-    let cause = error;
-    while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
-    const message = cause instanceof Error ? cause.message : String(cause);
-    return message.split("\n")[0]!.split(": ").at(-1)!;
+    return fetchProblem(error, this.#base);
   }
 
   async #get(
@@ -182,11 +174,7 @@ export class ApiClient {
       text = await response.text();
     } catch (error) {
       if (signal.aborted) throw error;
-      let detail = this.#describe(error);
-      // What a plain-HTTP client gets from a TLS server.
-      if (this.#base.protocol === "http:" && /invalid HTTP version/i.test(detail)) {
-        detail += " (is it an https:// server?)";
-      }
+      const detail = this.#describe(error);
       throw new UnreachableError(`Cannot GET ${path}: ${detail}`, detail, { cause: error });
     }
     if (!response.ok) {

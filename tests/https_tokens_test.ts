@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseConfig as parseServerConfig } from "../server.ts";
 import { serverClient } from "../lib/tls.ts";
 import { apiReading } from "./_api.ts";
-import { gatewayMetric, metricsPort } from "./_faults.ts";
+import { freePort, gatewayMetric, metricsPort } from "./_faults.ts";
 import {
   closeQuietly,
   connectSensor,
@@ -163,6 +163,34 @@ Deno.test("gateway refuses a server certificate from another CA, keeps the readi
       assert.equal((await gateway.stop()).code, 0, gateway.output());
     } finally {
       await server.stop();
+    }
+  });
+});
+
+Deno.test("gateway says why it cannot forward: http:// to an HTTPS server, a server that is down", async () => {
+  const pki = await testPki(1);
+  await withTempDir(async (dir) => {
+    await using server = await startHttpsServer(pki, dir);
+    const down = await freePort();
+    for (
+      const [url, reason] of [
+        [`http://127.0.0.1:${server.port}`, /\(is it an https:\/\/ server\?\)/],
+        [`http://127.0.0.1:${down}`, /reason="Connection refused/],
+      ] as const
+    ) {
+      const spool = await Deno.makeTempDir({ dir });
+      await using gateway = await startGateway(pki, spool, { server: url });
+      const sensor = await connectSensor(gateway.port, pki, 1);
+      try {
+        await sensor.write(encodeReadings([testReading(1, 1)]));
+        await readFrames(sensor, (f) => hasAck(f, 1));
+      } finally {
+        closeQuietly(sensor);
+      }
+      const line = await gateway.waitForLine(/cannot forward to the server/, 10_000);
+      assert.match(line, reason);
+      assert.doesNotMatch(line, /reason="fetch failed"/);
+      assert.equal((await gateway.stop()).code, 0, gateway.output());
     }
   });
 });
