@@ -139,10 +139,12 @@ export class SensorLink {
       if (signal.aborted || this.finished) break;
       if (result.progress) attempt = 0;
       if (result.failure && !failing && verbose) {
-        log.info(`${describeConnectFailure(result.failure)}; retrying`, {
-          sensor: this.sensorId,
-          reason: result.failure,
-        });
+        // A drop after the handshake (EOF or reset, as the timing goes) is not an unreachable gateway.
+        const what = result.dropped
+          ? "the gateway closed the connection before acknowledging a reading " +
+            "(a revoked certificate? its log says why)"
+          : describeConnectFailure(result.failure);
+        log.info(`${what}; retrying`, { sensor: this.sensorId, reason: result.failure });
       }
       failing = result.failure !== undefined;
       dropped = failing && result.dropped === true;
@@ -245,10 +247,6 @@ export function describeConnectFailure(reason: string): string {
   }
   if (/fatal alert/i.test(reason)) {
     return "the gateway refused this sensor's certificate (its log says why)";
-  }
-  if (/close_notify|unexpected.eof|the gateway closed the connection/i.test(reason)) {
-    return "the gateway closed the connection before acknowledging a reading " +
-      "(a revoked certificate? its log says why)";
   }
   return "gateway unreachable";
 }
