@@ -175,7 +175,13 @@ Deno.test("Modbus faults: each counted and logged once per device, the other dev
         } finally {
           closeQuietly(conn);
         }
-        assert.ok(logged(/sensor 1 belongs to a device source/) === 1, gateway.output());
+        // The log line is written as the ERROR goes out; it reaches the pipe a moment later.
+        await waitUntil(
+          () => logged(/sensor 1 belongs to a device source/) > 0,
+          WAIT_MS,
+          "the identity refusal logged",
+        );
+        assert.equal(logged(/sensor 1 belongs to a device source/), 1, gateway.output());
       },
     );
 
