@@ -7,14 +7,23 @@
  */
 
 import postgres from "postgres";
+import { SUMMARY_LOCK } from "../server/postgres_summary.ts";
 import { openStorage } from "../server/storage.ts";
 
-/** Creates the schema if needed and deletes every reading of the database at `url`. */
+/**
+ * Creates the schema if needed and deletes every reading of the database at
+ * `url`, with the summaries that count them: summaries left behind would be
+ * added to the next run's (`/api/sensors` would count both runs).
+ */
 export async function emptyPostgres(url: string): Promise<void> {
   await (await openStorage(url)).close();
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await sql`TRUNCATE readings, vigia_imports`;
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
+      await tx`TRUNCATE readings, vigia_sensors, vigia_rollups, vigia_imports`;
+      await tx`UPDATE vigia_meta SET value = 0 WHERE key = 'summarized_cursor'`;
+    });
   } finally {
     await sql.end();
   }

@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
+import { emptyPostgres } from "../bench/postgres.ts";
 import { createHandler } from "../server/handler.ts";
 import { DAY_MS, ensurePartitions, partitionName } from "../server/postgres_partitions.ts";
 import type { Sql } from "../server/postgres_schema.ts";
@@ -42,7 +43,7 @@ async function instance(url: string) {
         headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
         body: JSON.stringify(readings),
       });
-      assert.equal(response.status, 200);
+      assert.equal(response.status, 200, await response.clone().text());
       return await response.json() as { stored: number; duplicates: number };
     },
     /** One page of `after=cursor`: the readings' seqs and the next cursor. */
@@ -335,6 +336,92 @@ Deno.test({
         1_550,
         1_550,
       ]);
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres: two instances writing at once, the summaries count every reading once",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    await using a = await instance(url);
+    await using b = await instance(url);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      // 10 sensors x 2,000 readings in batches of 100, posted by 8 clients
+      // to both instances at once while both summarise; every fifth batch
+      // is posted to the other instance as well (all duplicates).
+      const batches = Array.from(
+        { length: 200 },
+        (_, i) => readings(1 + (i % 10), 100 * Math.floor(i / 10), 100),
+      );
+      let next = 0;
+      let stored = 0;
+      await Promise.all(Array.from({ length: 8 }, async (_, client) => {
+        const [first, second] = client % 2 === 0 ? [a, b] : [b, a];
+        for (let i = next++; i < batches.length; i = next++) {
+          const answer = await first.post(batches[i]!);
+          stored += answer.stored;
+          if (i % 5 === 0) assert.equal((await second.post(batches[i]!)).stored, 0);
+        }
+      }));
+      assert.equal(stored, 20_000);
+      // Until the summaries have caught up, so the answers come from them alone.
+      for (let i = 0;; i++) {
+        const [row] = await sql`SELECT (SELECT value FROM vigia_meta
+          WHERE key = 'summarized_cursor') >= (SELECT max(cursor) FROM readings) AS done`;
+        if (row!.done) break;
+        assert.ok(i < 300, "summarised within 30 s");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      for (const through of [a, b]) {
+        const sensors = await (await through.request("/api/sensors")).json();
+        assert.deepEqual(
+          sensors.map((s: { id: number; readings: number }) => [s.id, s.readings]),
+          Array.from({ length: 10 }, (_, i) => [i + 1, 2_000]),
+        );
+        const window = `since=${T0 - 3_600_000}&until=${T0 + 3_600_000}`;
+        for (const bucket of [10, 60, 300]) {
+          const { series } = await (await through.request(`/api/series?${window}&bucket=${bucket}`))
+            .json();
+          assert.deepEqual(
+            series.map((s: { id: number; points: { count: number }[] }) => [
+              s.id,
+              s.points.reduce((n, p) => n + p.count, 0),
+            ]),
+            Array.from({ length: 10 }, (_, i) => [i + 1, 2_000]),
+            `/api/series bucket=${bucket}`,
+          );
+        }
+      }
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres: a benchmark's emptied database counts only what is stored after",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    await using a = await instance(url);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const count = async () =>
+        (await (await a.request("/api/sensors")).json()).map((s: { readings: number }) =>
+          s.readings
+        );
+      assert.deepEqual(await a.post(readings(1, 0, 100)), { stored: 100, duplicates: 0 });
+      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      await emptyPostgres(url);
+      assert.deepEqual(await count(), []);
+      assert.deepEqual(await a.post(readings(1, 0, 50)), { stored: 50, duplicates: 0 });
+      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      assert.deepEqual(await count(), [50]);
     } finally {
       await sql.end();
     }
