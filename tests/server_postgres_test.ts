@@ -38,11 +38,19 @@ async function instance(url: string) {
     writer,
     request,
     post: async (readings: unknown[]) => {
-      const response = await request("/api/data", {
-        method: "POST",
-        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify(readings),
-      });
+      const send = () =>
+        request("/api/data", {
+          method: "POST",
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify(readings),
+        });
+      let response = await send();
+      // A full write queue (a loaded machine) answers 503 + Retry-After: wait as a gateway does.
+      while (response.status === 503 && response.headers.has("retry-after")) {
+        await response.body?.cancel();
+        await new Promise((r) => setTimeout(r, 1000 * Number(response.headers.get("retry-after"))));
+        response = await send();
+      }
       assert.equal(response.status, 200, await response.clone().text());
       return await response.json() as { stored: number; duplicates: number };
     },
