@@ -51,6 +51,8 @@ export interface SensorConfig extends CommonConfig {
   readonly count: number;
   readonly certs: string;
   readonly window: number;
+  /** ACKs slower than this shrink the window; 0 = fixed window. */
+  readonly latencyTargetMs: number;
   readonly buffer: number;
   readonly ackTimeoutMs: number;
   /** Undefined: pick one at random (and log it). */
@@ -86,7 +88,13 @@ export const FLAGS: readonly Flag[] = [
     name: "window",
     value: "N",
     default: "500",
-    help: "unacknowledged readings in flight per sensor",
+    help: "most unacknowledged readings in flight per sensor",
+  },
+  {
+    name: "latency-target",
+    value: "MS",
+    default: "100",
+    help: "ACKs slower than this shrink the window (down to 8), faster grow it back; 0 = fixed",
   },
   {
     name: "buffer",
@@ -166,6 +174,10 @@ export function parseConfig(args: string[]): SensorConfig {
     count: parseNumber("count", values.string("count"), { min: 0, integer: true }),
     certs: values.string("certs"),
     window,
+    latencyTargetMs: parseNumber("latency-target", values.string("latency-target"), {
+      min: 0,
+      max: 3_600_000,
+    }),
     buffer: Math.max(buffer, window),
     ackTimeoutMs: 1000 *
       parseNumber("ack-timeout", values.string("ack-timeout"), { min: 0.1, max: 3_600 }),
@@ -213,6 +225,7 @@ export async function run(config: SensorConfig, signal: AbortSignal, log: Logger
       simulator: createSimulator({ sensorId: id, seed, excursionRate: config.excursionRate }),
       count: config.count,
       window: config.window,
+      latencyTargetMs: config.latencyTargetMs,
       buffer: config.buffer,
       ackTimeoutMs: config.ackTimeoutMs,
       backoff: BACKOFF,
@@ -227,6 +240,7 @@ export async function run(config: SensorConfig, signal: AbortSignal, log: Logger
     interval_s: config.interval,
     count: config.count,
     window: config.window,
+    latency_target_ms: config.latencyTargetMs,
     seed,
   });
 

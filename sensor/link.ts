@@ -25,6 +25,7 @@ import type { Logger } from "../lib/log.ts";
 import type { MeasuredReading } from "../protocol/mod.ts";
 import { ReadingQueue } from "./queue.ts";
 import { serveConnection, type SessionHost } from "./session.ts";
+import { InFlightWindow, WINDOW_FLOOR } from "./window.ts";
 import type { Simulator } from "./simulator.ts";
 import type { LatencyHistogram, SensorCounters } from "./stats.ts";
 
@@ -42,6 +43,8 @@ export interface LinkOptions {
   readonly count: number;
   /** Most readings in flight (sent, not acknowledged). */
   readonly window: number;
+  /** ACKs slower than this shrink the window (see window.ts); 0 = fixed window. */
+  readonly latencyTargetMs: number;
   /** Most readings kept; past it the oldest is dropped. */
   readonly buffer: number;
   /** No ACK progress for this long with readings in flight: reconnect. */
@@ -75,6 +78,11 @@ export class SensorLink {
     this.#host = {
       sensorId: this.sensorId,
       queue: this.queue,
+      window: new InFlightWindow({
+        max: options.window,
+        floor: WINDOW_FLOOR,
+        targetMs: options.latencyTargetMs,
+      }),
       isFinished: () => this.finished,
       fill: (n) => this.measure(n, Date.now()),
       waitForWork: () => this.#waitForWork(),

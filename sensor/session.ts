@@ -23,12 +23,15 @@ import {
   READING_FRAME_SIZE,
 } from "../protocol/mod.ts";
 import type { ReadingQueue } from "./queue.ts";
+import type { InFlightWindow } from "./window.ts";
 import type { LatencyHistogram, SensorCounters } from "./stats.ts";
 
 /** What a session needs from the sensor it serves. */
 export interface SessionHost {
   readonly sensorId: number;
   readonly queue: ReadingQueue;
+  /** How many readings may be in flight; adapts to the ACKs' delay. */
+  readonly window: InFlightWindow;
   /** Whether the sensor's `--count` is measured and every reading acknowledged or dropped. */
   isFinished(): boolean;
   /** Saturation mode: measure up to `n` readings now. */
@@ -43,7 +46,6 @@ export interface SessionHost {
 
 /** Options of {@linkcode serveConnection}. */
 export interface SessionOptions {
-  readonly window: number;
   readonly ackTimeoutMs: number;
   readonly counters: SensorCounters;
   readonly latency: LatencyHistogram;
@@ -184,7 +186,8 @@ async function readLoop(
             counters.acknowledged += acked;
             state.progress = true;
             state.lastProgressAt = performance.now();
-            recordLatency(state, options.latency, frame.seq);
+            const now = performance.now();
+            host.window.onAck(acked, recordLatency(state, options.latency, frame.seq, now), now);
             host.wake();
           }
         } else if (frame.type === "error") {
@@ -211,7 +214,7 @@ async function writeLoop(
   close: () => void,
   signal: AbortSignal,
 ): Promise<void> {
-  const { counters, window, saturate } = options;
+  const { counters, saturate } = options;
   const queue = host.queue;
   // Small at first: a sensor sending one reading a second never needs more.
   let buffer = new Uint8Array(INITIAL_FRAMES_PER_WRITE * READING_FRAME_SIZE);
@@ -223,7 +226,7 @@ async function writeLoop(
         await host.waitForWork();
         continue;
       }
-      const room = window - queue.inFlight;
+      const room = host.window.size - queue.inFlight;
       if (saturate && room > queue.unsent) host.fill(room - queue.unsent);
       const n = Math.min(room, queue.unsent, MAX_FRAMES_PER_WRITE);
       if (n <= 0) {
@@ -270,10 +273,18 @@ function reportError(sensorId: number, options: SessionOptions, code: number, re
   }
 }
 
-/** Weighs each acknowledged write chunk's send-to-ACK time by its readings. */
-function recordLatency(state: SessionState, latency: LatencyHistogram, ackSeq: number): void {
-  const now = performance.now();
+/**
+ * Weighs each acknowledged write chunk's send-to-ACK time by its readings.
+ * Returns the longest of them (the oldest chunk's), 0 when none is covered.
+ */
+function recordLatency(
+  state: SessionState,
+  latency: LatencyHistogram,
+  ackSeq: number,
+  now: number,
+): number {
   const chunks = state.chunks;
+  const oldest = chunks[0]?.[2];
   let covered = 0;
   while (covered < chunks.length) {
     const [lastSeq, readings, sentAt] = chunks[covered]!;
@@ -282,7 +293,9 @@ function recordLatency(state: SessionState, latency: LatencyHistogram, ackSeq: n
     latency.observe(now - sentAt, readings);
     covered++;
   }
-  if (covered > 0) chunks.splice(0, covered);
+  if (covered === 0) return 0;
+  chunks.splice(0, covered);
+  return now - oldest!;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
