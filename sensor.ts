@@ -93,7 +93,7 @@ export const FLAGS: readonly Flag[] = [
   {
     name: "latency-target",
     value: "MS",
-    default: "100",
+    default: "150",
     help: "ACKs slower than this shrink the window (down to 8), faster grow it back; 0 = fixed",
   },
   {
