@@ -21,6 +21,11 @@
  * bottom; the parts that stand alone live beside it (pipeline_outage.ts,
  * pipeline_tally.ts, process_stats.ts).
  *
+ * It runs past 300 lines because a run is one sequence (start, warm up,
+ * measure, stop, drain, tally) whose steps share the processes and the
+ * clock; the outage is pipeline_outage.ts, counting what arrived
+ * pipeline_tally.ts, the table and the goals pipeline_report.ts.
+ *
  * @module
  */
 
