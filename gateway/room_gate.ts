@@ -110,23 +110,19 @@ export class RoomGate {
   #expire = (): void => {
     this.#timer = undefined;
     const now = performance.now();
-    const due: { sender: HeldSender; since: number }[] = [];
-    while (this.#held.length > 0 && now - this.#held[0]!.since >= MAX_HOLD_MS) {
-      due.push(this.#held.shift()!);
-    }
-    const kept: { sender: HeldSender; since: number }[] = [];
-    for (const entry of due) {
+    // Held on in place, so those waiting longest still go first when room frees.
+    this.#held = this.#held.filter((entry) => {
+      if (now - entry.since < MAX_HOLD_MS) return true;
       if (this.#drain.draining && !entry.sender.overBound()) {
-        kept.push({ sender: entry.sender, since: now });
-      } else {
-        entry.sender.resume();
+        entry.since = now;
+        return true;
       }
-    }
-    this.#held.push(...kept);
-    this.#held.sort((a, b) => a.since - b.since);
-    const oldest = this.#held[0];
-    if (oldest !== undefined) {
-      this.#timer = setTimeout(this.#expire, MAX_HOLD_MS - (now - oldest.since));
+      entry.sender.resume();
+      return false;
+    });
+    if (this.#held.length > 0) {
+      const next = Math.min(...this.#held.map((entry) => entry.since));
+      this.#timer = setTimeout(this.#expire, MAX_HOLD_MS - (now - next));
     }
   };
 }
