@@ -41,6 +41,7 @@ import { type Reading, readingToJson } from "../protocol/mod.ts";
 import { isPostgresUrl, openStorage } from "../server/storage.ts";
 import { openStore } from "../server/store.ts";
 import { startProgram } from "../tests/_process.ts";
+import { sendUntilTaken } from "../gateway/ingest_answer.ts";
 import { emptyPostgres } from "./postgres.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
@@ -155,16 +156,11 @@ async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<n
     const url = urls[index % urls.length]!;
     while (next < bodies.length) {
       const body = bodies[next++]!;
-      let response = await fetch(url, { method: "POST", headers, body });
       // A full write queue answers 503 + Retry-After; wait as the gateway does.
-      while (response.status === 503 && response.headers.has("retry-after")) {
-        await response.body?.cancel();
-        busy++;
-        await new Promise((resolve) =>
-          setTimeout(resolve, 1000 * Number(response.headers.get("retry-after")))
-        );
-        response = await fetch(url, { method: "POST", headers, body });
-      }
+      const response = await sendUntilTaken(
+        () => fetch(url, { method: "POST", headers, body }),
+        () => busy++,
+      );
       if (response.status !== 200) throw new Error(`POST answered ${response.status}`);
       // Deno's fetch resends a request whose connection was reset
       // (denoland/deno#35610); the server dedupes, so count on its side.

@@ -83,3 +83,26 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
+
+/**
+ * Sends with `send` until the answer is not a 503 with `Retry-After` (a
+ * full write queue), waiting what each such answer asks (at most 60 s);
+ * `onBusy` counts them. For clients that post outside the forwarder.
+ */
+export async function sendUntilTaken(
+  send: () => Promise<Response>,
+  onBusy: () => void = () => {},
+): Promise<Response> {
+  let response = await send();
+  let waitMs: number | undefined;
+  while (
+    response.status === 503 &&
+    (waitMs = parseRetryAfter(response.headers.get("retry-after"), 60_000)) !== undefined
+  ) {
+    await response.body?.cancel();
+    onBusy();
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    response = await send();
+  }
+  return response;
+}

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
 import { emptyPostgres } from "../bench/postgres.ts";
+import { sendUntilTaken } from "../gateway/ingest_answer.ts";
 import { createHandler } from "../server/handler.ts";
 import { DAY_MS, ensurePartitions, partitionName } from "../server/postgres_partitions.ts";
 import type { Sql } from "../server/postgres_schema.ts";
@@ -44,13 +45,8 @@ async function instance(url: string) {
           headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
           body: JSON.stringify(readings),
         });
-      let response = await send();
       // A full write queue (a loaded machine) answers 503 + Retry-After: wait as a gateway does.
-      while (response.status === 503 && response.headers.has("retry-after")) {
-        await response.body?.cancel();
-        await new Promise((r) => setTimeout(r, 1000 * Number(response.headers.get("retry-after"))));
-        response = await send();
-      }
+      const response = await sendUntilTaken(send);
       assert.equal(response.status, 200, await response.clone().text());
       return await response.json() as { stored: number; duplicates: number };
     },
