@@ -113,3 +113,35 @@ Deno.test("one Ctrl-C in a terminal stops every program and the demo with exit 0
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("./deno runs Deno itself when the deno on PATH is npm's Node wrapper", async () => {
+  // npm's deno/bin.cjs runs Deno as a child of Node; a terminal's Ctrl-C
+  // kills Node, which then reports exit 130 whatever Deno does.
+  const dir = await Deno.makeTempDir({ prefix: "vigia-deno-wrapper-" });
+  try {
+    const wrapper = join(dir, "deno");
+    await Deno.writeTextFile(
+      wrapper,
+      "#!/usr/bin/env node\n" +
+        `const r = require("child_process").spawnSync(${JSON.stringify(Deno.execPath())},` +
+        ' process.argv.slice(2), { stdio: "inherit" });\nprocess.exit(r.status ?? 1);\n',
+    );
+    await Deno.chmod(wrapper, 0o755);
+    const child = new Deno.Command("./deno", {
+      args: ["eval", "console.log(Deno.ppid)"],
+      cwd: ROOT,
+      env: { PATH: `${dir}:${Deno.env.get("PATH")}` },
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const { code, stdout } = await child.output();
+    assert.equal(code, 0);
+    assert.equal(
+      Number(new TextDecoder().decode(stdout)),
+      Deno.pid,
+      "Deno's parent is not the caller",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
