@@ -7,6 +7,12 @@
  * {@linkcode MAX_HOLD_MS} regardless. When the spool is not draining (an
  * outage), nobody is held: refusing is right.
  *
+ * First come, first served: while anyone is held, a sender whose chunk
+ * would fit queues behind them all the same. Otherwise the senders still
+ * streaming take each bit of room as it frees, and with many sensors a
+ * held one can wait past its sensor's ACK timeout, which makes it
+ * reconnect and send everything again.
+ *
  * "Full" while draining is the admission limit ({@linkcode Admission}): a
  * fraction of a second of forwarding, far below `--spool-max`. The limit
  * only holds senders back: a sender whose hold runs out while the spool
@@ -75,6 +81,11 @@ export class RoomGate {
   /** Senders held now. */
   get held(): number {
     return this.#held.length;
+  }
+
+  /** Whether a sender arriving now must queue behind others: some are held for room. */
+  get queued(): boolean {
+    return this.#held.length > 0;
   }
 
   /**

@@ -126,7 +126,8 @@ export class SensorSession implements CommitParty {
       this.#held = both;
       return;
     }
-    if (!this.#fits(chunk) && this.#options.gate.hold(this.#heldSender)) {
+    const { gate } = this.#options;
+    if ((gate.queued || !this.#fits(chunk)) && gate.hold(this.#heldSender)) {
       this.#held = chunk.slice();
       this.#socket.pause();
       return;

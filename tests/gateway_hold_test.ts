@@ -135,3 +135,51 @@ Deno.test("gateway refuses a held sensor with ERROR 4 when the spool does not dr
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a sensor arriving while another is held queues behind it, even if its readings fit", async () => {
+  const pki = await testPki(3);
+  const dir = await Deno.makeTempDir({ prefix: "vigia-gw-hold-" });
+  const peer = startIngestPeer();
+  try {
+    await using gateway = await startGateway(pki, dir, {
+      server: peer.url,
+      args: ["--spool-max", "100", "--metrics-port", "0"],
+    });
+    const metrics = await metricsPort(gateway);
+    const first = await connectSensor(gateway.port, pki, 1);
+    const second = await connectSensor(gateway.port, pki, 2);
+    try {
+      await first.write(readings(1, 10));
+      assert.ok(hasAck((await readFrames(first, (f) => hasAck(f, 10))).frames, 10));
+      await waitUntil(() => peer.answered === 1, 5_000, "the first 2xx");
+      peer.hold();
+      await first.write(readings(11, 90)); // 80 in the spool, posted, not yet answered
+      assert.ok(hasAck((await readFrames(first, (f) => hasAck(f, 90))).frames, 90));
+      await first.write(readings(91, 120)); // 30 more: past the spool's 100, held
+      await waitUntil(
+        async () => await gatewayMetric(metrics, "room_holds") === 1,
+        5_000,
+        "a hold",
+      );
+      // Five readings would fit (85 of 100), but the first sensor was there first.
+      await second.write(encodeReadings([1, 2, 3, 4, 5].map((seq) => testReading(2, seq))));
+      const released = delay(500).then(() => {
+        peer.release();
+        return performance.now();
+      });
+      const { frames } = await readFrames(second, (f) => hasAck(f, 5));
+      assert.ok(performance.now() >= await released, "the later sensor went first");
+      assert.deepEqual(frames, [{ type: "ack", sensorId: 2, seq: 5 }]);
+      assert.ok(hasAck((await readFrames(first, (f) => hasAck(f, 120))).frames, 120));
+      assert.equal(await gatewayMetric(metrics, "room_holds"), 2);
+      assert.equal(await gatewayMetric(metrics, "overload_refusals"), 0);
+    } finally {
+      closeQuietly(first);
+      closeQuietly(second);
+    }
+    assert.equal((await gateway.stop()).code, 0);
+  } finally {
+    await peer.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
