@@ -56,7 +56,8 @@ async function ctrlC(name: string, { args, ready, stopped }: Case, presses: numb
     }
     const status = await child.status;
     await reading;
-    const label = `${name} after ${presses} Ctrl-C:\n${output}\n${await stderr}`;
+    const label =
+      `${name} after ${presses} Ctrl-C:\n${output}\n${await stderr}\n${await whichDeno()}`;
     assert.equal(status.code, 0, label);
     assert.match(output, stopped, label);
     assert.doesNotMatch(output, /second Ctrl-C|Requires|Allow\?/, label);
@@ -64,6 +65,17 @@ async function ctrlC(name: string, { args, ready, stopped }: Case, presses: numb
     clearTimeout(killer);
     await keyboard.close().catch(() => {});
   }
+}
+
+/** Which Deno `./deno` runs, for a failure's message: a wrapper in between changes the exit code. */
+async function whichDeno(): Promise<string> {
+  const { stdout } = await new Deno.Command("sh", {
+    args: ["-c", "command -v deno; ./deno eval 'console.log(Deno.execPath(), Deno.version.deno)'"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return `deno on PATH, then what ./deno runs: ${new TextDecoder().decode(stdout)}`;
 }
 
 function delay(ms: number): Promise<undefined> {
