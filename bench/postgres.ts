@@ -1,13 +1,21 @@
 /**
  * The benchmarks' side of a PostgreSQL store (`--db postgres://…`): empty
- * it before a run, and read what a run stored, per sensor, for the tally.
- * The database must be a scratch one: its readings are deleted.
+ * it before a run, build a large store in bulk, and read what a run
+ * stored, per sensor, for the tally. The database must be a scratch one:
+ * its readings are deleted.
  *
  * @module
  */
 
 import postgres from "postgres";
-import { SUMMARY_LOCK } from "../server/postgres_summary.ts";
+import { DAY_MS, partitionName } from "../server/postgres_partitions.ts";
+import {
+  AGGREGATE_OF_READINGS,
+  AGGREGATE_OF_ROLLUPS,
+  bucketOf,
+  SUMMARY_LOCK,
+} from "../server/postgres_summary.ts";
+import { ROLLUP_WIDTHS } from "../server/schema.ts";
 import { openStorage } from "../server/storage.ts";
 
 /**
@@ -24,6 +32,103 @@ export async function emptyPostgres(url: string): Promise<void> {
       await tx`TRUNCATE readings, vigia_sensors, vigia_rollups, vigia_imports`;
       await tx`UPDATE vigia_meta SET value = 0 WHERE key = 'summarized_cursor'`;
     });
+  } finally {
+    await sql.end();
+  }
+}
+
+/** One UTC day of a bulk load: its start, and the numbers `[from, to)` of its readings. */
+export interface LoadDay {
+  readonly start: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Empties the database at `url` and fills it with the readings numbered
+ * `from` to `to - 1` of each day in `days`, in bulk: `select` is a query
+ * over `generate_series($1::int8, $2::int8) AS k` giving the columns of
+ * `readings` in their order (`cursor, sensor_id, seq, ts, temperature,
+ * pressure, humidity`), with cursor `k + 1`. Storing millions of readings
+ * through the store's writer takes many minutes; this takes one or two.
+ *
+ * Each day goes into a table of its own without indexes, which is then
+ * attached as that day's partition (PostgreSQL builds its indexes at once,
+ * by sorting). Then VACUUM ANALYZE, what autovacuum does to a table that
+ * received that many inserts, and the summaries (`vigia_sensors`,
+ * `vigia_rollups`, the summarised cursor) computed from the readings in
+ * SQL, as the server would have kept them while storing them. Cursors
+ * `1…N` are below the horizon of every later transaction (checked), so a
+ * reader sees them all, and a server storing more readings afterwards
+ * gives them higher cursors.
+ */
+export async function loadPostgres(
+  url: string,
+  days: readonly LoadDay[],
+  select: string,
+): Promise<void> {
+  await emptyPostgres(url);
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const last = Math.max(0, ...days.map((day) => day.to));
+    const [row] = await sql<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
+    const xid = row!.xid;
+    if (BigInt(last) >= BigInt(xid) << 17n) {
+      throw new RangeError(
+        `Cannot load ${last} readings: cursors 1…${last} would not all be below the horizon (transaction id ${xid})`,
+      );
+    }
+    await sql`SET maintenance_work_mem = '256MB'`;
+    for (const day of days) {
+      const name = partitionName(day.start);
+      await sql.unsafe(`DROP TABLE IF EXISTS ${name}`);
+      await sql.unsafe(`CREATE TABLE ${name} (LIKE readings)`);
+      await sql.unsafe(`INSERT INTO ${name} ${select}`, [day.from, day.to - 1]);
+      await sql.unsafe(
+        `ALTER TABLE readings ATTACH PARTITION ${name}
+         FOR VALUES FROM (${day.start}) TO (${day.start + DAY_MS})`,
+      );
+    }
+    await sql`VACUUM ANALYZE readings`;
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
+      await tx`
+        INSERT INTO vigia_sensors (sensor_id, readings, first_seen, last_seen)
+        SELECT sensor_id, count(*), min(ts), max(ts) FROM readings GROUP BY sensor_id`;
+      const [finest, ...coarser] = ROLLUP_WIDTHS;
+      // Day by day: every width divides a day, so no bucket spans two.
+      for (const day of days) {
+        await tx.unsafe(
+          `INSERT INTO vigia_rollups
+           SELECT ${finest}, ${bucketOf("ts", finest)} AS b, sensor_id, ${AGGREGATE_OF_READINGS}
+           FROM ${partitionName(day.start)} GROUP BY b, sensor_id`,
+        );
+      }
+      for (const width of coarser) {
+        await tx.unsafe(
+          `INSERT INTO vigia_rollups
+           SELECT ${width}, ${bucketOf("bucket", width)} AS b, sensor_id, ${AGGREGATE_OF_ROLLUPS}
+           FROM vigia_rollups WHERE width = ${finest} GROUP BY b, sensor_id`,
+        );
+      }
+      await tx`UPDATE vigia_meta SET value = ${last} WHERE key = 'summarized_cursor'`;
+    });
+    await sql`ANALYZE vigia_sensors, vigia_rollups`;
+  } finally {
+    await sql.end();
+  }
+}
+
+/** How many readings the summaries of the database at `url` count (0 without a schema). */
+export async function postgresReadings(url: string): Promise<number> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ n: string }[]>`
+      SELECT coalesce(sum(readings), 0)::int8 AS n FROM vigia_sensors`;
+    return Number(row!.n);
+  } catch (error) {
+    if ((error as { code?: string }).code === "42P01") return 0; // undefined_table
+    throw error;
   } finally {
     await sql.end();
   }

@@ -16,8 +16,12 @@
  *    for its fsync, so fewer clients mean fewer readings per commit.
  * 3. A store of `--rows` readings (100 sensors at 1 Hz, written directly
  *    through the store module), then a server on it:
- *    `GET /api/readings?limit=100`, `?sensor=ID&limit=100` (p50/p99 over
- *    `--requests` sequential requests) and `/api/series` over the last 24 h.
+ *    `GET /api/readings?limit=100`, `?sensor=ID&limit=100`, both with
+ *    `after=` a cursor anywhere in the store (p50/p99 over `--requests`
+ *    sequential requests) and `/api/series` over the last 24 h. On
+ *    PostgreSQL the store is built in bulk, a day partition at a time
+ *    (bench/postgres.ts), and `--reuse` keeps it for the next run, so a
+ *    20 M-row build and its reads can run as separate steps.
  *
  * With `--db postgres://…` every part runs on that PostgreSQL database
  * instead of SQLite files (part 1 is skipped; `--instances N` servers share
@@ -37,25 +41,28 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Reading, readingToJson } from "../protocol/mod.ts";
-import { isPostgresUrl, openStorage } from "../server/storage.ts";
+import { readingToJson } from "../protocol/mod.ts";
+import { isPostgresUrl } from "../server/storage.ts";
 import { openStore } from "../server/store.ts";
 import { startProgram } from "../tests/_process.ts";
 import { sendUntilTaken } from "../gateway/ingest_answer.ts";
-import { emptyPostgres } from "./postgres.ts";
+import { emptyPostgres, loadPostgres, postgresReadings } from "./postgres.ts";
+import { loadDays, readingAt, READINGS_SQL, SENSORS, START } from "./server_readings.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
 Usage: deno task bench server -- [--ingest 1000000] [--clients 16]
-         [--rows 1000000] [--requests 2000] [--runs 3] [--db postgres://… [--instances 1]]
+         [--rows 1000000] [--requests 2000] [--runs 3] [--db postgres://… [--instances 1] [--reuse]]
 
   --ingest N     readings POSTed per ingestion run
   --clients N    concurrent POST clients
   --rows N       readings in the store the read latencies are measured on
-  --requests N   sequential GET requests per latency figure
+  --requests N   sequential GET requests per latency figure (0: only build the store)
   --runs N       runs per figure; the median is printed
   --db URL       a scratch PostgreSQL database instead of SQLite files (its readings are deleted)
   --instances N  servers sharing the PostgreSQL database during ingestion
+  --reuse        keep the PostgreSQL store a previous run built when it holds --rows readings
+                 (with --ingest 0, which would empty it)
 `;
 exitIfHelpAsked(USAGE);
 
@@ -69,6 +76,7 @@ const { values: flags } = parseArgs({
     runs: { type: "string", default: "3" },
     db: { type: "string" },
     instances: { type: "string", default: "1" },
+    reuse: { type: "boolean", default: false },
   },
   strict: false, // `deno task bench -- ...` passes every benchmark's flags
 });
@@ -82,25 +90,9 @@ if (PG_URL !== undefined && !isPostgresUrl(PG_URL)) {
   throw new Error(`Cannot run: --db must be a postgres:// URL, got "${PG_URL.slice(0, 20)}…"`);
 }
 const INSTANCES = PG_URL === undefined ? 1 : Number(flags.instances);
-const SENSORS = 100;
+const REUSE = flags.reuse === true;
 const BATCH = 1000;
 const TOKEN = "bench-token";
-const START = Date.parse("2026-11-20T00:00:00.000Z");
-
-/** Reading number `k` of 100 sensors at 1 Hz: sensor k % 100, one second per round. */
-function readingAt(k: number, start = START): Reading {
-  const sensorId = 1 + (k % SENSORS);
-  const seq = Math.floor(k / SENSORS);
-  const phase = (seq / 600 + sensorId) % (2 * Math.PI);
-  return {
-    sensorId,
-    seq,
-    timestamp: start + seq * 1000,
-    temperature: 2000 + Math.round(500 * Math.sin(phase)),
-    pressure: 101325 + Math.round(300 * Math.cos(phase)),
-    humidity: 4500 + ((seq * 7 + sensorId) % 1000),
-  };
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
@@ -179,25 +171,15 @@ async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<n
   return stored / seconds;
 }
 
-/** Part 3 on PostgreSQL: through the store's own writer, two groups in flight. */
+/**
+ * Part 3 on PostgreSQL: in bulk, a day partition at a time, with its
+ * summaries (bench/postgres.ts); with `--reuse`, kept when a previous run
+ * built it (NaN seconds).
+ */
 async function buildPostgres(url: string, rows: number): Promise<number> {
-  await emptyPostgres(url);
+  if (REUSE && await postgresReadings(url) === rows) return NaN;
   const started = performance.now();
-  const storage = await openStorage(url);
-  const writer = await storage.openWriter({ inThread: true });
-  try {
-    const group = 50_000;
-    const pending: Promise<unknown>[] = [];
-    for (let k = 0; k < rows; k += group) {
-      const size = Math.min(group, rows - k);
-      pending.push(writer.write(Array.from({ length: size }, (_, i) => readingAt(k + i))));
-      if (pending.length >= 2) await pending.shift();
-    }
-    await Promise.all(pending);
-  } finally {
-    await writer.close();
-    await storage.close();
-  }
+  await loadPostgres(url, loadDays(rows), READINGS_SQL);
   return (performance.now() - started) / 1000;
 }
 
@@ -282,7 +264,12 @@ await withTemp(async (dir) => {
     ? buildStore(db, ROWS)
     : await buildPostgres(PG_URL, ROWS);
   const end = START + Math.ceil(ROWS / SENSORS) * 1000;
-  console.log(`  built a store of ${thousands(ROWS)} readings in ${buildSeconds.toFixed(1)} s`);
+  console.log(
+    Number.isNaN(buildSeconds)
+      ? `  kept the store of ${thousands(ROWS)} readings a previous run built (--reuse)`
+      : `  built a store of ${thousands(ROWS)} readings in ${buildSeconds.toFixed(1)} s`,
+  );
+  if (REQUESTS === 0) return;
   await using server = await startServer(dir, db);
   const base = `http://127.0.0.1:${server.port}`;
   await latencies(base, 200, () => "/api/readings?limit=100"); // warm the page cache
@@ -291,6 +278,18 @@ await withTemp(async (dir) => {
     base,
     REQUESTS,
     (i) => `/api/readings?sensor=${1 + ((i * 37) % SENSORS)}&limit=100`,
+  );
+  // The store's cursors are 1…ROWS on both backends: pages from anywhere in it.
+  const cursorAt = (i: number) => 1 + ((i * 104_729) % ROWS);
+  const after = await latencies(
+    base,
+    REQUESTS,
+    (i) => `/api/readings?after=${cursorAt(i)}&limit=100`,
+  );
+  const sensorAfter = await latencies(
+    base,
+    REQUESTS,
+    (i) => `/api/readings?sensor=${1 + ((i * 37) % SENSORS)}&after=${cursorAt(i)}&limit=100`,
   );
   const since = end - 86_400_000;
   const series = await latencies(base, 20, () => `/api/series?since=${since}&until=${end}`);
@@ -317,6 +316,14 @@ await withTemp(async (dir) => {
     } ms`,
   );
   console.log(
+    `  GET /api/readings?after=C&limit=100     p50 ${fmt(after.p50)} ms, p99 ${fmt(after.p99)} ms`,
+  );
+  console.log(
+    `  GET /api/readings?sensor=ID&after=C&limit=100 p50 ${fmt(sensorAfter.p50)} ms, p99 ${
+      fmt(sensorAfter.p99)
+    } ms`,
+  );
+  console.log(
     `  GET /api/series, last 24 h, all sensors  p50 ${fmt(series.p50)} ms, p99 ${
       fmt(series.p99)
     } ms ` +
@@ -333,6 +340,8 @@ await withTemp(async (dir) => {
       } ` +
       `readings_p50_ms=${fmt(latest.p50)} readings_p99_ms=${fmt(latest.p99)} ` +
       `sensor_p50_ms=${fmt(sensor.p50)} sensor_p99_ms=${fmt(sensor.p99)} ` +
+      `after_p50_ms=${fmt(after.p50)} after_p99_ms=${fmt(after.p99)} ` +
+      `sensor_after_p50_ms=${fmt(sensorAfter.p50)} sensor_after_p99_ms=${fmt(sensorAfter.p99)} ` +
       `series_day_ms=${fmt(series.p50)} series_day_p99_ms=${fmt(series.p99)} rows=${ROWS}`,
   );
 });

@@ -150,16 +150,19 @@ export function summarize(sql: Sql): Promise<number> {
   }) as Promise<number>;
 }
 
-const AGGREGATE_OF_READINGS = `count(*)::int8, ${
+/** count, then count/min/max/sum of each quantity, over readings: a rollup row's columns. */
+export const AGGREGATE_OF_READINGS = `count(*)::int8, ${
   QUANTITIES.map((q) => `count(${q})::int8, min(${q}), max(${q}), coalesce(sum(${q}), 0)::int8`)
     .join(", ")
 }`;
-const AGGREGATE_OF_ROLLUPS = `sum(count)::int8, ${
+/** The same over rollup rows: the columns of a coarser rollup row. */
+export const AGGREGATE_OF_ROLLUPS = `sum(count)::int8, ${
   QUANTITIES.map((q) => `sum(${q}_count)::int8, min(${q}_min), max(${q}_max), sum(${q}_sum)::int8`)
     .join(", ")
 }`;
 
-function bucketOf(column: string, bucket: number): string {
+/** SQL for the start of `column`'s bucket of `bucket` ms, as summary.ts's `bucketStart`. */
+export function bucketOf(column: string, bucket: number): string {
   return `${column} - (((${column} % ${bucket}) + ${bucket}) % ${bucket})`;
 }
 
