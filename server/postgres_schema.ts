@@ -8,7 +8,8 @@
  *   `cursor` is the reading's place in storage order, built from the
  *   inserting transaction's id (see docs/postgres.md: why `after=` never
  *   skips a reading), indexed by `readings_by_cursor`; `readings_by_time`
- *   serves "newest N" and time windows. Values are integer hundredths,
+ *   serves "newest N" and time windows, `readings_by_sensor_cursor`
+ *   one sensor's readings in storage order. Values are integer hundredths,
  *   times integer epoch ms, as in SQLite.
  * - `vigia_sensors`, `vigia_rollups`, `vigia_meta.summarized_cursor`: the
  *   summaries of postgres_summary.ts, as the SQLite store keeps them.
@@ -80,6 +81,10 @@ const MIGRATIONS: readonly string[] = [
     copied bigint NOT NULL
   );
   `,
+  // 2: one sensor's readings in storage order (`?sensor=ID&after=C`) without
+  // reading every other sensor's in between. Built on every partition, with
+  // writes blocked meanwhile.
+  `CREATE INDEX readings_by_sensor_cursor ON readings (sensor_id, cursor);`,
 ];
 
 /** The schema version this release writes. */
@@ -92,15 +97,27 @@ const MIGRATION_LOCK = 0x7669676961;
  * Opens a pool of up to `max` connections on `url` (the password from the
  * URL, else `password`).
  * int8 and numeric come back as numbers: every integer this store keeps,
- * cursors included, is below 2^53.
+ * cursors included, is below 2^53. With `generic`, its prepared statements
+ * are planned once, not at each execution: only for statements that an
+ * index serves whatever their parameters (postgres_storage.ts).
  */
-export function connect(url: string, password: string | undefined, max = 8): Sql {
+export function connect(
+  url: string,
+  password: string | undefined,
+  max = 8,
+  generic = false,
+): Sql {
   const parsed = new URL(url);
   const options: postgres.Options<{ number: postgres.PostgresType<number> }> = {
     max,
     connect_timeout: 10,
     onnotice: () => {},
-    connection: { application_name: "vigia-server" },
+    connection: {
+      application_name: "vigia-server",
+      // A generic plan's cost assumes LIMIT $n is a tenth of the table, which
+      // would make PostgreSQL compile (JIT) a 100-row query at every execution.
+      ...(generic ? { plan_cache_mode: "force_generic_plan", jit: "off" } : {}),
+    },
     types: {
       number: {
         to: 20,
@@ -114,8 +131,15 @@ export function connect(url: string, password: string | undefined, max = 8): Sql
   return postgres(url, options) as Sql;
 }
 
-/** Brings the database to {@linkcode PG_SCHEMA_VERSION}; throws `RangeError` for a newer one. */
-export async function migrateSchema(sql: Sql, location: string): Promise<void> {
+/**
+ * Brings the database to {@linkcode PG_SCHEMA_VERSION} (tests: to `target`);
+ * throws `RangeError` for a newer one.
+ */
+export async function migrateSchema(
+  sql: Sql,
+  location: string,
+  target = PG_SCHEMA_VERSION,
+): Promise<void> {
   await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx`CREATE TABLE IF NOT EXISTS vigia_schema (version integer NOT NULL)`;
@@ -126,13 +150,13 @@ export async function migrateSchema(sql: Sql, location: string): Promise<void> {
         `Cannot open store "${location}": schema version ${version} is newer than this release's ${PG_SCHEMA_VERSION}`,
       );
     }
-    for (let step = version; step < PG_SCHEMA_VERSION; step++) {
+    for (let step = version; step < target; step++) {
       await tx.unsafe(MIGRATIONS[step]!);
     }
     if (row === undefined) {
-      await tx`INSERT INTO vigia_schema (version) VALUES (${PG_SCHEMA_VERSION})`;
-    } else if (version < PG_SCHEMA_VERSION) {
-      await tx`UPDATE vigia_schema SET version = ${PG_SCHEMA_VERSION}`;
+      await tx`INSERT INTO vigia_schema (version) VALUES (${target})`;
+    } else if (version < target) {
+      await tx`UPDATE vigia_schema SET version = ${target}`;
     }
   });
 }

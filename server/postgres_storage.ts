@@ -30,14 +30,7 @@
 import type { Reading } from "../protocol/mod.ts";
 import { ensurePartitions } from "./postgres_partitions.ts";
 import { connect, migrateSchema, type Sql } from "./postgres_schema.ts";
-import {
-  announcedTransactions,
-  COLUMNS,
-  horizon,
-  seriesRows,
-  summarize,
-  summarizedCursor,
-} from "./postgres_summary.ts";
+import { COLUMNS, horizon, seriesRows, summarize, summarizedCursor } from "./postgres_summary.ts";
 import { PostgresWriter, STORED_CHANNEL } from "./postgres_writer.ts";
 import { mergeSensorCounts, type SensorCount } from "./summary.ts";
 import {
@@ -66,8 +59,10 @@ export async function openPostgresStorage(
 ): Promise<Storage> {
   const location = redactUrl(url);
   let sql: Sql;
+  let pages: Sql;
   try {
     sql = connect(url, options.password);
+    pages = connect(url, options.password, 4, true);
   } catch (error) {
     throw new Error(`Cannot open --db "${location}": ${(error as Error).message}`);
   }
@@ -75,26 +70,34 @@ export async function openPostgresStorage(
     await migrateSchema(sql, location);
     await ensurePartitions(sql, Date.now());
   } catch (error) {
-    await sql.end({ timeout: 1 });
+    await Promise.all([sql.end({ timeout: 1 }), pages.end({ timeout: 1 })]);
     if (error instanceof RangeError) throw error;
     throw new Error(`Cannot open --db "${location}": ${(error as Error).message}`, {
       cause: error,
     });
   }
-  return new PostgresStorage(sql, location);
+  return new PostgresStorage(sql, pages, location);
 }
 
 class PostgresStorage implements Storage {
   readonly kind = "postgres";
   readonly location: string;
   #sql: Sql;
+  /**
+   * Pages and newest cursors: statements that a matching index serves
+   * whatever their parameters, so their plans are made once per connection
+   * (generic plans) instead of at every request, which across all the day
+   * partitions costs more than running them.
+   */
+  #pages: Sql;
   #partitionTimer: ReturnType<typeof setInterval>;
   #summaryTimer: ReturnType<typeof setTimeout> | undefined;
   #summarizing: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(sql: Sql, location: string) {
+  constructor(sql: Sql, pages: Sql, location: string) {
     this.#sql = sql;
+    this.#pages = pages;
     this.location = location;
     // A failure is left to the next hour: the default partition takes the rows meanwhile.
     this.#partitionTimer = setInterval(
@@ -116,30 +119,43 @@ class PostgresStorage implements Storage {
     }, delayMs);
   }
 
+  // A page and the newest cursor are one statement: one snapshot, one round trip.
   async latestPage(filter: ReadingFilter): Promise<{ readings: Reading[]; cursor: number }> {
-    const announced = await unavailableAsSuch(announcedTransactions(this.#sql));
-    return await this.#snapshot(async (sql) => {
-      const readings = await sql<Reading[]>`
-        SELECT ${sql.unsafe(COLUMNS)} FROM readings
+    const sql = this.#pages;
+    const rows = await unavailableAsSuch(sql<PageRow[]>`
+      WITH page AS MATERIALIZED (
+        SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
         WHERE true ${this.#filters(sql, filter)}
-        ORDER BY ts DESC, seq DESC, cursor DESC LIMIT ${filter.limit}`;
-      return { readings: [...readings], cursor: await newest(sql, announced) };
-    });
+        ORDER BY ts DESC, seq DESC, cursor DESC LIMIT ${filter.limit})
+      SELECT page.*, newest.cursor AS newest
+      FROM (SELECT coalesce(max(cursor), 0)::int8 AS cursor FROM readings
+        WHERE cursor < ${horizon(sql)}) AS newest
+      LEFT JOIN page ON true
+      ORDER BY page."timestamp" DESC, page.seq DESC, page.cursor DESC`);
+    return pageOf(rows);
   }
 
+  // The newest cursor only for a page that is not full; the horizon once for both.
   async after(cursor: number, filter: ReadingFilter): Promise<CursorPage> {
-    const announced = await unavailableAsSuch(announcedTransactions(this.#sql));
-    return await this.#snapshot(async (sql) => {
-      const readings = await sql<StoredReading[]>`
+    const sql = this.#pages;
+    const rows = await unavailableAsSuch(sql<PageRow[]>`
+      WITH h AS MATERIALIZED (SELECT ${horizon(sql)} AS horizon),
+      page AS MATERIALIZED (
         SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
-        WHERE cursor > ${cursor} AND cursor < ${horizon(sql, announced)}
+        WHERE cursor > ${cursor} AND cursor < (SELECT horizon FROM h)
           ${this.#filters(sql, filter)}
-        ORDER BY cursor LIMIT ${filter.limit}`;
-      const next = readings.length === filter.limit
-        ? readings[readings.length - 1]!.cursor
-        : await newest(sql, announced);
-      return { readings: [...readings], cursor: next };
-    });
+        ORDER BY cursor LIMIT ${filter.limit})
+      SELECT page.*, newest.cursor AS newest
+      FROM (SELECT CASE WHEN (SELECT count(*) FROM page) < ${filter.limit} THEN
+          (SELECT coalesce(max(cursor), 0)::int8 FROM readings
+           WHERE cursor < (SELECT horizon FROM h)) END AS cursor) AS newest
+      LEFT JOIN page ON true
+      ORDER BY page.cursor`);
+    const { readings, cursor: newest } = pageOf(rows);
+    return {
+      readings,
+      cursor: readings.length === filter.limit ? readings[readings.length - 1]!.cursor : newest,
+    };
   }
 
   sensors(): Promise<SensorInfo[]> {
@@ -171,10 +187,11 @@ class PostgresStorage implements Storage {
     return this.#snapshot((sql) => seriesRows(sql, segments, options));
   }
 
-  newestCursor(): Promise<number> {
-    return unavailableAsSuch(
-      announcedTransactions(this.#sql).then((announced) => newest(this.#sql, announced)),
-    );
+  async newestCursor(): Promise<number> {
+    const [row] = await unavailableAsSuch(this.#pages<{ cursor: number }[]>`
+      SELECT coalesce(max(cursor), 0)::int8 AS cursor FROM readings
+      WHERE cursor < ${horizon(this.#pages)}`);
+    return row!.cursor;
   }
 
   async check(): Promise<void> {
@@ -205,7 +222,7 @@ class PostgresStorage implements Storage {
     clearInterval(this.#partitionTimer);
     clearTimeout(this.#summaryTimer);
     await this.#summarizing;
-    await this.#sql.end({ timeout: 5 });
+    await Promise.all([this.#sql.end({ timeout: 5 }), this.#pages.end({ timeout: 5 })]);
   }
 
   #filters(sql: Sql, filter: ReadingFilter) {
@@ -242,10 +259,23 @@ async function unavailableAsSuch<T>(query: Promise<T>): Promise<T> {
   }
 }
 
-/** The newest cursor below the horizon of `sql`'s snapshot (0 for none). */
-async function newest(sql: Sql, announced: readonly number[]): Promise<number> {
-  const [row] = await sql<{ cursor: number }[]>`
-    SELECT coalesce(max(cursor), 0)::int8 AS cursor FROM readings
-    WHERE cursor < ${horizon(sql, announced)}`;
-  return row!.cursor;
+/** A row of a page query: a reading, or nulls when the page is empty, and the newest cursor. */
+type PageRow = { [K in keyof StoredReading]: StoredReading[K] | null } & { newest: number | null };
+
+/** The readings of a page query's rows (none when its one row is nulls) and its newest cursor. */
+function pageOf(rows: readonly PageRow[]): { readings: StoredReading[]; cursor: number } {
+  const readings: StoredReading[] = [];
+  for (const row of rows) {
+    if (row.cursor === null) continue;
+    readings.push({
+      cursor: row.cursor,
+      sensorId: row.sensorId!,
+      seq: row.seq!,
+      timestamp: row.timestamp!,
+      temperature: row.temperature,
+      pressure: row.pressure,
+      humidity: row.humidity,
+    });
+  }
+  return { readings, cursor: rows[0]?.newest ?? 0 };
 }

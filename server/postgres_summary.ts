@@ -28,17 +28,18 @@ import { seriesParts, Summary } from "./summary.ts";
 export const SUMMARY_LOCK = 0x7669676973;
 /** Readings summarised per transaction at most. */
 const CHUNK = 50_000;
+/** The ids of the transactions that announced themselves ({@linkcode announce}), as SQL. */
+const ANNOUNCED = `SELECT ((classid::int8 & 268435455) << 32) | objid::int8 AS xid FROM pg_locks
+  WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND classid::int8 >= 268435456`;
+
 /**
  * The transactions that announced themselves ({@linkcode announce}), by
- * id. Read before the snapshot they are used with: being announced is for
- * good (such a transaction never inserts readings), so an id announced
- * before the snapshot is safe to leave out of it, and one that announces
- * only later is merely waited for.
+ * id. Being announced is for good (such a transaction never inserts
+ * readings), so an id seen announced is safe to leave out of any snapshot,
+ * whenever it was read; one that announces only later is merely waited for.
  */
 export async function announcedTransactions(sql: Sql): Promise<number[]> {
-  const rows = await sql<{ xid: number }[]>`
-    SELECT ((classid::int8 & 268435455) << 32) | objid::int8 AS xid FROM pg_locks
-    WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND classid::int8 >= 268435456`;
+  const rows = await sql.unsafe<{ xid: number }[]>(ANNOUNCED);
   return rows.map((row) => row.xid);
 }
 
@@ -46,12 +47,18 @@ export async function announcedTransactions(sql: Sql): Promise<number[]> {
  * Every reading below it has been committed or rolled back; see
  * postgres_storage.ts. It is the snapshot's oldest running transaction
  * (else its `xmax`) leaving out the `announced` ones: they never insert
- * readings, so a follower need not wait for them.
+ * readings, so a follower need not wait for them. Without `announced`, the
+ * statement reads them itself (one round trip less; pg_locks is not
+ * transactional, so a statement that needs the horizon twice computes it
+ * once, in a materialised CTE).
  */
-export function horizon(sql: Sql, announced: readonly number[]): ReturnType<Sql> {
+export function horizon(sql: Sql, announced?: readonly number[]): ReturnType<Sql> {
+  const leftOut = announced === undefined
+    ? sql`ARRAY(SELECT xid FROM (${sql.unsafe(ANNOUNCED)}) AS a)`
+    : sql`${announced as number[]}::int8[]`;
   return sql`(coalesce(
     (SELECT min(x::text::int8) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-     WHERE x::text::int8 <> ALL(${announced as number[]}::int8[])),
+     WHERE x::text::int8 <> ALL(${leftOut})),
     pg_snapshot_xmax(pg_current_snapshot())::text::int8) << 17)`;
 }
 
