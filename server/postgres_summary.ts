@@ -21,6 +21,7 @@
 
 import type { Reading } from "../protocol/mod.ts";
 import type { Sql } from "./postgres_schema.ts";
+import { ROLLUP_WIDTHS } from "./schema.ts";
 import type { SeriesRow, SeriesSegment } from "./storage.ts";
 import { seriesParts, Summary } from "./summary.ts";
 
@@ -238,5 +239,8 @@ export async function forgetSummarized(
       WHERE s.sensor_id = d.id`;
     await tx`DELETE FROM vigia_sensors WHERE readings <= 0`;
   }
-  await tx`DELETE FROM vigia_rollups WHERE bucket >= ${range.from} AND bucket < ${range.to}`;
+  // Every width named: the primary key (width, bucket, sensor_id) then serves
+  // each width's range, where the bucket alone would read the whole table.
+  await tx`DELETE FROM vigia_rollups WHERE width = ANY(${[...ROLLUP_WIDTHS]}::int4[])
+    AND bucket >= ${range.from} AND bucket < ${range.to}`;
 }
