@@ -12,7 +12,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
-import { emptyPostgres } from "../bench/postgres.ts";
+import { emptyPostgres, loadPostgres } from "../bench/postgres.ts";
+import { loadDays, readingAt, READINGS_SQL } from "../bench/server_readings.ts";
 import { sendUntilTaken } from "../gateway/ingest_answer.ts";
 import { createHandler } from "../server/handler.ts";
 import { DAY_MS, ensurePartitions, partitionName } from "../server/postgres_partitions.ts";
@@ -430,6 +431,65 @@ Deno.test({
       await sql.end();
     }
   },
+});
+
+Deno.test({
+  name: "postgres: the benchmark's bulk build holds what the store's writer and summaries would",
+  ignore,
+  fn: async () => {
+    const cluster = await sharedPostgres();
+    const bulk = await cluster.createDatabase();
+    const written = await cluster.createDatabase();
+    const rows = 5_000;
+    await loadPostgres(bulk, loadDays(rows), READINGS_SQL);
+    const store = await openStorage(written);
+    const writer = await store.openWriter({ inThread: true });
+    await writer.write(Array.from({ length: rows }, (_, k) => readingAt(k)));
+    await writer.close();
+    await store.close();
+    const a = postgres(bulk, { max: 1, onnotice: () => {} });
+    const b = postgres(written, { max: 1, onnotice: () => {} });
+    try {
+      while (await summarize(b as unknown as Sql) > 0) { /* all summarised */ }
+      const readingsOf = (sql: postgres.Sql) =>
+        sql`SELECT sensor_id::int AS "sensorId", seq::int, ts::float8 AS "timestamp",
+            temperature, pressure, humidity FROM readings ORDER BY seq, sensor_id`;
+      const expected = Array.from({ length: rows }, (_, k) => readingAt(k));
+      assert.deepEqual([...await readingsOf(a)], expected);
+      assert.deepEqual([...await readingsOf(b)], expected);
+      const summaries = (sql: postgres.Sql) =>
+        sql`SELECT * FROM vigia_rollups ORDER BY width, bucket, sensor_id`;
+      const rollups = await summaries(a);
+      assert.equal(rollups.length, 5 * 100 + 100 + 100 + 100 + 100); // 50 s: 5 buckets of 10 s
+      assert.deepEqual([...rollups], [...await summaries(b)]);
+      assert.deepEqual(
+        [...await a`SELECT * FROM vigia_sensors ORDER BY sensor_id`],
+        [...await b`SELECT * FROM vigia_sensors ORDER BY sensor_id`],
+      );
+      // Its cursors 1..rows are all below the horizon: a follower from 0 reads them all.
+      const reader = await openStorage(bulk);
+      const page = await reader.after(0, { limit: 1000, sensor: 7 });
+      await reader.close();
+      assert.deepEqual(
+        page.readings.map((r) => r.cursor),
+        expected.flatMap((r, k) => r.sensorId === 7 ? [k + 1] : []),
+      );
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
+  },
+});
+
+Deno.test("loadDays cuts the benchmark's readings at UTC midnight", () => {
+  const day = 86_400 * 100;
+  assert.deepEqual(
+    loadDays(2 * day + 5).map((d) => [d.start - loadDays(1)[0]!.start, d.from, d.to]),
+    [
+      [0, 0, day],
+      [DAY_MS, day, 2 * day],
+      [2 * DAY_MS, 2 * day, 2 * day + 5],
+    ],
+  );
 });
 
 Deno.test({
