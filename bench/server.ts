@@ -4,7 +4,7 @@
  * latency on a large store. Prints the figures and one summary line:
  *
  * ```
- * BENCH server ingest_readings_per_s=… readings_p50_ms=… readings_p99_ms=… sensor_p50_ms=… sensor_p99_ms=… series_day_ms=… rows=…
+ * BENCH server ingest_readings_per_s=… readings_p50_ms=… readings_p99_ms=… sensor_p50_ms=… sensor_p99_ms=… after_p50_ms=… after_p99_ms=… sensor_after_p50_ms=… sensor_after_p99_ms=… series_day_ms=… rows=…
  * ```
  *
  * 1. Store commits in-process, 1,000 readings per transaction, with

@@ -19,8 +19,10 @@
  * docs/postgres.md says more; tests/server_postgres_test.ts commits out of
  * order on purpose.
  *
- * Reads that must agree (a page and the newest cursor, summaries and the
- * tail after them) run in one `REPEATABLE READ` transaction: one snapshot.
+ * Reads that must agree see one snapshot: a page and the newest cursor
+ * are one statement (on a pool of their own with plans made once, see
+ * below), summaries and the tail after them one `REPEATABLE READ`
+ * transaction.
  * `/api/sensors` and `/api/series` read the summaries of
  * postgres_summary.ts plus that tail, as the SQLite store does.
  *
