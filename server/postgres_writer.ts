@@ -1,19 +1,18 @@
 /**
- * Group commit into PostgreSQL: requests that arrive together are stored by
- * one `INSERT` (one transaction, one WAL flush), as the SQLite writers do
- * (writer.ts), and each request is answered once the commit holding it
- * has returned.
+ * Group commit into PostgreSQL: requests that arrive together are stored in
+ * one transaction (one WAL flush), as the SQLite writers do (writer.ts),
+ * and each request is answered once the commit holding it has returned.
  *
- * A group goes in as one statement: seven arrays (`unnest`), sorted by the
- * reading's identity, `ON CONFLICT DO NOTHING` on the primary key, so a
- * reading stored by another instance (or repeated) is a duplicate, not an
- * error. Sorting makes every transaction take the key locks in the same
- * order, so two instances storing overlapping batches wait for each other
- * instead of deadlocking (a deadlock that happens anyway is retried). Why
- * arrays rather than COPY: docs/postgres.md.
- *
- * Each row's cursor is `(transaction id << 17) + its position in the
- * statement`: see {@link ./postgres_storage.ts} and docs/postgres.md.
+ * A group's readings are sorted by identity and repeats within it dropped
+ * (the first batch holding a reading stores it), then stored by COPY; when
+ * one of them is already in the database (resent by a gateway, stored by
+ * another instance) COPY fails as a whole and the group goes again through
+ * `INSERT … ON CONFLICT DO NOTHING`, as do the next groups for a while, so
+ * a stream of resends does not pay twice for each group
+ * (postgres_insert.ts). Sorting makes every transaction take the key locks
+ * in the same order, so two instances storing overlapping batches wait for
+ * each other instead of deadlocking (a deadlock that happens anyway is
+ * retried). Why COPY: docs/postgres.md.
  *
  * @module
  */
@@ -22,6 +21,7 @@ import type { Reading } from "../protocol/mod.ts";
 import type { Sql } from "./postgres_schema.ts";
 import type { WriteResult } from "./storage.ts";
 import { DAY_MS, deleteDefaultBefore, dropPartitionsBefore } from "./postgres_partitions.ts";
+import { copyRows, isUniqueViolation, upsertRows } from "./postgres_insert.ts";
 import {
   type CommitInfo,
   commitInfo,
@@ -31,16 +31,14 @@ import {
   type WriterOptions,
 } from "./writer.ts";
 
-/** Bits of a cursor below the transaction id: the row's position in its statement. */
-export const POSITION_BITS = 17;
-/** Most rows one statement may insert (positions 1 .. 2^17 − 1). */
-const MAX_ROWS = (1 << POSITION_BITS) - 1;
+export { POSITION_BITS, STORED_CHANNEL } from "./postgres_insert.ts";
+
 /** Groups in flight at once: the next is sent while the previous waits for its WAL flush. */
 const CONCURRENCY = 2;
 /** Attempts of a group that hit a deadlock or a serialization failure. */
 const ATTEMPTS = 5;
-/** The channel `/api/live` of every instance listens on. */
-export const STORED_CHANNEL = "vigia_readings";
+/** Groups that go through `ON CONFLICT` after one that met a reading already stored. */
+const UPSERT_AFTER_CONFLICT = 16;
 
 /** The PostgreSQL writer; see the module doc. */
 export class PostgresWriter implements Writer {
@@ -50,6 +48,8 @@ export class PostgresWriter implements Writer {
   #idle = Promise.withResolvers<void>();
   #closed = false;
   #onCommit: ((info: CommitInfo) => void) | undefined;
+  /** Groups still to store with `ON CONFLICT` rather than COPY. */
+  #upserts = 0;
 
   constructor(sql: Sql, options: WriterOptions = {}) {
     this.#sql = sql;
@@ -109,56 +109,66 @@ export class PostgresWriter implements Writer {
     this.#onCommit?.(commitInfo(results, (performance.now() - started) / 1000));
   }
 
-  /** Stores the batches in one statement; per batch, how many were new. */
+  /** Stores the batches in one transaction; per batch, how many were new. */
   async #insert(batches: readonly (readonly Reading[])[]): Promise<WriteResult[]> {
-    const rows: { reading: Reading; batch: number }[] = [];
-    batches.forEach((batch, index) => {
-      for (const reading of batch) rows.push({ reading, batch: index });
-    });
-    if (rows.length > MAX_ROWS) throw new RangeError(`Cannot store ${rows.length} rows at once`);
-    // Identity order (then batch: the first batch holding a reading stores it).
-    rows.sort((a, b) =>
-      a.reading.sensorId - b.reading.sensorId || a.reading.timestamp - b.reading.timestamp ||
-      a.reading.seq - b.reading.seq || a.batch - b.batch
-    );
-    const columns = {
-      sensor: rows.map((row) => row.reading.sensorId),
-      seq: rows.map((row) => row.reading.seq),
-      ts: rows.map((row) => row.reading.timestamp),
-      temperature: rows.map((row) => row.reading.temperature),
-      pressure: rows.map((row) => row.reading.pressure),
-      humidity: rows.map((row) => row.reading.humidity),
-      batch: rows.map((row) => row.batch),
-    };
+    const { rows, batchOf } = uniqueRows(batches);
     for (let attempt = 1;; attempt++) {
       try {
-        const stored = await this.#sql<{ batch: number; stored: number }[]>`
-          WITH input AS (
-            SELECT * FROM unnest(
-              ${columns.sensor}::int8[], ${columns.seq}::int8[], ${columns.ts}::int8[],
-              ${columns.temperature}::int4[], ${columns.pressure}::int4[],
-              ${columns.humidity}::int4[], ${columns.batch}::int4[]
-            ) WITH ORDINALITY AS r(sensor_id, seq, ts, temperature, pressure, humidity, batch, n)
-          ), inserted AS (
-            INSERT INTO readings (cursor, sensor_id, seq, ts, temperature, pressure, humidity)
-            SELECT (pg_current_xact_id()::text::int8 << ${POSITION_BITS}) + n,
-              sensor_id, seq, ts, temperature, pressure, humidity
-            FROM input ORDER BY n
-            ON CONFLICT DO NOTHING
-            RETURNING cursor & ${MAX_ROWS} AS n
-          )
-          SELECT input.batch, count(*)::int8 AS stored,
-            pg_notify(${STORED_CHANNEL}, '') IS NULL AS notified
-          FROM inserted JOIN input USING (n) GROUP BY input.batch`;
-        const results = batches.map((batch) => ({ stored: 0, duplicates: batch.length }));
-        for (const { batch, stored: count } of stored) {
-          results[batch] = { stored: count, duplicates: batches[batch]!.length - count };
-        }
-        return results;
+        const stored = await this.#store(rows, batchOf, batches.length);
+        return batches.map((batch, i) => ({
+          stored: stored[i]!,
+          duplicates: batch.length - stored[i]!,
+        }));
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (attempt >= ATTEMPTS || (code !== "40P01" && code !== "40001")) throw error;
       }
     }
   }
+
+  async #store(rows: Reading[], batchOf: number[], batches: number): Promise<number[]> {
+    if (this.#upserts === 0) {
+      try {
+        await copyRows(this.#sql, rows);
+        const stored = new Array<number>(batches).fill(0);
+        for (const batch of batchOf) stored[batch]!++;
+        return stored;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        this.#upserts = UPSERT_AFTER_CONFLICT;
+      }
+    }
+    this.#upserts = Math.max(0, this.#upserts - 1);
+    return await upsertRows(this.#sql, rows, batchOf, batches);
+  }
+}
+
+/**
+ * The readings of `batches` in identity order, each once (the first batch
+ * holding it has it), with the batch of each.
+ */
+export function uniqueRows(
+  batches: readonly (readonly Reading[])[],
+): { rows: Reading[]; batchOf: number[] } {
+  const all: { reading: Reading; batch: number }[] = [];
+  batches.forEach((batch, index) => {
+    for (const reading of batch) all.push({ reading, batch: index });
+  });
+  all.sort((a, b) =>
+    a.reading.sensorId - b.reading.sensorId || a.reading.timestamp - b.reading.timestamp ||
+    a.reading.seq - b.reading.seq || a.batch - b.batch
+  );
+  const rows: Reading[] = [];
+  const batchOf: number[] = [];
+  let last: Reading | undefined;
+  for (const { reading, batch } of all) {
+    if (
+      last !== undefined && last.sensorId === reading.sensorId &&
+      last.timestamp === reading.timestamp && last.seq === reading.seq
+    ) continue;
+    rows.push(reading);
+    batchOf.push(batch);
+    last = reading;
+  }
+  return { rows, batchOf };
 }

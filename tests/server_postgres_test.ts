@@ -71,73 +71,95 @@ function readings(id: number, from: number, count: number) {
   );
 }
 
-Deno.test({
-  name: "postgres: after= never skips a reading whose transaction commits after a later one",
-  ignore,
-  fn: async () => {
-    const url = await (await sharedPostgres()).createDatabase();
-    await using a = await instance(url);
-    await using b = await instance(url);
-    const other = postgres(url, { max: 2, onnotice: () => {} });
-    const held = Promise.withResolvers<void>();
-    let holder: Promise<unknown> = Promise.resolve();
-    try {
-      let cursor = (await a.follow(0)).cursor;
-      const seen: string[] = [];
-      const poll = async () => {
-        const page = await a.follow(cursor);
-        cursor = page.cursor;
-        seen.push(...page.readings.map((r) => `${r.id}/${r.seq}`));
-      };
-      // A third writer holds sensor 1 seq 0 uncommitted: instance A's
-      // transaction, which also stores it, takes its cursors and then waits.
-      holder = other.begin(async (tx) => {
-        await tx`INSERT INTO readings (cursor, sensor_id, seq, ts, temperature, pressure, humidity)
-          VALUES ((pg_current_xact_id()::text::int8 << 17) + 1, 1, 0, ${T0}, 0, 0, 0)`;
-        await held.promise;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      let aDone = false;
-      const aWrite = a.post(readings(1, 0, 5)).then((result) => {
-        aDone = true;
-        return result;
-      });
-      // Wait until A's statement is blocked on the held row.
-      for (let i = 0; i < 200; i++) {
-        const [row] = await other`SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO readings%'`;
-        if (row!.n > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      // B starts after A and commits first.
-      assert.deepEqual(await b.post(readings(2, 0, 5)), { stored: 5, duplicates: 0 });
-      assert.equal(aDone, false, "A is still in flight after B committed");
-      await poll();
-      assert.deepEqual(seen, [], "nothing is returned past a transaction in flight");
-      held.resolve();
-      await holder;
-      assert.deepEqual(await aWrite, { stored: 4, duplicates: 1 });
-      await poll();
-      // A's rows sort below B's: a reader that had moved past B would have lost them.
-      const [order] = await other`
-        SELECT (SELECT max(cursor) FROM readings WHERE sensor_id = 1) <
-          (SELECT min(cursor) FROM readings WHERE sensor_id = 2) AS a_before_b`;
-      assert.equal(order!.a_before_b, true);
-      const expected = [
-        ...[0, 1, 2, 3, 4].map((s) => `1/${s}`),
-        ...[0, 1, 2, 3, 4].map((s) => `2/${s}`),
-      ];
-      assert.deepEqual(seen, expected, "every reading exactly once, in storage order");
-      await poll();
-      assert.equal(seen.length, 10);
-    } finally {
-      // On a failed assertion too: A's write and the instances' close wait for it.
-      held.resolve();
-      await holder.catch(() => {});
-      await other.end();
+// Both ways a group is stored (postgres_insert.ts): COPY, and INSERT … ON
+// CONFLICT after a group met a reading already stored.
+for (const path of ["copy", "on conflict"] as const) {
+  Deno.test({
+    name:
+      `postgres: after= never skips a reading whose transaction commits after a later one (${path})`,
+    ignore,
+    fn: () => neverSkips(path),
+  });
+}
+
+async function neverSkips(path: "copy" | "on conflict") {
+  const url = await (await sharedPostgres()).createDatabase();
+  await using a = await instance(url);
+  await using b = await instance(url);
+  const other = postgres(url, { max: 2, onnotice: () => {} });
+  const held = Promise.withResolvers<void>();
+  let holder: Promise<unknown> = Promise.resolve();
+  try {
+    if (path === "on conflict") {
+      // A reading already stored fails A's COPY: its next groups go through ON CONFLICT.
+      await a.post(readings(9, 0, 1));
+      assert.deepEqual(await a.post(readings(9, 0, 2)), { stored: 1, duplicates: 1 });
     }
-  },
-});
+    let cursor = (await a.follow(0)).cursor;
+    const seen: string[] = [];
+    const poll = async () => {
+      const page = await a.follow(cursor);
+      cursor = page.cursor;
+      seen.push(...page.readings.map((r) => `${r.id}/${r.seq}`));
+    };
+    // A third writer holds sensor 1 seq 0 uncommitted: instance A's
+    // transaction, which also stores it, takes its cursors and then waits.
+    // COPY would fail on it if it committed (and A would go again in a new
+    // transaction): it rolls back. ON CONFLICT skips it: it commits.
+    holder = other.begin(async (tx) => {
+      await tx`INSERT INTO readings (cursor, sensor_id, seq, ts, temperature, pressure, humidity)
+        VALUES ((pg_current_xact_id()::text::int8 << 17) + 1, 1, 0, ${T0}, 0, 0, 0)`;
+      await held.promise;
+      if (path === "copy") throw new Error("rolled back on purpose");
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    let aDone = false;
+    const aWrite = a.post(readings(1, 0, 5)).then((result) => {
+      aDone = true;
+      return result;
+    });
+    // Wait until A's statement is blocked on the held row.
+    let blocked = false;
+    for (let i = 0; i < 200 && !blocked; i++) {
+      const [row] = await other`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND query ~ ${
+        path === "copy" ? "^\\s*COPY readings" : "INSERT INTO readings"
+      }`;
+      blocked = row!.n > 0;
+      if (!blocked) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(blocked, `A's ${path} waits for the held row`);
+    // B starts after A and commits first.
+    assert.deepEqual(await b.post(readings(2, 0, 5)), { stored: 5, duplicates: 0 });
+    assert.equal(aDone, false, "A is still in flight after B committed");
+    await poll();
+    assert.deepEqual(seen, [], "nothing is returned past a transaction in flight");
+    held.resolve();
+    await holder.catch(() => {});
+    assert.deepEqual(
+      await aWrite,
+      path === "copy" ? { stored: 5, duplicates: 0 } : { stored: 4, duplicates: 1 },
+    );
+    await poll();
+    // A's rows sort below B's: a reader that had moved past B would have lost them.
+    const [order] = await other`
+      SELECT (SELECT max(cursor) FROM readings WHERE sensor_id = 1) <
+        (SELECT min(cursor) FROM readings WHERE sensor_id = 2) AS a_before_b`;
+    assert.equal(order!.a_before_b, true);
+    const expected = [
+      ...[0, 1, 2, 3, 4].map((s) => `1/${s}`),
+      ...[0, 1, 2, 3, 4].map((s) => `2/${s}`),
+    ];
+    assert.deepEqual(seen, expected, "every reading exactly once, in storage order");
+    await poll();
+    assert.equal(seen.length, 10);
+  } finally {
+    // On a failed assertion too: A's write and the instances' close wait for it.
+    held.resolve();
+    await holder.catch(() => {});
+    await other.end();
+  }
+}
 
 Deno.test({
   name: "postgres: a transaction that stores no readings (announced) holds no follower back",
