@@ -19,11 +19,10 @@
  * @module
  */
 
-import type { Reading } from "../protocol/mod.ts";
 import type { Sql } from "./postgres_schema.ts";
 import { ROLLUP_WIDTHS } from "./schema.ts";
 import type { SeriesRow, SeriesSegment } from "./storage.ts";
-import { seriesParts, Summary } from "./summary.ts";
+import { seriesParts } from "./summary.ts";
 
 /** The lock of the summaries: summarising and retention take turns. */
 export const SUMMARY_LOCK = 0x7669676973;
@@ -75,6 +74,10 @@ export async function announce(tx: Sql): Promise<void> {
 export const COLUMNS =
   `sensor_id AS "sensorId", seq, ts AS "timestamp", temperature, pressure, humidity`;
 const QUANTITIES = ["temperature", "pressure", "humidity"] as const;
+/** A rollup row's aggregate columns, in the order of the aggregates below. */
+const ROLLUP_COLUMNS = `count, ${
+  QUANTITIES.map((q) => `${q}_count, ${q}_min, ${q}_max, ${q}_sum`).join(", ")
+}`;
 
 /** The cursor up to which the summaries go, in `sql`'s snapshot. */
 export async function summarizedCursor(sql: Sql): Promise<number> {
@@ -86,6 +89,12 @@ export async function summarizedCursor(sql: Sql): Promise<number> {
 /**
  * Summarises up to 50,000 readings stored since the last summary, unless
  * another instance is at it; returns how many it summarised.
+ *
+ * One statement does it all inside PostgreSQL (the readings never travel to
+ * the server): the chunk after the summarised cursor, its per-sensor
+ * counts, its finest buckets and from them every coarser width, each
+ * upserted in key order (like every writer of these rows: no deadlock), and
+ * the cursor's move.
  */
 export function summarize(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
@@ -94,67 +103,49 @@ export function summarize(sql: Sql): Promise<number> {
     if (!lock!.ok) return 0;
     await announce(tx as unknown as Sql);
     const from = await summarizedCursor(tx as unknown as Sql);
-    // Read committed: each statement takes a new snapshot, after this list.
+    // Read committed: the statement takes a new snapshot, after this list.
     const announced = await announcedTransactions(tx as unknown as Sql);
-    const rows = await tx<(Reading & { cursor: number })[]>`
-      SELECT cursor, ${tx.unsafe(COLUMNS)} FROM readings
-      WHERE cursor > ${from} AND cursor < ${horizon(tx as unknown as Sql, announced)}
-      ORDER BY cursor LIMIT ${CHUNK}`;
-    if (rows.length === 0) return 0;
-    const summary = new Summary();
-    for (const row of rows) summary.add(row);
-    // In key order, like every writer of these rows: no deadlock.
-    const sensors = [...summary.sensors].sort((a, b) => a[0] - b[0]);
-    await tx`
-      INSERT INTO vigia_sensors (sensor_id, readings, first_seen, last_seen)
-      SELECT * FROM unnest(${sensors.map(([id]) => id)}::int8[],
-        ${sensors.map(([, s]) => s.readings)}::int8[], ${
-      sensors.map(([, s]) => s.firstSeen)
-    }::int8[],
-        ${sensors.map(([, s]) => s.lastSeen)}::int8[])
-      ON CONFLICT (sensor_id) DO UPDATE SET
-        readings = vigia_sensors.readings + excluded.readings,
-        first_seen = least(vigia_sensors.first_seen, excluded.first_seen),
-        last_seen = greatest(vigia_sensors.last_seen, excluded.last_seen)`;
-    const rollups = summary.rollups().sort((a, b) =>
-      a.width - b.width || a.bucket - b.bucket || a.sensorId - b.sensorId
-    );
-    const column = (pick: (a: (typeof rollups)[number]) => number | null) => rollups.map(pick);
-    const finite = (value: number) => Number.isFinite(value) ? value : null;
-    await tx`
-      INSERT INTO vigia_rollups (width, bucket, sensor_id, count,
-        temperature_count, temperature_min, temperature_max, temperature_sum,
-        pressure_count, pressure_min, pressure_max, pressure_sum,
-        humidity_count, humidity_min, humidity_max, humidity_sum)
-      SELECT * FROM unnest(
-        ${column((r) => r.width)}::int4[], ${column((r) => r.bucket)}::int8[],
-        ${column((r) => r.sensorId)}::int8[], ${column((r) => r.aggregate.count)}::int8[],
-        ${column((r) => r.aggregate.temperatureCount)}::int8[],
-        ${column((r) => finite(r.aggregate.temperatureMin))}::int4[],
-        ${column((r) => finite(r.aggregate.temperatureMax))}::int4[],
-        ${column((r) => r.aggregate.temperatureSum)}::int8[],
-        ${column((r) => r.aggregate.pressureCount)}::int8[],
-        ${column((r) => finite(r.aggregate.pressureMin))}::int4[],
-        ${column((r) => finite(r.aggregate.pressureMax))}::int4[],
-        ${column((r) => r.aggregate.pressureSum)}::int8[],
-        ${column((r) => r.aggregate.humidityCount)}::int8[],
-        ${column((r) => finite(r.aggregate.humidityMin))}::int4[],
-        ${column((r) => finite(r.aggregate.humidityMax))}::int4[],
-        ${column((r) => r.aggregate.humiditySum)}::int8[])
-      ON CONFLICT (width, bucket, sensor_id) DO UPDATE SET
-        count = vigia_rollups.count + excluded.count, ${
+    const [row] = await tx<{ summarized: number }[]>`
+      WITH chunk AS MATERIALIZED (
+        SELECT cursor, sensor_id, ts, temperature, pressure, humidity FROM readings
+        WHERE cursor > ${from} AND cursor < ${horizon(tx as unknown as Sql, announced)}
+        ORDER BY cursor LIMIT ${CHUNK}
+      ), sensors AS (
+        INSERT INTO vigia_sensors (sensor_id, readings, first_seen, last_seen)
+        SELECT sensor_id, count(*), min(ts), max(ts) FROM chunk
+        GROUP BY sensor_id ORDER BY sensor_id
+        ON CONFLICT (sensor_id) DO UPDATE SET
+          readings = vigia_sensors.readings + excluded.readings,
+          first_seen = least(vigia_sensors.first_seen, excluded.first_seen),
+          last_seen = greatest(vigia_sensors.last_seen, excluded.last_seen)
+      ), finest (sensor_id, bucket, ${tx.unsafe(ROLLUP_COLUMNS)}) AS MATERIALIZED (
+        SELECT sensor_id, ${tx.unsafe(bucketOf("ts", ROLLUP_WIDTHS[0]))},
+          ${tx.unsafe(AGGREGATE_OF_READINGS)}
+        FROM chunk GROUP BY 1, 2
+      ), rollups AS (
+        INSERT INTO vigia_rollups (width, bucket, sensor_id, ${tx.unsafe(ROLLUP_COLUMNS)})
+        SELECT width, bucket - (((bucket % width) + width) % width) AS start, sensor_id,
+          ${tx.unsafe(AGGREGATE_OF_ROLLUPS)}
+        FROM finest CROSS JOIN unnest(${[...ROLLUP_WIDTHS]}::int8[]) AS w(width)
+        GROUP BY width, start, sensor_id ORDER BY width, start, sensor_id
+        ON CONFLICT (width, bucket, sensor_id) DO UPDATE SET
+          count = vigia_rollups.count + excluded.count, ${
       tx.unsafe(
         QUANTITIES.map((q) =>
           `${q}_count = vigia_rollups.${q}_count + excluded.${q}_count,
-         ${q}_min = least(vigia_rollups.${q}_min, excluded.${q}_min),
-         ${q}_max = greatest(vigia_rollups.${q}_max, excluded.${q}_max),
-         ${q}_sum = vigia_rollups.${q}_sum + excluded.${q}_sum`
+           ${q}_min = least(vigia_rollups.${q}_min, excluded.${q}_min),
+           ${q}_max = greatest(vigia_rollups.${q}_max, excluded.${q}_max),
+           ${q}_sum = vigia_rollups.${q}_sum + excluded.${q}_sum`
         ).join(", "),
       )
-    }`;
-    await tx`UPDATE vigia_meta SET value = ${rows[rows.length - 1]!.cursor}
-      WHERE key = 'summarized_cursor'`;
-    return rows.length;
+    }
+      ), moved AS (
+        UPDATE vigia_meta SET value = last.cursor
+        FROM (SELECT max(cursor) AS cursor FROM chunk) AS last
+        WHERE key = 'summarized_cursor' AND last.cursor IS NOT NULL
+      )
+      SELECT count(*)::int8 AS summarized FROM chunk`;
+    return row!.summarized;
   }) as Promise<number>;
 }
 
