@@ -71,6 +71,9 @@ export async function openPostgresStorage(
   try {
     await migrateSchema(sql, location);
     await ensurePartitions(sql, Date.now());
+    // Open now the connections the writer's two groups, the summaries and
+    // the live feed use, so the first writes do not wait for them.
+    await Promise.all(Array.from({ length: 4 }, () => sql`SELECT 1`));
   } catch (error) {
     await Promise.all([sql.end({ timeout: 1 }), pages.end({ timeout: 1 })]);
     if (error instanceof RangeError) throw error;
