@@ -5,7 +5,7 @@
  * Storage order and the `after=` cursor. A reading's cursor is
  * `(xid << 17) + n`: the 64-bit id of the transaction that inserted it
  * (`pg_current_xact_id()`) and its position in that transaction's single
- * statement (postgres_writer.ts). Transactions commit in any order, so a
+ * statement (postgres_insert.ts). Transactions commit in any order, so a
  * plain sequence would let a reader pass cursor 11 while cursor 10 is still
  * in flight and never see 10. Instead every read takes its snapshot's
  * oldest running transaction, and returns only rows whose cursor is below
@@ -32,8 +32,9 @@
 import type { Reading } from "../protocol/mod.ts";
 import { ensurePartitions } from "./postgres_partitions.ts";
 import { connect, migrateSchema, type Sql } from "./postgres_schema.ts";
+import { STORED_CHANNEL } from "./postgres_insert.ts";
 import { COLUMNS, horizon, seriesRows, summarize, summarizedCursor } from "./postgres_summary.ts";
-import { PostgresWriter, STORED_CHANNEL } from "./postgres_writer.ts";
+import { PostgresWriter } from "./postgres_writer.ts";
 import { mergeSensorCounts, type SensorCount } from "./summary.ts";
 import {
   type CursorPage,

@@ -31,8 +31,6 @@ import {
   type WriterOptions,
 } from "./writer.ts";
 
-export { POSITION_BITS, STORED_CHANNEL } from "./postgres_insert.ts";
-
 /** Groups in flight at once: the next is sent while the previous waits for its WAL flush. */
 const CONCURRENCY = 2;
 /** Attempts of a group that hit a deadlock or a serialization failure. */
