@@ -144,6 +144,16 @@ export class PostgresWriter implements Writer {
 /**
  * The readings of `batches` in identity order, each once (the first batch
  * holding it has it), with the batch of each.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { uniqueRows } from "./postgres_writer.ts";
+ * const at = (sensorId: number, seq: number) =>
+ *   ({ sensorId, seq, timestamp: seq * 1000, temperature: 1, pressure: null, humidity: null });
+ * const { rows, batchOf } = uniqueRows([[at(2, 1), at(1, 1), at(2, 1)], [at(1, 1), at(1, 2)]]);
+ * assert.deepEqual(rows.map((r) => `${r.sensorId}/${r.seq}`), ["1/1", "1/2", "2/1"]);
+ * assert.deepEqual(batchOf, [0, 1, 0]); // 1/1 is batch 0's; 1/2 only batch 1 has
+ * ```
  */
 export function uniqueRows(
   batches: readonly (readonly Reading[])[],
