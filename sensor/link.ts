@@ -82,6 +82,7 @@ export class SensorLink {
         max: options.window,
         floor: WINDOW_FLOOR,
         targetMs: options.latencyTargetMs,
+        slowStart: true,
       }),
       isFinished: () => this.finished,
       fill: (n) => this.measure(n, Date.now()),

@@ -5,7 +5,11 @@
  * multiplicatively (by target ÷ delay, at most by half, at most once per
  * round trip so one slow round is not punished once per ACK); at or under
  * it, the window grows by one reading per window's worth acknowledged (one
- * per round trip), back up to `--window`.
+ * per round trip), back up to `--window`. With `slowStart` it begins at the
+ * floor and doubles each round trip (one more reading per reading
+ * acknowledged in time) until the first late ACK, as TCP's slow start does:
+ * a thousand sensors that all began with their whole window would timestamp
+ * half a million readings at once, which then wait seconds for the gateway.
  *
  * Why: every reading in flight is already timestamped, so with many sensors
  * flat out a fixed window turns into queueing delay (Little's law: sensors ×
@@ -33,12 +37,14 @@
 
 /** Options of an {@linkcode InFlightWindow}. */
 export interface InFlightWindowOptions {
-  /** The most readings in flight (`--window`); the window starts here. */
+  /** The most readings in flight (`--window`); the window starts here unless `slowStart`. */
   readonly max: number;
   /** The fewest readings in flight the window shrinks to. */
   readonly floor: number;
   /** ACKs slower than this shrink the window; 0 = fixed window. */
   readonly targetMs: number;
+  /** Start at the floor and double each round trip until an ACK is late (default false). */
+  readonly slowStart?: boolean;
 }
 
 /** The smallest window the sensor shrinks to by default. */
@@ -54,6 +60,8 @@ export class InFlightWindow {
   #size: number;
   /** When the last cut took effect; no other cut until a round trip later. */
   #cutAt = -Infinity;
+  /** Doubling each round trip until the first late ACK. */
+  #slowStart: boolean;
 
   constructor(options: InFlightWindowOptions) {
     const { max, targetMs } = options;
@@ -66,7 +74,8 @@ export class InFlightWindow {
     this.max = max;
     this.floor = Math.min(max, Math.max(1, Math.floor(options.floor)));
     this.targetMs = targetMs;
-    this.#size = max;
+    this.#slowStart = options.slowStart === true && targetMs > 0;
+    this.#size = this.#slowStart ? this.floor : max;
   }
 
   /** Readings that may be in flight now. */
@@ -84,10 +93,11 @@ export class InFlightWindow {
       // One cut per round trip: the ACKs of the same slow round carry the same news.
       if (now - this.#cutAt < delayMs) return;
       this.#cutAt = now;
+      this.#slowStart = false;
       const factor = Math.max(MAX_CUT, this.targetMs / delayMs);
       this.#size = Math.max(this.floor, this.#size * factor);
     } else {
-      this.#size = Math.min(this.max, this.#size + acked / this.#size);
+      this.#size = Math.min(this.max, this.#size + (this.#slowStart ? acked : acked / this.#size));
     }
   }
 }

@@ -69,3 +69,17 @@ Deno.test("InFlightWindow keeps its floor within its max, and rejects bad option
     /Cannot create window: target must be >= 0 ms, got -1/,
   );
 });
+
+Deno.test("InFlightWindow with slowStart begins at the floor and doubles each round trip until an ACK is late", () => {
+  const window = new InFlightWindow({ ...options, slowStart: true });
+  assert.equal(window.size, 8);
+  window.onAck(8, 20, 100); // a whole window in time: twice as many
+  assert.equal(window.size, 16);
+  window.onAck(16, 20, 200);
+  assert.equal(window.size, 32);
+  window.onAck(32, 300, 300); // late: cut, and from now on one more per round trip
+  assert.equal(window.size, 16);
+  window.onAck(16, 20, 700);
+  assert.equal(window.size, 17);
+  assert.equal(new InFlightWindow({ ...options, slowStart: true, targetMs: 0 }).size, 500);
+});
