@@ -8,9 +8,9 @@
  *   `cursor` is the reading's place in storage order, built from the
  *   inserting transaction's id (see docs/postgres.md: why `after=` never
  *   skips a reading), indexed by `readings_by_cursor`; `readings_by_time`
- *   serves "newest N" and time windows, `readings_by_sensor_cursor`
- *   one sensor's readings in storage order. Values are integer hundredths,
- *   times integer epoch ms, as in SQLite.
+ *   serves "newest N" and time windows. No index has the sensor before the
+ *   cursor: a fourth index costs a third of the write rate (docs/postgres.md).
+ *   Values are integer hundredths, times integer epoch ms, as in SQLite.
  * - `vigia_sensors`, `vigia_rollups`, `vigia_meta.summarized_cursor`: the
  *   summaries of postgres_summary.ts, as the SQLite store keeps them.
  * - `vigia_imports`: how far `deno task migrate` has copied each SQLite
@@ -81,10 +81,6 @@ const MIGRATIONS: readonly string[] = [
     copied bigint NOT NULL
   );
   `,
-  // 2: one sensor's readings in storage order (`?sensor=ID&after=C`) without
-  // reading every other sensor's in between. Built on every partition, with
-  // writes blocked meanwhile.
-  `CREATE INDEX readings_by_sensor_cursor ON readings (sensor_id, cursor);`,
 ];
 
 /** The schema version this release writes. */

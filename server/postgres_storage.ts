@@ -146,11 +146,23 @@ class PostgresStorage implements Storage {
     const sql = this.#pages;
     const rows = await unavailableAsSuch(sql<PageRow[]>`
       WITH h AS MATERIALIZED (SELECT ${horizon(sql)} AS horizon),
-      page AS MATERIALIZED (
+      page AS MATERIALIZED (${
+      filter.sensor === undefined
+        ? sql`
         SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
         WHERE cursor > ${cursor} AND cursor < (SELECT horizon FROM h)
           ${this.#filters(sql, filter)}
-        ORDER BY cursor LIMIT ${filter.limit})
+        ORDER BY cursor LIMIT ${filter.limit}`
+        // One sensor: the cursor index in order, the sensor as a filter, stopping at the
+        // limit (OFFSET 0 keeps the planner from sorting all of that sensor's readings).
+        : sql`
+        SELECT * FROM (
+          SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
+          WHERE cursor > ${cursor} AND cursor < (SELECT horizon FROM h)
+            ${this.#filters(sql, { ...filter, sensor: undefined })}
+          ORDER BY cursor OFFSET 0) AS walked
+        WHERE "sensorId" = ${filter.sensor} LIMIT ${filter.limit}`
+    })
       SELECT page.*, newest.cursor AS newest
       FROM (SELECT CASE WHEN (SELECT count(*) FROM page) < ${filter.limit} THEN
           (SELECT coalesce(max(cursor), 0)::int8 FROM readings
