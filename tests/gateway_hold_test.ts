@@ -19,7 +19,7 @@ import {
 } from "./_link.ts";
 import { testReading } from "./_reading.ts";
 import { delay, gatewayMetric, metricsPort } from "./_faults.ts";
-import { testPki } from "./_pki.ts";
+import { type TestPki, testPki } from "./_pki.ts";
 
 /** An ingest peer: answers 2xx at once until `hold()`, then only when `release()`d. */
 function startIngestPeer() {
@@ -52,10 +52,15 @@ function startIngestPeer() {
   };
 }
 
-const readings = (from: number, to: number) =>
-  encodeReadings(Array.from({ length: to - from + 1 }, (_, i) => testReading(1, from + i)));
-
-Deno.test("gateway holds a sensor while its full spool drains, then ACKs without ERROR 4", async () => {
+/**
+ * Runs `body` against a real gateway whose spool takes 100 readings, in
+ * front of an ingest peer; the gateway must then stop with exit 0.
+ */
+async function withSmallSpool(
+  body: (
+    gateway: { pki: TestPki; peer: IngestPeer; port: number; metrics: number },
+  ) => Promise<void>,
+): Promise<void> {
   const pki = await testPki(3);
   const dir = await Deno.makeTempDir({ prefix: "vigia-gw-hold-" });
   const peer = startIngestPeer();
@@ -64,8 +69,22 @@ Deno.test("gateway holds a sensor while its full spool drains, then ACKs without
       server: peer.url,
       args: ["--spool-max", "100", "--metrics-port", "0"],
     });
-    const metrics = await metricsPort(gateway);
-    const conn = await connectSensor(gateway.port, pki, 1);
+    await body({ pki, peer, port: gateway.port, metrics: await metricsPort(gateway) });
+    assert.equal((await gateway.stop()).code, 0);
+  } finally {
+    await peer.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+type IngestPeer = ReturnType<typeof startIngestPeer>;
+
+const readings = (from: number, to: number) =>
+  encodeReadings(Array.from({ length: to - from + 1 }, (_, i) => testReading(1, from + i)));
+
+Deno.test("gateway holds a sensor while its full spool drains, then ACKs without ERROR 4", () =>
+  withSmallSpool(async ({ pki, peer, port, metrics }) => {
+    const conn = await connectSensor(port, pki, 1);
     try {
       // A first 2xx: the server is taking rows.
       await conn.write(readings(1, 10));
@@ -89,24 +108,11 @@ Deno.test("gateway holds a sensor while its full spool drains, then ACKs without
     } finally {
       closeQuietly(conn);
     }
-    assert.equal((await gateway.stop()).code, 0);
-  } finally {
-    await peer.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("gateway refuses a held sensor with ERROR 4 when the spool does not drain in time", async () => {
-  const pki = await testPki(3);
-  const dir = await Deno.makeTempDir({ prefix: "vigia-gw-hold-" });
-  const peer = startIngestPeer();
-  try {
-    await using gateway = await startGateway(pki, dir, {
-      server: peer.url,
-      args: ["--spool-max", "100", "--metrics-port", "0"],
-    });
-    const metrics = await metricsPort(gateway);
-    const conn = await connectSensor(gateway.port, pki, 1);
+Deno.test("gateway refuses a held sensor with ERROR 4 when the spool does not drain in time", () =>
+  withSmallSpool(async ({ pki, peer, port, metrics }) => {
+    const conn = await connectSensor(port, pki, 1);
     try {
       await conn.write(readings(1, 10));
       assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 10))).frames, 10));
@@ -129,25 +135,12 @@ Deno.test("gateway refuses a held sensor with ERROR 4 when the spool does not dr
       closeQuietly(conn);
     }
     peer.release();
-    assert.equal((await gateway.stop()).code, 0);
-  } finally {
-    await peer.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a sensor arriving while another is held queues behind it, even if its readings fit", async () => {
-  const pki = await testPki(3);
-  const dir = await Deno.makeTempDir({ prefix: "vigia-gw-hold-" });
-  const peer = startIngestPeer();
-  try {
-    await using gateway = await startGateway(pki, dir, {
-      server: peer.url,
-      args: ["--spool-max", "100", "--metrics-port", "0"],
-    });
-    const metrics = await metricsPort(gateway);
-    const first = await connectSensor(gateway.port, pki, 1);
-    const second = await connectSensor(gateway.port, pki, 2);
+Deno.test("a sensor arriving while another is held queues behind it, even if its readings fit", () =>
+  withSmallSpool(async ({ pki, peer, port, metrics }) => {
+    const first = await connectSensor(port, pki, 1);
+    const second = await connectSensor(port, pki, 2);
     try {
       await first.write(readings(1, 10));
       assert.ok(hasAck((await readFrames(first, (f) => hasAck(f, 10))).frames, 10));
@@ -177,9 +170,4 @@ Deno.test("a sensor arriving while another is held queues behind it, even if its
       closeQuietly(first);
       closeQuietly(second);
     }
-    assert.equal((await gateway.stop()).code, 0);
-  } finally {
-    await peer.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
