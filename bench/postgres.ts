@@ -25,16 +25,13 @@ import { openStorage } from "../server/storage.ts";
  */
 export async function emptyPostgres(url: string): Promise<void> {
   await (await openStorage(url)).close();
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
+  return withSql(url, async (sql) => {
     await sql.begin(async (tx) => {
       await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
       await tx`TRUNCATE readings, vigia_sensors, vigia_rollups, vigia_imports`;
       await tx`UPDATE vigia_meta SET value = 0 WHERE key = 'summarized_cursor'`;
     });
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 /** One UTC day of a bulk load: its start, and the numbers `[from, to)` of its readings. */
@@ -68,8 +65,7 @@ export async function loadPostgres(
   select: string,
 ): Promise<void> {
   await emptyPostgres(url);
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
+  return withSql(url, async (sql) => {
     const last = Math.max(0, ...days.map((day) => day.to));
     const [row] = await sql<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
     const xid = row!.xid;
@@ -114,37 +110,41 @@ export async function loadPostgres(
       await tx`UPDATE vigia_meta SET value = ${last} WHERE key = 'summarized_cursor'`;
     });
     await sql`ANALYZE vigia_sensors, vigia_rollups`;
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 /** How many readings the summaries of the database at `url` count (0 without a schema). */
-export async function postgresReadings(url: string): Promise<number> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    const [row] = await sql<{ n: string }[]>`
-      SELECT coalesce(sum(readings), 0)::int8 AS n FROM vigia_sensors`;
-    return Number(row!.n);
-  } catch (error) {
-    if ((error as { code?: string }).code === "42P01") return 0; // undefined_table
-    throw error;
-  } finally {
-    await sql.end();
-  }
+export function postgresReadings(url: string): Promise<number> {
+  return withSql(url, async (sql) => {
+    try {
+      const [row] = await sql<{ n: string }[]>`
+        SELECT coalesce(sum(readings), 0)::int8 AS n FROM vigia_sensors`;
+      return Number(row!.n);
+    } catch (error) {
+      if ((error as { code?: string }).code === "42P01") return 0; // undefined_table
+      throw error;
+    }
+  });
 }
 
 /** Per sensor: rows, distinct seqs, lowest and highest seq (what the tally reads). */
-export async function postgresSensorRows(
+export function postgresSensorRows(
   url: string,
 ): Promise<{ sensor: number; n: number; d: number; lo: number; hi: number }[]> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
+  return withSql(url, async (sql) => {
     const rows = await sql<{ sensor: number; n: number; d: number; lo: number; hi: number }[]>`
       SELECT sensor_id::int AS sensor, count(*)::int AS n, count(DISTINCT seq)::int AS d,
         min(seq)::int AS lo, max(seq)::int AS hi
       FROM readings GROUP BY sensor_id`;
     return [...rows];
+  });
+}
+
+/** Runs `body` on a one-connection pool to the database at `url`, then closes it. */
+async function withSql<T>(url: string, body: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await body(sql);
   } finally {
     await sql.end();
   }

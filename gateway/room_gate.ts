@@ -83,11 +83,6 @@ export class RoomGate {
     return this.#held.length;
   }
 
-  /** Whether a sender arriving now must queue behind others: some are held for room. */
-  get queued(): boolean {
-    return this.#held.length > 0;
-  }
-
   /**
    * Holds `sender` if the spool is draining; returns false (holding
    * nothing) when it is not, and the caller refuses.

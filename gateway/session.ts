@@ -127,7 +127,8 @@ export class SensorSession implements CommitParty {
       return;
     }
     const { gate } = this.#options;
-    if ((gate.queued || !this.#fits(chunk)) && gate.hold(this.#heldSender)) {
+    // Behind anyone already held, even when this chunk would fit (see RoomGate).
+    if ((gate.held > 0 || !this.#fits(chunk)) && gate.hold(this.#heldSender)) {
       this.#held = chunk.slice();
       this.#socket.pause();
       return;

@@ -144,23 +144,18 @@ class PostgresStorage implements Storage {
   // The newest cursor only for a page that is not full; the horizon once for both.
   async after(cursor: number, filter: ReadingFilter): Promise<CursorPage> {
     const sql = this.#pages;
+    // In storage order from `cursor`. One sensor's page keeps that sensor's readings of this
+    // walk until it is full (OFFSET 0 keeps the planner from sorting all of them instead).
+    const walk = sql`
+      SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
+      WHERE cursor > ${cursor} AND cursor < (SELECT horizon FROM h)
+        ${this.#filters(sql, { ...filter, sensor: undefined })}
+      ORDER BY cursor`;
     const rows = await unavailableAsSuch(sql<PageRow[]>`
       WITH h AS MATERIALIZED (SELECT ${horizon(sql)} AS horizon),
       page AS MATERIALIZED (${
-      filter.sensor === undefined
-        ? sql`
-        SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
-        WHERE cursor > ${cursor} AND cursor < (SELECT horizon FROM h)
-          ${this.#filters(sql, filter)}
-        ORDER BY cursor LIMIT ${filter.limit}`
-        // One sensor: the cursor index in order, the sensor as a filter, stopping at the
-        // limit (OFFSET 0 keeps the planner from sorting all of that sensor's readings).
-        : sql`
-        SELECT * FROM (
-          SELECT cursor, ${sql.unsafe(COLUMNS)} FROM readings
-          WHERE cursor > ${cursor} AND cursor < (SELECT horizon FROM h)
-            ${this.#filters(sql, { ...filter, sensor: undefined })}
-          ORDER BY cursor OFFSET 0) AS walked
+      filter.sensor === undefined ? sql`${walk} LIMIT ${filter.limit}` : sql`
+        SELECT * FROM (${walk} OFFSET 0) AS walked
         WHERE "sensorId" = ${filter.sensor} LIMIT ${filter.limit}`
     })
       SELECT page.*, newest.cursor AS newest
