@@ -26,16 +26,24 @@ interface Case {
   readonly stopped: RegExp;
 }
 
-/** Runs `./deno task NAME ARGS` in a pseudo-terminal, types Ctrl-C `presses` times, 5 ms apart. */
+/**
+ * Runs `./deno task NAME ARGS` in a pseudo-terminal, types Ctrl-C `presses`
+ * times, 5 ms apart. script(1) hands the command to `$SHELL -c`, a
+ * non-interactive shell that, unlike the interactive one at a prompt, dies
+ * of the terminal's SIGINT itself when it is dash (`/bin/sh` here, and
+ * script's choice when SHELL is unset) and would report 130 for a program
+ * that stopped in order. `exec` makes the program the shell's process, as a
+ * prompt's job is; SHELL is pinned so every machine runs the same chain.
+ */
 async function ctrlC(name: string, { args, ready, stopped }: Case, presses: number) {
-  const command = ["./deno", "task", name, ...args].map((word) => `'${word}'`).join(" ");
+  const command = ["exec", "./deno", "task", name, ...args].map((word) => `'${word}'`).join(" ");
   const child = new Deno.Command("script", {
     args: ["-qefc", command, "/dev/null"],
     cwd: ROOT,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", SHELL: "/bin/sh" },
   }).spawn();
   const killer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
   let output = "";
