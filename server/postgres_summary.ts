@@ -91,10 +91,12 @@ export async function summarizedCursor(sql: Sql): Promise<number> {
  * another instance is at it; returns how many it summarised.
  *
  * One statement does it all inside PostgreSQL (the readings never travel to
- * the server): the chunk after the summarised cursor, its per-sensor
- * counts, its finest buckets and from them every coarser width, each
- * upserted in key order (like every writer of these rows: no deadlock), and
- * the cursor's move.
+ * the server) and reads the chunk after the summarised cursor once: into
+ * its finest buckets, which also carry each bucket's first and last time
+ * and last cursor. Everything else comes from those few thousand rows: the
+ * per-sensor counts, each coarser width from the one below it (each width
+ * divides the next), and the cursor's move. Every upsert goes in key order
+ * (like every writer of these rows: no deadlock).
  */
 export function summarize(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
@@ -106,28 +108,27 @@ export function summarize(sql: Sql): Promise<number> {
     // Read committed: the statement takes a new snapshot, after this list.
     const announced = await announcedTransactions(tx as unknown as Sql);
     const [row] = await tx<{ summarized: number }[]>`
-      WITH chunk AS MATERIALIZED (
-        SELECT cursor, sensor_id, ts, temperature, pressure, humidity FROM readings
-        WHERE cursor > ${from} AND cursor < ${horizon(tx as unknown as Sql, announced)}
-        ORDER BY cursor LIMIT ${CHUNK}
-      ), sensors AS (
+      WITH level0 (width, bucket, sensor_id, ${tx.unsafe(ROLLUP_COLUMNS)},
+        first_ts, last_ts, last_cursor) AS MATERIALIZED (
+        SELECT ${ROLLUP_WIDTHS[0]}::int4, ${tx.unsafe(bucketOf("ts", ROLLUP_WIDTHS[0]))},
+          sensor_id, ${tx.unsafe(AGGREGATE_OF_READINGS)}, min(ts), max(ts), max(cursor)
+        FROM (
+          SELECT cursor, sensor_id, ts, temperature, pressure, humidity FROM readings
+          WHERE cursor > ${from} AND cursor < ${horizon(tx as unknown as Sql, announced)}
+          ORDER BY cursor LIMIT ${CHUNK}
+        ) AS chunk
+        GROUP BY 2, 3
+      ), ${tx.unsafe(COARSER_LEVELS)}, sensors AS (
         INSERT INTO vigia_sensors (sensor_id, readings, first_seen, last_seen)
-        SELECT sensor_id, count(*), min(ts), max(ts) FROM chunk
+        SELECT sensor_id, sum(count), min(first_ts), max(last_ts) FROM level0
         GROUP BY sensor_id ORDER BY sensor_id
         ON CONFLICT (sensor_id) DO UPDATE SET
           readings = vigia_sensors.readings + excluded.readings,
           first_seen = least(vigia_sensors.first_seen, excluded.first_seen),
           last_seen = greatest(vigia_sensors.last_seen, excluded.last_seen)
-      ), finest (sensor_id, bucket, ${tx.unsafe(ROLLUP_COLUMNS)}) AS MATERIALIZED (
-        SELECT sensor_id, ${tx.unsafe(bucketOf("ts", ROLLUP_WIDTHS[0]))},
-          ${tx.unsafe(AGGREGATE_OF_READINGS)}
-        FROM chunk GROUP BY 1, 2
       ), rollups AS (
         INSERT INTO vigia_rollups (width, bucket, sensor_id, ${tx.unsafe(ROLLUP_COLUMNS)})
-        SELECT width, bucket - (((bucket % width) + width) % width) AS start, sensor_id,
-          ${tx.unsafe(AGGREGATE_OF_ROLLUPS)}
-        FROM finest CROSS JOIN unnest(${[...ROLLUP_WIDTHS]}::int8[]) AS w(width)
-        GROUP BY width, start, sensor_id ORDER BY width, start, sensor_id
+        SELECT * FROM (${tx.unsafe(ALL_LEVELS)}) AS levels ORDER BY width, bucket, sensor_id
         ON CONFLICT (width, bucket, sensor_id) DO UPDATE SET
           count = vigia_rollups.count + excluded.count, ${
       tx.unsafe(
@@ -141,10 +142,10 @@ export function summarize(sql: Sql): Promise<number> {
     }
       ), moved AS (
         UPDATE vigia_meta SET value = last.cursor
-        FROM (SELECT max(cursor) AS cursor FROM chunk) AS last
+        FROM (SELECT max(last_cursor) AS cursor FROM level0) AS last
         WHERE key = 'summarized_cursor' AND last.cursor IS NOT NULL
       )
-      SELECT count(*)::int8 AS summarized FROM chunk`;
+      SELECT coalesce(sum(count), 0)::int8 AS summarized FROM level0`;
     return row!.summarized;
   }) as Promise<number>;
 }
@@ -159,6 +160,17 @@ export const AGGREGATE_OF_ROLLUPS = `sum(count)::int8, ${
   QUANTITIES.map((q) => `sum(${q}_count)::int8, min(${q}_min), max(${q}_max), sum(${q}_sum)::int8`)
     .join(", ")
 }`;
+
+/** Width n's rollups from width n − 1's, as CTEs `level1` … of {@linkcode summarize}. */
+const COARSER_LEVELS = ROLLUP_WIDTHS.slice(1).map((width, i) =>
+  `level${i + 1} (width, bucket, sensor_id, ${ROLLUP_COLUMNS}) AS MATERIALIZED (
+    SELECT ${width}::int4, ${bucketOf("bucket", width)}, sensor_id, ${AGGREGATE_OF_ROLLUPS}
+    FROM level${i} GROUP BY 2, 3)`
+).join(", ");
+/** Every level's rollup rows, in the columns of `vigia_rollups`. */
+const ALL_LEVELS = ROLLUP_WIDTHS.map((_, i) =>
+  `SELECT width, bucket, sensor_id, ${ROLLUP_COLUMNS} FROM level${i}`
+).join(" UNION ALL ");
 
 /** SQL for the start of `column`'s bucket of `bucket` ms, as summary.ts's `bucketStart`. */
 export function bucketOf(column: string, bucket: number): string {

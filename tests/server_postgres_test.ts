@@ -313,6 +313,7 @@ Deno.test({
     const url = await (await sharedPostgres()).createDatabase();
     await using a = await instance(url);
     const sql = postgres(url, { max: 2, onnotice: () => {} });
+    let held: postgres.ReservedSql | undefined;
     try {
       // Three hours of 5 sensors every 7 s, some quantities absent.
       const start = T0 - 3 * 3_600_000 + 1_234;
@@ -334,9 +335,9 @@ Deno.test({
       const answers = async () =>
         await Promise.all(queries.map(async (q) => await (await a.request(q)).text()));
       // While the test holds the summaries' lock, the instance cannot summarise.
-      const held = await sql.reserve();
-      const hold = () => held`SELECT pg_advisory_lock(${SUMMARY_LOCK})`;
-      const release = () => held`SELECT pg_advisory_unlock(${SUMMARY_LOCK})`;
+      const lock = held = await sql.reserve();
+      const hold = () => lock`SELECT pg_advisory_lock(${SUMMARY_LOCK})`;
+      const release = () => lock`SELECT pg_advisory_unlock(${SUMMARY_LOCK})`;
       await hold();
       await a.post(batch.slice(0, 5_000));
       const raw = await answers(); // nothing summarised: computed from the readings
@@ -347,7 +348,6 @@ Deno.test({
       await a.post(batch.slice(5_000));
       const mixed = await answers(); // rollups plus the tail
       await release();
-      held.release();
       while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
       assert.deepEqual(await answers(), mixed, "rollups and tail as rollups alone");
       assert.notDeepEqual(mixed, raw);
@@ -364,6 +364,8 @@ Deno.test({
         1_550,
       ]);
     } finally {
+      // A reserved connection not given back would keep end() waiting for ever.
+      held?.release();
       await sql.end();
     }
   },
