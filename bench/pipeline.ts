@@ -31,8 +31,10 @@
  * (`outage`: the server stopped for `--outage` seconds, then the drain
  * timed); then 10,000 mostly idle connections (`idle`: one reading per
  * sensor every 20 s) held by one gateway (run once; its certificates take
- * about a minute to make). At the end the figures are checked against the
- * goals of {@linkcode GOALS}.
+ * about a minute to make). With `--db`, `failover` runs two servers on the
+ * PostgreSQL database behind one gateway and kills one with SIGKILL
+ * halfway through the window. At the end the figures are checked against
+ * the goals of {@linkcode GOALS}.
  *
  * Flags: see {@linkcode USAGE}.
  *
@@ -62,9 +64,11 @@ Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
   --runs N        runs per scale; the median is printed (default 3)
   --scales LIST   comma-separated SENSORSxMODE, MODE one of rate (1/s per
                   sensor), max (flat out), outage (1/s per sensor, the server
-                  down for --outage seconds) or a number (readings/s of all
-                  sensors together: 100x20000); a bare sensor count runs
-                  rate and max; default 10,100,1000,100x20000,1000xoutage
+                  down for --outage seconds), failover (flat out into two
+                  servers on the --db PostgreSQL database, one killed -9
+                  mid-window) or a number (readings/s of all sensors
+                  together: 100x20000); a bare sensor count runs rate and
+                  max; default 10,100,1000,100x20000,1000xoutage
   --seconds S     steady window measured per run (default 10)
   --warmup S      seconds before the window starts (default 5)
   --outage S      seconds the server is down in an outage scale (default 30)
@@ -121,7 +125,7 @@ function positive(name: string, value: unknown, min = 1): number {
 function parseScales(text: unknown): Scale[] {
   const scales: Scale[] = [];
   for (const part of String(text).split(",").filter(Boolean)) {
-    const match = /^(\d+)(?:x(rate|max|idle|outage|\d+))?$/.exec(part.trim());
+    const match = /^(\d+)(?:x(rate|max|idle|outage|failover|\d+))?$/.exec(part.trim());
     if (!match) {
       console.error(
         `pipeline: --scales expects e.g. 10,100xmax,100x20000, got ${JSON.stringify(part)}`,
@@ -134,6 +138,10 @@ function parseScales(text: unknown): Scale[] {
       continue;
     }
     const modes: readonly Mode[] = match[2] === undefined ? MODES : [match[2] as Mode];
+    if (modes.includes("failover") && DB === undefined) {
+      console.error(`pipeline: ${part} needs --db postgres://… (two servers share one database)`);
+      Deno.exit(2);
+    }
     for (const mode of modes) {
       scales.push(mode === "outage" ? { sensors, mode, outageSeconds: OUTAGE } : { sensors, mode });
     }

@@ -166,6 +166,8 @@ export function summarize(
     ? `max (${thousands(received)}/s)`
     : scale.mode === "outage"
     ? `${thousands(scale.sensors)}/s, server down ${scale.outageSeconds} s`
+    : scale.mode === "failover"
+    ? `max (${thousands(received)}/s), 2 servers, one killed -9`
     : `idle, 1 per ${IDLE_INTERVAL_S} s`;
   const backlogCell = `${thousands(spoolMax)} / ${thousands(queueMax)}` +
     (outages.length === 0

@@ -10,9 +10,13 @@
  * the window), `fixed` (the same at a given total rate), `max`
  * (`--interval 0`: as fast as ACKs allow, stopped by SIGTERM after the
  * window), `idle` (one reading every 20 s per sensor: connections held
- * rather than traffic) and `outage` (1 reading/s per sensor while the server
+ * rather than traffic), `outage` (1 reading/s per sensor while the server
  * is stopped and started again, see pipeline_outage.ts; the window follows
- * the drain).
+ * the drain) and `failover` (flat out into two servers on one PostgreSQL
+ * database, the gateway given both; the second is killed -9 halfway through
+ * the window, and the run must still lose and double nothing). With two
+ * servers the metrics are their sums (the killed one's as last scraped, up
+ * to a second before the kill, so the window's stored/s is a little low).
  *
  * Every second of the window the backlog is sampled: the gateway's spool
  * depth and the server's write queue, both in readings.
@@ -46,7 +50,7 @@ import { emptyPostgres, postgresSensorRows } from "./postgres.ts";
 import { type ProcessStats, sampleCosts } from "./process_stats.ts";
 
 /** How the sensors send. */
-export type Mode = "rate" | "fixed" | "max" | "idle" | "outage";
+export type Mode = "rate" | "fixed" | "max" | "idle" | "outage" | "failover";
 
 /** Seconds between readings of one sensor in `idle` mode. */
 export const IDLE_INTERVAL_S = 20;
@@ -162,6 +166,7 @@ function sensorInterval(options: RunOptions): number {
     case "fixed":
       return options.sensors / options.ratePerSecond!;
     case "max":
+    case "failover":
       return 0;
     case "idle":
       return IDLE_INTERVAL_S;
@@ -171,6 +176,9 @@ function sensorInterval(options: RunOptions): number {
 /** Runs the pipeline once and returns its figures; throws if it could not run at all. */
 export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const { certs, dir, mode } = options;
+  if (mode === "failover" && options.db === undefined) {
+    throw new Error("the failover scale needs --db postgres://… (two servers, one database)");
+  }
   const db = options.db ?? join(dir, "readings.db");
   if (options.db !== undefined) await emptyPostgres(options.db);
   const profile = (name: string) =>
@@ -196,11 +204,13 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   };
   try {
     let { child: server, port: serverPort } = await startServer(0);
+    // failover: the server killed halfway through the window.
+    const second = mode === "failover" ? await startServer(0) : undefined;
     const gateway = await startChild("gateway.ts", [
       "--port",
       "0",
       "--server",
-      `http://127.0.0.1:${serverPort}`,
+      [serverPort, ...(second ? [second.port] : [])].map((p) => `http://127.0.0.1:${p}`).join(","),
       "--spool",
       join(dir, "spool.db"),
       "--certs",
@@ -221,7 +231,9 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     const gatewayPort = portOf(await gateway.waitForLine(LISTENING_LINE, START_TIMEOUT_MS));
     const metricsLine = await gateway.waitForLine(/metrics on http:\/\/\S+/, START_TIMEOUT_MS);
     const gatewayMetricsUrl = /http:\/\/\S+/.exec(metricsLine)![0];
-    const serverMetricsUrl = `http://127.0.0.1:${serverPort}/metrics`;
+    const metricsUrl = (port: number) => `http://127.0.0.1:${port}/metrics`;
+    let secondMetrics: MetricSamples | undefined;
+    let secondKilled = false;
 
     const interval = sensorInterval(options);
     const count = mode === "rate" || mode === "fixed"
@@ -231,13 +243,16 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     children.push(...sensorProcesses);
     await Promise.all(sensorProcesses.map((p) => p.waitForLine(/sending to/, START_TIMEOUT_MS)));
     const pids = [server.pid, gateway.pid, ...sensorProcesses.map((p) => p.pid)];
+    if (second) pids.push(second.child.pid);
+    const serverIndexes = second ? [0, pids.length - 1] : [0];
     const lastStats = new Map<number, ProcessStats>();
     const sample = async (): Promise<Sample> => {
       const [serverMetrics, gatewayMetrics, costs] = await Promise.all([
-        fetchMetrics(serverMetricsUrl),
+        fetchMetrics(metricsUrl(serverPort)),
         fetchMetrics(gatewayMetricsUrl),
         sampleCosts([...pids, Deno.pid]),
       ]);
+      if (second && !secondKilled) secondMetrics = await fetchMetrics(metricsUrl(second.port));
       const stats = pids.map((pid, i) => {
         const now = costs.processes[i];
         if (now !== undefined) lastStats.set(pid, now);
@@ -245,7 +260,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       });
       return {
         at: performance.now(),
-        server: serverMetrics,
+        server: secondMetrics ? addMetrics(serverMetrics, secondMetrics) : serverMetrics,
         gateway: gatewayMetrics,
         stats,
         benchCpuSeconds: costs.processes.at(-1)?.cpuSeconds ?? 0,
@@ -295,11 +310,19 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     }
     const window: Sample[] = [await sample()];
     const windowEnd = window[0]!.at + options.seconds * 1000;
+    const killIfDue = async () => {
+      if (!second || secondKilled || performance.now() < windowEnd - options.seconds * 500) return;
+      await second.child.stop("SIGKILL", 10_000);
+      secondKilled = true;
+      options.progress(`killed -9 the second server (pid ${second.child.pid}) mid-window`);
+    };
     while (performance.now() < windowEnd - 1_000) {
       await delay(Math.min(1_000, windowEnd - performance.now()));
+      await killIfDue();
       window.push(await sample());
     }
     await delay(windowEnd - performance.now());
+    await killIfDue();
     window.push(await sample());
     const first = window[0]!;
     const last = window.at(-1)!;
@@ -349,8 +372,8 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         "forward_rejected",
       ]
     ) {
-      // An outage is retried by design: only there are retries not a problem.
-      if (name === "forward_retries" && mode === "outage") continue;
+      // An outage or a killed server is retried by design: only there are retries not a problem.
+      if (name === "forward_retries" && (mode === "outage" || mode === "failover")) continue;
       const value = gatewayValue(drained, name);
       if (value > 0) problems.push(`gateway ${name}=${value}`);
     }
@@ -385,7 +408,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       serverDuplicates: duplicates(last) - duplicates(first),
       latencyMs: latencyMs(before, after, windowMax(window)),
       cost: {
-        server: cost([0]),
+        server: cost(serverIndexes),
         gateway: cost([1]),
         sensor: cost(sensorProcesses.map((_, i) => i + 2)),
       },
@@ -533,4 +556,20 @@ function sum(indexes: readonly number[], value: (i: number) => number): number {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+/**
+ * Two servers' samples as one: sums, but the largest of a gauge of a
+ * maximum (`…_max_…`).
+ */
+function addMetrics(a: MetricSamples, b: MetricSamples): MetricSamples {
+  const sum = new Map(a);
+  for (const [name, value] of b) {
+    const mine = sum.get(name);
+    sum.set(
+      name,
+      mine === undefined ? value : name.includes("_max_") ? Math.max(mine, value) : mine + value,
+    );
+  }
+  return sum;
 }

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { startChild } from "../lib/child.ts";
 import { BENCH_PERMISSIONS } from "../bench/permissions.ts";
+import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
 
 /** Runs `deno task bench ARGS` to its end: exit code and output lines (stdout and stderr). */
 async function bench(...args: string[]): Promise<{ code: number; stdout: string }> {
@@ -71,6 +72,33 @@ Deno.test("pipeline bench: a small run stores every reading once and prints its 
   assert.match(stdout, /goals:\n {2}3x300: p99 .* ms < 100 ms: (met|MISSED)/);
 });
 
+Deno.test({
+  name: "pipeline bench: failover kills one of two PostgreSQL servers and loses nothing",
+  ignore: POSTGRES_MISSING !== undefined,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    const { code, stdout } = await bench(
+      "pipeline",
+      "--",
+      ...["--scales", "3xfailover", "--runs", "1", "--seconds", "2", "--warmup", "1"],
+      ...["--idle", "0", "--db", url],
+    );
+    assert.equal(code, 0, stdout);
+    assert.match(stdout, /killed -9 the second server/);
+    const fields = benchLine(stdout, "3xfailover");
+    assert.equal(fields.get("lost"), "0");
+    assert.equal(fields.get("duplicated"), "0");
+    assert.equal(fields.get("problems"), "0");
+    assert.ok(Number(fields.get("stored_per_s")) > 0, "failover stored nothing");
+  },
+});
+
+Deno.test("pipeline bench: failover without --db says what it needs", async () => {
+  const { code, stdout } = await bench("pipeline", "--", "--scales", "3xfailover", "--idle", "0");
+  assert.notEqual(code, 0, stdout);
+  assert.match(stdout, /3xfailover needs --db postgres:/);
+});
+
 Deno.test("modbus bench: a small run polls, stores and prints its BENCH line", async () => {
   const { code, stdout } = await bench(
     "modbus",
@@ -102,4 +130,10 @@ Deno.test("opcua bench: a small run subscribes, stores and prints its BENCH line
   assert.ok(Number(fields.get("notifications_per_s")) > 0, line);
   assert.ok(Number(fields.get("stored_per_s")) > 0, line);
   assert.ok(Number(fields.get("plain_rss_mb")) < Number(fields.get("gateway_rss_mb")), line);
+});
+
+Deno.test({
+  name: "pipeline bench: stop the PostgreSQL cluster of this file",
+  ignore: POSTGRES_MISSING !== undefined,
+  fn: stopSharedPostgres,
 });
