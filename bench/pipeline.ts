@@ -243,15 +243,14 @@ async function main(): Promise<number> {
         console.log(`  ${label(scale)} run ${run}/${runs}: ${describeRun(result)}`);
         for (const problem of result.problems) console.log(`    problem: ${problem}`);
         if (result.foreignCpuSeconds > FOREIGN_CPU_WARNING_S) {
+          const used = `other processes used ${
+            result.foreignCpuSeconds.toFixed(1)
+          } CPU-s during the window`;
           // A PostgreSQL on this machine is the store's own work, not another job's.
           console.log(
             DB === undefined
-              ? `    warning: other processes used ${
-                result.foreignCpuSeconds.toFixed(1)
-              } CPU-s during the window; figures of a busy machine are low`
-              : `    other processes, PostgreSQL's included when it runs here, used ${
-                result.foreignCpuSeconds.toFixed(1)
-              } CPU-s during the window`,
+              ? `    warning: ${used}; figures of a busy machine are low`
+              : `    ${used} (PostgreSQL's included when it runs here)`,
           );
         }
         if (result.stolenCpuSeconds > FOREIGN_CPU_WARNING_S) {

@@ -176,9 +176,6 @@ function sensorInterval(options: RunOptions): number {
 /** Runs the pipeline once and returns its figures; throws if it could not run at all. */
 export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const { certs, dir, mode } = options;
-  if (mode === "failover" && options.db === undefined) {
-    throw new Error("the failover scale needs --db postgres://… (two servers, one database)");
-  }
   const db = options.db ?? join(dir, "readings.db");
   if (options.db !== undefined) await emptyPostgres(options.db);
   const profile = (name: string) =>
@@ -247,12 +244,13 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     const serverIndexes = second ? [0, pids.length - 1] : [0];
     const lastStats = new Map<number, ProcessStats>();
     const sample = async (): Promise<Sample> => {
-      const [serverMetrics, gatewayMetrics, costs] = await Promise.all([
+      const [serverMetrics, gatewayMetrics, costs, secondNow] = await Promise.all([
         fetchMetrics(metricsUrl(serverPort)),
         fetchMetrics(gatewayMetricsUrl),
         sampleCosts([...pids, Deno.pid]),
+        second && !secondKilled ? fetchMetrics(metricsUrl(second.port)) : undefined,
       ]);
-      if (second && !secondKilled) secondMetrics = await fetchMetrics(metricsUrl(second.port));
+      secondMetrics = secondNow ?? secondMetrics;
       const stats = pids.map((pid, i) => {
         const now = costs.processes[i];
         if (now !== undefined) lastStats.set(pid, now);

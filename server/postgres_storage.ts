@@ -134,8 +134,7 @@ class PostgresStorage implements Storage {
         WHERE true ${this.#filters(sql, filter)}
         ORDER BY ts DESC, seq DESC, cursor DESC LIMIT ${filter.limit})
       SELECT page.*, newest.cursor AS newest
-      FROM (SELECT coalesce(max(cursor), 0)::int8 AS cursor FROM readings
-        WHERE cursor < ${horizon(sql)}) AS newest
+      FROM (SELECT ${newestBelow(sql, horizon(sql))} AS cursor) AS newest
       LEFT JOIN page ON true
       ORDER BY page."timestamp" DESC, page.seq DESC, page.cursor DESC`);
     return pageOf(rows);
@@ -160,8 +159,7 @@ class PostgresStorage implements Storage {
     })
       SELECT page.*, newest.cursor AS newest
       FROM (SELECT CASE WHEN (SELECT count(*) FROM page) < ${filter.limit} THEN
-          (SELECT coalesce(max(cursor), 0)::int8 FROM readings
-           WHERE cursor < (SELECT horizon FROM h)) END AS cursor) AS newest
+          ${newestBelow(sql, sql`(SELECT horizon FROM h)`)} END AS cursor) AS newest
       LEFT JOIN page ON true
       ORDER BY page.cursor`);
     const { readings, cursor: newest } = pageOf(rows);
@@ -201,9 +199,9 @@ class PostgresStorage implements Storage {
   }
 
   async newestCursor(): Promise<number> {
-    const [row] = await unavailableAsSuch(this.#pages<{ cursor: number }[]>`
-      SELECT coalesce(max(cursor), 0)::int8 AS cursor FROM readings
-      WHERE cursor < ${horizon(this.#pages)}`);
+    const sql = this.#pages;
+    const [row] = await unavailableAsSuch(sql<{ cursor: number }[]>`
+      SELECT ${newestBelow(sql, horizon(sql))} AS cursor`);
     return row!.cursor;
   }
 
@@ -270,6 +268,11 @@ async function unavailableAsSuch<T>(query: Promise<T>): Promise<T> {
     }
     throw error;
   }
+}
+
+/** SQL for the newest cursor below `below` (a horizon; 0 for none): where a follower goes on from. */
+function newestBelow(sql: Sql, below: ReturnType<Sql>): ReturnType<Sql> {
+  return sql`(SELECT coalesce(max(cursor), 0)::int8 FROM readings WHERE cursor < ${below})`;
 }
 
 /** A row of a page query: a reading, or nulls when the page is empty, and the newest cursor. */

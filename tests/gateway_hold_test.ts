@@ -82,17 +82,24 @@ type IngestPeer = ReturnType<typeof startIngestPeer>;
 const readings = (from: number, to: number) =>
   encodeReadings(Array.from({ length: to - from + 1 }, (_, i) => testReading(1, from + i)));
 
+/**
+ * Sensor 1's readings 1…10 stored and answered (the server is taking rows),
+ * then the server held and 11…`upTo` ACKed: spooled, posted, not yet answered.
+ */
+async function postedUnanswered(conn: Deno.Conn, peer: IngestPeer, upTo: number) {
+  await conn.write(readings(1, 10));
+  assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 10))).frames, 10));
+  await waitUntil(() => peer.answered === 1, 5_000, "the first 2xx");
+  peer.hold();
+  await conn.write(readings(11, upTo));
+  assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, upTo))).frames, upTo));
+}
+
 Deno.test("gateway holds a sensor while its full spool drains, then ACKs without ERROR 4", () =>
   withSmallSpool(async ({ pki, peer, port, metrics }) => {
     const conn = await connectSensor(port, pki, 1);
     try {
-      // A first 2xx: the server is taking rows.
-      await conn.write(readings(1, 10));
-      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 10))).frames, 10));
-      await waitUntil(() => peer.answered === 1, 5_000, "the first 2xx");
-      peer.hold();
-      await conn.write(readings(11, 100)); // committed, posted, not yet answered
-      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 100))).frames, 100));
+      await postedUnanswered(conn, peer, 100);
       await conn.write(readings(101, 120)); // 20 more than the spool has room for
       const released = delay(500).then(() => {
         peer.release();
@@ -114,12 +121,7 @@ Deno.test("gateway refuses a held sensor with ERROR 4 when the spool does not dr
   withSmallSpool(async ({ pki, peer, port, metrics }) => {
     const conn = await connectSensor(port, pki, 1);
     try {
-      await conn.write(readings(1, 10));
-      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 10))).frames, 10));
-      await waitUntil(() => peer.answered === 1, 5_000, "the first 2xx");
-      peer.hold();
-      await conn.write(readings(11, 95));
-      assert.ok(hasAck((await readFrames(conn, (f) => hasAck(f, 95))).frames, 95));
+      await postedUnanswered(conn, peer, 95);
       const sent = Date.now();
       await conn.write(readings(96, 120));
       const { frames } = await readFrames(conn, (f) => errorCode(f) !== undefined, 8_000);
@@ -142,12 +144,7 @@ Deno.test("a sensor arriving while another is held queues behind it, even if its
     const first = await connectSensor(port, pki, 1);
     const second = await connectSensor(port, pki, 2);
     try {
-      await first.write(readings(1, 10));
-      assert.ok(hasAck((await readFrames(first, (f) => hasAck(f, 10))).frames, 10));
-      await waitUntil(() => peer.answered === 1, 5_000, "the first 2xx");
-      peer.hold();
-      await first.write(readings(11, 90)); // 80 in the spool, posted, not yet answered
-      assert.ok(hasAck((await readFrames(first, (f) => hasAck(f, 90))).frames, 90));
+      await postedUnanswered(first, peer, 90); // 80 in the spool
       await first.write(readings(91, 120)); // 30 more: past the spool's 100, held
       await waitUntil(
         async () => await gatewayMetric(metrics, "room_holds") === 1,

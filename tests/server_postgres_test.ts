@@ -28,6 +28,11 @@ const TOKEN = "postgres-test-token";
 const T0 = Date.parse("2026-11-24T10:00:00.000Z");
 const ignore = POSTGRES_MISSING !== undefined;
 
+/** Summarises until nothing is left to summarise. */
+async function summarizeAll(sql: postgres.Sql): Promise<void> {
+  while (await summarize(sql as unknown as Sql) > 0) { /* the next chunk */ }
+}
+
 /** A server instance in-process: its own pool on the shared database, its own handler. */
 async function instance(url: string) {
   const store = await openStorage(url);
@@ -273,7 +278,7 @@ Deno.test({
       await ensurePartitions(sql as unknown as Sql, day(-30));
       assert.deepEqual(await placement(), before);
       // Summarised before retention, so retention must take its share out of the summaries.
-      while (await summarize(sql as unknown as Sql) > 0) { /* until all is summarised */ }
+      await summarizeAll(sql);
       // Keep 9 days and an hour: day -10 ends before the cutoff, day -9 does not.
       const result = await a.writer.deleteBefore(day(-9) + 3_600_000, 1_000);
       assert.deepEqual(result, { deleted: 3 + 4, done: true });
@@ -342,13 +347,13 @@ Deno.test({
       await a.post(batch.slice(0, 5_000));
       const raw = await answers(); // nothing summarised: computed from the readings
       await release();
-      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      await summarizeAll(sql);
       assert.deepEqual(await answers(), raw, "from the rollups as from the readings");
       await hold();
       await a.post(batch.slice(5_000));
       const mixed = await answers(); // rollups plus the tail
       await release();
-      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      await summarizeAll(sql);
       assert.deepEqual(await answers(), mixed, "rollups and tail as rollups alone");
       assert.notDeepEqual(mixed, raw);
       const [{ n }] = await sql`SELECT count(*)::int AS n FROM vigia_rollups` as unknown as [
@@ -445,11 +450,11 @@ Deno.test({
           s.readings
         );
       assert.deepEqual(await a.post(readings(1, 0, 100)), { stored: 100, duplicates: 0 });
-      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      await summarizeAll(sql);
       await emptyPostgres(url);
       assert.deepEqual(await count(), []);
       assert.deepEqual(await a.post(readings(1, 0, 50)), { stored: 50, duplicates: 0 });
-      while (await summarize(sql as unknown as Sql) > 0) { /* all summarised */ }
+      await summarizeAll(sql);
       assert.deepEqual(await count(), [50]);
     } finally {
       await sql.end();
@@ -474,7 +479,7 @@ Deno.test({
     const a = postgres(bulk, { max: 1, onnotice: () => {} });
     const b = postgres(written, { max: 1, onnotice: () => {} });
     try {
-      while (await summarize(b as unknown as Sql) > 0) { /* all summarised */ }
+      await summarizeAll(b);
       const readingsOf = (sql: postgres.Sql) =>
         sql`SELECT sensor_id::int AS "sensorId", seq::int, ts::float8 AS "timestamp",
             temperature, pressure, humidity FROM readings ORDER BY seq, sensor_id`;
