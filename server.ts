@@ -103,7 +103,7 @@ export const FLAGS: readonly Flag[] = [
     name: "retain-days",
     value: "N",
     default: "0",
-    help: "delete readings older than N days, 0 to keep all",
+    help: "delete readings older than N days, 0 to keep all (PostgreSQL: by whole weeks)",
   },
   {
     name: "write-queue-ms",

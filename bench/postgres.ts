@@ -8,7 +8,7 @@
  */
 
 import postgres from "postgres";
-import { DAY_MS, partitionName } from "../server/postgres_partitions.ts";
+import { partitionName, partitionSpan, WEEK_MS } from "../server/postgres_partitions.ts";
 import {
   AGGREGATE_OF_READINGS,
   AGGREGATE_OF_ROLLUPS,
@@ -34,8 +34,8 @@ export async function emptyPostgres(url: string): Promise<void> {
   });
 }
 
-/** One UTC day of a bulk load: its start, and the numbers `[from, to)` of its readings. */
-export interface LoadDay {
+/** One UTC week of a bulk load: its start, and the numbers `[from, to)` of its readings. */
+export interface LoadWeek {
   readonly start: number;
   readonly from: number;
   readonly to: number;
@@ -43,15 +43,15 @@ export interface LoadDay {
 
 /**
  * Empties the database at `url` and fills it with the readings numbered
- * `from` to `to - 1` of each day in `days`, in bulk: `select` is a query
+ * `from` to `to - 1` of each week in `weeks`, in bulk: `select` is a query
  * over `generate_series($1::int8, $2::int8) AS k` giving the columns of
  * `readings` in their order (`cursor, sensor_id, seq, ts, temperature,
  * pressure, humidity`), with cursor `k + 1`. Storing millions of readings
  * through the store's writer takes many minutes; this takes one or two.
  *
- * Each day goes into a table of its own without indexes, which is then
- * attached as that day's partition (PostgreSQL builds its indexes at once,
- * by sorting). Then VACUUM ANALYZE, what autovacuum does to a table that
+ * Every partition but the default one is dropped first. Each week goes
+ * into a table of its own without indexes, which is then attached as that
+ * week's partition (PostgreSQL builds its indexes at once, by sorting). Then VACUUM ANALYZE, what autovacuum does to a table that
  * received that many inserts, and the summaries (`vigia_sensors`,
  * `vigia_rollups`, the summarised cursor) computed from the readings in
  * SQL, as the server would have kept them while storing them. Cursors
@@ -61,12 +61,12 @@ export interface LoadDay {
  */
 export async function loadPostgres(
   url: string,
-  days: readonly LoadDay[],
+  weeks: readonly LoadWeek[],
   select: string,
 ): Promise<void> {
   await emptyPostgres(url);
   return withSql(url, async (sql) => {
-    const last = Math.max(0, ...days.map((day) => day.to));
+    const last = Math.max(0, ...weeks.map((week) => week.to));
     const [row] = await sql<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
     const xid = row!.xid;
     if (BigInt(last) >= BigInt(xid) << 17n) {
@@ -75,14 +75,19 @@ export async function loadPostgres(
       );
     }
     await sql`SET maintenance_work_mem = '256MB'`;
-    for (const day of days) {
-      const name = partitionName(day.start);
-      await sql.unsafe(`DROP TABLE IF EXISTS ${name}`);
+    const tables = await sql<{ name: string }[]>`
+      SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'readings'::regclass`;
+    for (const { name } of tables) {
+      if (partitionSpan(name) !== undefined) await sql.unsafe(`DROP TABLE ${name}`);
+    }
+    for (const week of weeks) {
+      const name = partitionName(week.start);
       await sql.unsafe(`CREATE TABLE ${name} (LIKE readings)`);
-      await sql.unsafe(`INSERT INTO ${name} ${select}`, [day.from, day.to - 1]);
+      await sql.unsafe(`INSERT INTO ${name} ${select}`, [week.from, week.to - 1]);
       await sql.unsafe(
         `ALTER TABLE readings ATTACH PARTITION ${name}
-         FOR VALUES FROM (${day.start}) TO (${day.start + DAY_MS})`,
+         FOR VALUES FROM (${week.start}) TO (${week.start + WEEK_MS})`,
       );
     }
     await sql`VACUUM ANALYZE readings`;
@@ -92,12 +97,12 @@ export async function loadPostgres(
         INSERT INTO vigia_sensors (sensor_id, readings, first_seen, last_seen)
         SELECT sensor_id, count(*), min(ts), max(ts) FROM readings GROUP BY sensor_id`;
       const [finest, ...coarser] = ROLLUP_WIDTHS;
-      // Day by day: every width divides a day, so no bucket spans two.
-      for (const day of days) {
+      // Week by week: every width divides a day, so no bucket spans two weeks.
+      for (const week of weeks) {
         await tx.unsafe(
           `INSERT INTO vigia_rollups
            SELECT ${finest}, ${bucketOf("ts", finest)} AS b, sensor_id, ${AGGREGATE_OF_READINGS}
-           FROM ${partitionName(day.start)} GROUP BY b, sensor_id`,
+           FROM ${partitionName(week.start)} GROUP BY b, sensor_id`,
         );
       }
       for (const width of coarser) {

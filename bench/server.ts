@@ -19,7 +19,7 @@
  *    `GET /api/readings?limit=100`, `?sensor=ID&limit=100`, both with
  *    `after=` a cursor anywhere in the store (p50/p99 over `--requests`
  *    sequential requests) and `/api/series` over the last 24 h. On
- *    PostgreSQL the store is built in bulk, a day partition at a time
+ *    PostgreSQL the store is built in bulk, a week partition at a time
  *    (bench/postgres.ts), and `--reuse` keeps it for the next run, so a
  *    20 M-row build and its reads can run as separate steps.
  *
@@ -47,7 +47,7 @@ import { openStore } from "../server/store.ts";
 import { startProgram } from "../tests/_process.ts";
 import { sendUntilTaken } from "../gateway/ingest_answer.ts";
 import { emptyPostgres, loadPostgres, postgresReadings } from "./postgres.ts";
-import { loadDays, readingAt, READINGS_SQL, SENSORS, START } from "./server_readings.ts";
+import { loadWeeks, readingAt, READINGS_SQL, SENSORS, START } from "./server_readings.ts";
 import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
@@ -172,14 +172,14 @@ async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<n
 }
 
 /**
- * Part 3 on PostgreSQL: in bulk, a day partition at a time, with its
+ * Part 3 on PostgreSQL: in bulk, a week partition at a time, with its
  * summaries (bench/postgres.ts); with `--reuse`, kept when a previous run
  * built it (NaN seconds).
  */
 async function buildPostgres(url: string, rows: number): Promise<number> {
   if (REUSE && await postgresReadings(url) === rows) return NaN;
   const started = performance.now();
-  await loadPostgres(url, loadDays(rows), READINGS_SQL);
+  await loadPostgres(url, loadWeeks(rows), READINGS_SQL);
   return (performance.now() - started) / 1000;
 }
 

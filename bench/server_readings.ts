@@ -3,14 +3,14 @@
  * 1 Hz from a fixed start, reading number `k` the same in JavaScript
  * ({@linkcode readingAt}, for SQLite and for POSTs) and in SQL
  * ({@linkcode READINGS_SQL}, for a PostgreSQL store built in bulk), and the
- * UTC days they span ({@linkcode loadDays}).
+ * UTC weeks they span ({@linkcode loadWeeks}).
  *
  * @module
  */
 
 import type { Reading } from "../protocol/mod.ts";
-import type { LoadDay } from "./postgres.ts";
-import { DAY_MS } from "../server/postgres_partitions.ts";
+import type { LoadWeek } from "./postgres.ts";
+import { WEEK_MS, weekStart } from "../server/postgres_partitions.ts";
 
 export const SENSORS = 100;
 export const START: number = Date.parse("2026-11-20T00:00:00.000Z");
@@ -44,14 +44,14 @@ export const READINGS_SQL = `
     LATERAL (SELECT (k / ${SENSORS})::float8 / 600 + (1 + k % ${SENSORS}) AS x) AS p,
     LATERAL (SELECT x - 2 * pi() * floor(x / (2 * pi())) AS phase) AS q`;
 
-/** The UTC days that readings `0…rows - 1` span, each with its readings' numbers. */
-export function loadDays(rows: number): LoadDay[] {
-  const days: LoadDay[] = [];
+/** The UTC weeks (from Monday) that readings `0…rows - 1` span, each with its readings' numbers. */
+export function loadWeeks(rows: number): LoadWeek[] {
+  const weeks: LoadWeek[] = [];
   for (let from = 0; from < rows;) {
-    const start = Math.floor(readingAt(from).timestamp / DAY_MS) * DAY_MS;
-    const to = Math.min(rows, Math.ceil((start + DAY_MS - START) / 1000) * SENSORS);
-    days.push({ start, from, to });
+    const start = weekStart(readingAt(from).timestamp);
+    const to = Math.min(rows, Math.ceil((start + WEEK_MS - START) / 1000) * SENSORS);
+    weeks.push({ start, from, to });
     from = to;
   }
-  return days;
+  return weeks;
 }

@@ -1,18 +1,26 @@
 /**
- * Daily partitions of the PostgreSQL `readings` table, and retention by
+ * Weekly partitions of the PostgreSQL `readings` table, and retention by
  * dropping them.
  *
  * `readings` is partitioned by range of `ts` (epoch ms), one partition per
- * UTC day named `readings_pYYYYMMDD`, created a few days ahead by
- * {@linkcode ensurePartitions} (at start and every hour, by every instance;
- * an advisory lock makes them take turns). `readings_default` is the
- * safety net: a reading of a day without a partition (one that arrives
- * days late, or a sensor whose clock is far off) lands there instead of
- * being refused. A day whose rows are already in the default partition
- * gets no partition of its own; its rows stay in the default one.
+ * UTC week from Monday 00:00 named `readings_wYYYYMMDD` (its Monday),
+ * created a week ahead by {@linkcode ensurePartitions} (at start and every
+ * hour, by every instance; an advisory lock makes them take turns). Weeks
+ * rather than days so that a year is 53 partitions: a page without a time
+ * window opens every partition (docs/postgres.md). Where a week cannot
+ * have one partition, its days get their own (`readings_pYYYYMMDD`, what
+ * the first releases made for every day): a week that already has day
+ * partitions (a database from those releases), or one whose rows are
+ * partly in the default partition.
  *
- * {@linkcode dropPartitionsBefore} applies `--retain-days` by whole days: a
- * partition whose day ends before the cutoff is detached (a brief lock),
+ * `readings_default` is the safety net: a reading of a time without a
+ * partition (one that arrives weeks late, or a sensor whose clock is far
+ * off) lands there instead of being refused. A span whose rows are
+ * already in the default partition gets no partition of its own; its rows
+ * stay in the default one.
+ *
+ * {@linkcode dropPartitionsBefore} applies `--retain-days` by whole
+ * partitions: one that ends before the cutoff is detached (a brief lock),
  * counted and dropped, with no row-by-row delete and nothing for VACUUM to
  * clean, and its share taken out of the summaries in the same
  * transaction. {@linkcode deleteDefaultBefore} deletes the default
@@ -25,55 +33,105 @@ import type { Sql } from "./postgres_schema.ts";
 import { announce, forgetSummarized, summarizedCursor, SUMMARY_LOCK } from "./postgres_summary.ts";
 
 export const DAY_MS = 86_400_000;
-/** Partitions exist for today and this many days ahead. */
-const DAYS_AHEAD = 2;
+export const WEEK_MS: number = 7 * DAY_MS;
+/** 1970-01-05, the first Monday after the epoch: weeks start on Mondays from there. */
+const FIRST_MONDAY = 4 * DAY_MS;
 /** The lock that makes instances create partitions one at a time. */
 const PARTITION_LOCK = 0x7669676970;
-/** PostgreSQL's check_violation: the default partition already has rows of that day. */
+/** PostgreSQL's check_violation: the default partition already has rows of that span. */
 const CHECK_VIOLATION = "23514";
-const NAME = /^readings_p(\d{4})(\d{2})(\d{2})$/;
+const NAME = /^readings_([pw])(\d{4})(\d{2})(\d{2})$/;
 
-/** `readings_p20261124` for the UTC day starting at `dayStart`. */
-export function partitionName(dayStart: number): string {
-  return `readings_p${new Date(dayStart).toISOString().slice(0, 10).replaceAll("-", "")}`;
-}
-
-/** Creates the partitions of the day of `now` and the next days, where missing. */
-export async function ensurePartitions(sql: Sql, now: number): Promise<void> {
-  const today = Math.floor(now / DAY_MS) * DAY_MS;
-  for (let day = today; day <= today + DAYS_AHEAD * DAY_MS; day += DAY_MS) {
-    try {
-      await sql.begin(async (tx) => {
-        await tx`SELECT pg_advisory_xact_lock(${PARTITION_LOCK})`;
-        await announce(tx as unknown as Sql);
-        await tx.unsafe(
-          `CREATE TABLE IF NOT EXISTS ${partitionName(day)} PARTITION OF readings
-           FOR VALUES FROM (${day}) TO (${day + DAY_MS})`,
-        );
-      });
-    } catch (error) {
-      if ((error as { code?: string }).code !== CHECK_VIOLATION) throw error;
-    }
-  }
+/**
+ * The start of the UTC week (Monday 00:00) holding `t`.
+ *
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { weekStart } from "./postgres_partitions.ts";
+ * const sunday = Date.parse("2026-12-06T23:59:59Z");
+ * assert.equal(new Date(weekStart(sunday)).toISOString(), "2026-11-30T00:00:00.000Z");
+ * assert.equal(weekStart(Date.parse("2026-12-07T00:00:00Z")), Date.parse("2026-12-07T00:00:00Z"));
+ * ```
+ */
+export function weekStart(t: number): number {
+  return Math.floor((t - FIRST_MONDAY) / WEEK_MS) * WEEK_MS + FIRST_MONDAY;
 }
 
 /**
- * Detaches, counts and drops every day partition that ends at or before
- * `cutoff`, each in one transaction with its summaries taken out; returns
- * the readings dropped.
+ * The partition of the week (or, with `DAY_MS`, the day) starting at
+ * `start`: `readings_w20261130`, `readings_p20261124`.
  */
-export async function dropPartitionsBefore(sql: Sql, cutoff: number): Promise<number> {
+export function partitionName(start: number, span = WEEK_MS): string {
+  const date = new Date(start).toISOString().slice(0, 10).replaceAll("-", "");
+  return `readings_${span === DAY_MS ? "p" : "w"}${date}`;
+}
+
+/** The span `[start, end)` a partition named by {@linkcode partitionName} covers, if it is one. */
+export function partitionSpan(name: string): { start: number; end: number } | undefined {
+  const match = NAME.exec(name);
+  if (match === null) return undefined;
+  const [, kind, year, month, day] = match;
+  const start = Date.UTC(Number(year), Number(month) - 1, Number(day));
+  return { start, end: start + (kind === "p" ? DAY_MS : WEEK_MS) };
+}
+
+/**
+ * Creates the partitions of the week of `now` and the next week, where
+ * missing: one per week, or one per day of a week that cannot have one
+ * (see the module doc).
+ */
+export async function ensurePartitions(sql: Sql, now: number): Promise<void> {
+  const days = new Set(
+    (await partitions(sql)).filter((p) => p.end - p.start === DAY_MS).map((p) => p.start),
+  );
+  const thisWeek = weekStart(now);
+  for (const week of [thisWeek, thisWeek + WEEK_MS]) {
+    const weekDays = Array.from({ length: 7 }, (_, i) => week + i * DAY_MS);
+    if (!weekDays.some((day) => days.has(day)) && await create(sql, week, WEEK_MS)) continue;
+    for (const day of weekDays) await create(sql, day, DAY_MS);
+  }
+}
+
+/** Creates the partition of `[start, start + span)` unless it exists; false if the default partition holds rows of it. */
+async function create(sql: Sql, start: number, span: number): Promise<boolean> {
+  try {
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${PARTITION_LOCK})`;
+      await announce(tx as unknown as Sql);
+      await tx.unsafe(
+        `CREATE TABLE IF NOT EXISTS ${partitionName(start, span)} PARTITION OF readings
+         FOR VALUES FROM (${start}) TO (${start + span})`,
+      );
+    });
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code !== CHECK_VIOLATION) throw error;
+    return false;
+  }
+}
+
+/** The week and day partitions of `readings`, with their spans. */
+async function partitions(sql: Sql): Promise<{ name: string; start: number; end: number }[]> {
   const tables = await sql<{ name: string }[]>`
     SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'readings'::regclass AND c.relname ~ '^readings_p[0-9]{8}$'`;
+    WHERE i.inhparent = 'readings'::regclass`;
+  return tables.flatMap(({ name }) => {
+    const span = partitionSpan(name);
+    return span === undefined ? [] : [{ name, ...span }];
+  });
+}
+
+/**
+ * Detaches, counts and drops every week or day partition that ends at or
+ * before `cutoff`, each in one transaction with its summaries taken out;
+ * returns the readings dropped.
+ */
+export async function dropPartitionsBefore(sql: Sql, cutoff: number): Promise<number> {
   let dropped = 0;
-  for (const { name } of tables) {
-    const [, year, month, day] = NAME.exec(name)!;
-    const start = Date.UTC(Number(year), Number(month) - 1, Number(day));
-    if (start + DAY_MS > cutoff) continue;
+  for (const { name, start, end } of await partitions(sql)) {
+    if (end > cutoff) continue;
     await sql.begin(async (tx) => {
       await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
-      await announce(tx as unknown as Sql);
       await announce(tx as unknown as Sql);
       await tx.unsafe(`ALTER TABLE readings DETACH PARTITION ${name}`);
       const counted = await tx.unsafe<{ id: number; n: number; summarized: number }[]>(
@@ -86,7 +144,7 @@ export async function dropPartitionsBefore(sql: Sql, cutoff: number): Promise<nu
       await forgetSummarized(
         tx as unknown as Sql,
         new Map(counted.map((row) => [row.id, row.summarized])),
-        { from: start, to: start + DAY_MS },
+        { from: start, to: end },
       );
       for (const row of counted) dropped += row.n;
     });
@@ -96,7 +154,7 @@ export async function dropPartitionsBefore(sql: Sql, cutoff: number): Promise<nu
 
 /**
  * Deletes up to `limit` readings of the default partition older than
- * `cutoff` (a day start), with their share of the summaries and every
+ * `cutoff` (a week start), with their share of the summaries and every
  * rollup before `cutoff`; returns how many it deleted.
  */
 export function deleteDefaultBefore(sql: Sql, cutoff: number, limit: number): Promise<number> {

@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL store's connection, schema and schema versions.
  *
- * - `readings`: one row per reading, partitioned by day of `ts`
+ * - `readings`: one row per reading, partitioned by week of `ts`
  *   (postgres_partitions.ts), primary key `(sensor_id, ts, seq)`,
  *   the identity of a reading, so two server instances storing the same
  *   reading store it once (`INSERT … ON CONFLICT DO NOTHING`).

@@ -20,7 +20,7 @@
 import type { Reading } from "../protocol/mod.ts";
 import type { Sql } from "./postgres_schema.ts";
 import type { WriteResult } from "./storage.ts";
-import { DAY_MS, deleteDefaultBefore, dropPartitionsBefore } from "./postgres_partitions.ts";
+import { deleteDefaultBefore, dropPartitionsBefore, weekStart } from "./postgres_partitions.ts";
 import { copyRows, isUniqueViolation, upsertRows } from "./postgres_insert.ts";
 import {
   type CommitInfo,
@@ -67,14 +67,15 @@ export class PostgresWriter implements Writer {
   }
 
   /**
-   * Retention by whole days (postgres_partitions.ts): drops the day
-   * partitions that end before the start of `cutoff`'s day, then deletes
-   * up to `limit` older readings of the default partition.
+   * Retention by whole weeks (postgres_partitions.ts): drops the
+   * partitions that end before the start of `cutoff`'s week, then deletes
+   * up to `limit` older readings of the default partition. Nothing newer
+   * goes, so the readings a partition still holds keep their summaries.
    */
   async deleteBefore(cutoff: number, limit: number): Promise<{ deleted: number; done: boolean }> {
-    const day = Math.floor(cutoff / DAY_MS) * DAY_MS;
-    const dropped = await dropPartitionsBefore(this.#sql, day);
-    const deleted = await deleteDefaultBefore(this.#sql, day, limit);
+    const week = weekStart(cutoff);
+    const dropped = await dropPartitionsBefore(this.#sql, week);
+    const deleted = await deleteDefaultBefore(this.#sql, week, limit);
     return { deleted: dropped + deleted, done: deleted < limit };
   }
 

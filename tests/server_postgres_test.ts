@@ -13,10 +13,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
 import { emptyPostgres, loadPostgres } from "../bench/postgres.ts";
-import { loadDays, readingAt, READINGS_SQL } from "../bench/server_readings.ts";
+import { loadWeeks, readingAt, READINGS_SQL } from "../bench/server_readings.ts";
 import { sendUntilTaken } from "../gateway/ingest_answer.ts";
 import { createHandler } from "../server/handler.ts";
-import { DAY_MS, ensurePartitions, partitionName } from "../server/postgres_partitions.ts";
+import {
+  DAY_MS,
+  ensurePartitions,
+  partitionName,
+  WEEK_MS,
+  weekStart,
+} from "../server/postgres_partitions.ts";
 import type { Sql } from "../server/postgres_schema.ts";
 import { announce, summarize, SUMMARY_LOCK } from "../server/postgres_summary.ts";
 import { openStorage, type Storage } from "../server/storage.ts";
@@ -244,58 +250,75 @@ Deno.test({
 });
 
 Deno.test({
-  name: "postgres: readings land in day partitions or the default one; retention drops whole days",
+  name:
+    "postgres: readings land in week partitions, days where a week cannot have one, or the default one; retention drops whole weeks",
   ignore,
   fn: async () => {
     const url = await (await sharedPostgres()).createDatabase();
     await using a = await instance(url);
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
-      const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
-      const day = (n: number) => today + n * DAY_MS;
-      // Partitions as a server running ten days ago made them (days -10 to -8).
-      await ensurePartitions(sql as unknown as Sql, day(-10));
+      const thisWeek = weekStart(Date.now());
+      const week = (n: number) => thisWeek + n * WEEK_MS;
+      const ensure = (now: number) => ensurePartitions(sql as unknown as Sql, now);
+      // Partitions as a server running ten weeks ago made them (weeks -10 and -9).
+      await ensure(week(-10));
+      // A day partition of week -5, as the first releases made one for every day.
+      const legacyDay = week(-5) + 3 * DAY_MS;
+      await sql.unsafe(`CREATE TABLE ${partitionName(legacyDay, DAY_MS)} PARTITION OF readings
+        FOR VALUES FROM (${legacyDay}) TO (${legacyDay + DAY_MS})`);
+      await ensure(week(-5));
       const at = (id: number, count: number, start: number) =>
         Array.from(
           { length: count },
           (_, i) => apiReading({ id, seq: i, timestamp: start + 3_600_000 + i * 1000 }),
         );
-      await a.post([...at(1, 3, day(-10)), ...at(2, 2, day(-9)), ...at(3, 4, day(-30))]);
-      await a.post(at(4, 5, day(0)));
+      await a.post([...at(1, 3, week(-10)), ...at(2, 2, week(-9)), ...at(3, 4, week(-30))]);
+      await a.post([...at(4, 5, week(0) - 3_600_000), ...at(5, 2, week(-5) + DAY_MS)]);
+      await a.post(at(6, 1, week(-4) + 6 * DAY_MS));
       const placement = async () =>
         Object.fromEntries(
           (await sql`SELECT tableoid::regclass::text AS part, count(*)::int AS n
             FROM readings GROUP BY 1`).map((row) => [row.part, row.n]),
         );
       const before = {
-        [partitionName(day(-10))]: 3,
-        [partitionName(day(-9))]: 2,
+        [partitionName(week(-10))]: 3,
+        [partitionName(week(-9))]: 2,
         readings_default: 4,
-        [partitionName(day(0))]: 5,
+        [partitionName(week(0))]: 5,
+        // Week -5 had a day partition: each of its days got one; week -4 is one partition.
+        [partitionName(week(-5) + DAY_MS, DAY_MS)]: 2,
+        [partitionName(week(-4))]: 1,
       };
       assert.deepEqual(await placement(), before);
-      // A day whose rows are already in the default partition keeps them there.
-      await ensurePartitions(sql as unknown as Sql, day(-30));
+      // A week whose rows are partly in the default partition gets days; that day keeps them.
+      await ensure(week(-30));
       assert.deepEqual(await placement(), before);
+      const days =
+        await sql`SELECT count(*)::int AS n FROM pg_class WHERE relkind = 'r' AND relname ~ '^readings_p'`;
+      assert.equal(days[0]!.n, 7 + 6, "week -5's seven days and six of week -30's");
       // Summarised before retention, so retention must take its share out of the summaries.
       await summarizeAll(sql);
-      // Keep 9 days and an hour: day -10 ends before the cutoff, day -9 does not.
-      const result = await a.writer.deleteBefore(day(-9) + 3_600_000, 1_000);
+      // Keep until week -9's Thursday: weeks -30 and -10 end before the cutoff's week, -9 does not.
+      const result = await a.writer.deleteBefore(week(-9) + 3 * DAY_MS, 1_000);
       assert.deepEqual(result, { deleted: 3 + 4, done: true });
-      assert.deepEqual(await placement(), {
-        [partitionName(day(-9))]: 2,
-        [partitionName(day(0))]: 5,
-      });
-      const [gone] = await sql`SELECT to_regclass(${partitionName(day(-10))}) AS t`;
-      assert.equal(gone!.t, null, "the old partition is dropped, not emptied");
-      assert.equal((await a.follow(0)).readings.length, 7);
+      const { [partitionName(week(-10))]: _, readings_default: __, ...kept } = before;
+      assert.deepEqual(await placement(), kept);
+      for (const gone of [partitionName(week(-10)), partitionName(week(-30) + DAY_MS, DAY_MS)]) {
+        const [row] = await sql`SELECT to_regclass(${gone}) AS t`;
+        assert.equal(row!.t, null, `${gone} is dropped, not emptied`);
+      }
+      assert.equal((await a.follow(0)).readings.length, 2 + 5 + 2 + 1);
       const sensors = await (await a.request("/api/sensors")).json();
       assert.deepEqual(sensors.map((s: { id: number; readings: number }) => [s.id, s.readings]), [
         [2, 2],
         [4, 5],
+        [5, 2],
+        [6, 1],
       ]);
+      // The rollups of the weeks dropped are gone; those of the weeks kept are not.
       const series = await (await a.request(
-        `/api/series?since=${day(-11)}&until=${day(-8)}&bucket=86400`,
+        `/api/series?since=${week(-11)}&until=${week(-8)}&bucket=86400`,
       )).json();
       assert.deepEqual(
         series.series.map((s: { id: number; points: { count: number }[] }) => [
@@ -470,7 +493,7 @@ Deno.test({
     const bulk = await cluster.createDatabase();
     const written = await cluster.createDatabase();
     const rows = 5_000;
-    await loadPostgres(bulk, loadDays(rows), READINGS_SQL);
+    await loadPostgres(bulk, loadWeeks(rows), READINGS_SQL);
     const store = await openStorage(written);
     const writer = await store.openWriter({ inThread: true });
     await writer.write(Array.from({ length: rows }, (_, k) => readingAt(k)));
@@ -509,14 +532,15 @@ Deno.test({
   },
 });
 
-Deno.test("loadDays cuts the benchmark's readings at UTC midnight", () => {
-  const day = 86_400 * 100;
+Deno.test("loadWeeks cuts the benchmark's readings at Monday midnight UTC", () => {
+  const day = 86_400 * 100; // readings of a day
+  // The readings start on Friday 2026-11-20: the first week holds three days.
   assert.deepEqual(
-    loadDays(2 * day + 5).map((d) => [d.start - loadDays(1)[0]!.start, d.from, d.to]),
+    loadWeeks(10 * day + 5).map((w) => [new Date(w.start).toISOString(), w.from, w.to]),
     [
-      [0, 0, day],
-      [DAY_MS, day, 2 * day],
-      [2 * DAY_MS, 2 * day, 2 * day + 5],
+      ["2026-11-16T00:00:00.000Z", 0, 3 * day],
+      ["2026-11-23T00:00:00.000Z", 3 * day, 10 * day],
+      ["2026-11-30T00:00:00.000Z", 10 * day, 10 * day + 5],
     ],
   );
 });
