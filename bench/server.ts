@@ -10,7 +10,8 @@
  * 1. Store commits in-process, 1,000 readings per transaction, with
  *    `synchronous=FULL` (what the server runs) and `NORMAL`, to show what
  *    the fsync per commit costs.
- * 2. `POST /api/data` with batches of 1,000 from `--clients` concurrent
+ * 2. `POST /api/data` with batches of `--batch` (1,000; a gateway with
+ *    readings waiting sends up to 10,000) from `--clients` concurrent
  *    clients (default 16, as many gateways) to a fresh server process
  *    (bodies built and encoded before the clock starts). Every answer waits
  *    for its fsync, so fewer clients mean fewer readings per commit.
@@ -51,10 +52,11 @@ import { loadWeeks, readingAt, READINGS_SQL, SENSORS, START } from "./server_rea
 import { exitIfHelpAsked } from "./usage.ts";
 
 const USAGE = `
-Usage: deno task bench server -- [--ingest 1000000] [--clients 16]
+Usage: deno task bench server -- [--ingest 1000000] [--batch 1000] [--clients 16]
          [--rows 1000000] [--requests 2000] [--runs 3] [--db postgres://… [--instances 1] [--reuse]]
 
   --ingest N     readings POSTed per ingestion run
+  --batch N      readings per POST, 1 to 10000 (a gateway sends up to 10,000 when readings wait)
   --clients N    concurrent POST clients
   --rows N       readings in the store the read latencies are measured on
   --requests N   sequential GET requests per latency figure (0: only build the store)
@@ -70,6 +72,7 @@ const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     ingest: { type: "string", default: "1000000" },
+    batch: { type: "string", default: "1000" },
     clients: { type: "string", default: "16" },
     rows: { type: "string", default: "1000000" },
     requests: { type: "string", default: "2000" },
@@ -92,6 +95,10 @@ if (PG_URL !== undefined && !isPostgresUrl(PG_URL)) {
 const INSTANCES = PG_URL === undefined ? 1 : Number(flags.instances);
 const REUSE = flags.reuse === true;
 const BATCH = 1000;
+const POST_BATCH = Number(flags.batch);
+if (!Number.isInteger(POST_BATCH) || POST_BATCH < 1 || POST_BATCH > 10_000) {
+  throw new Error(`Cannot run: --batch must be 1 to 10000, got "${flags.batch}"`);
+}
 const TOKEN = "bench-token";
 
 function percentile(sorted: number[], p: number): number {
@@ -164,7 +171,7 @@ async function ingest(dir: string, bodies: Uint8Array<ArrayBuffer>[]): Promise<n
   const seconds = (performance.now() - started) / 1000;
   const sensors = await (await fetch(`http://127.0.0.1:${server.port}/api/sensors`)).json();
   const stored = sensors.reduce((n: number, s: { readings: number }) => n + s.readings, 0);
-  if (stored !== bodies.length * BATCH) throw new Error(`stored ${stored} readings`);
+  if (stored !== INGEST) throw new Error(`stored ${stored} readings, not ${INGEST}`);
   if (retried > 0) console.log(`  (${retried} requests were resent by fetch and deduplicated)`);
   if (busy > 0) console.log(`  (${busy} answers were 503 + Retry-After: the write queue was full)`);
   await Promise.all(servers.map((s) => s.stop()));
@@ -240,18 +247,20 @@ await withTemp(async (dir) => {
     // Encoded once: the client's own work should not be what is measured.
     const encoder = new TextEncoder();
     const bodies: Uint8Array<ArrayBuffer>[] = [];
-    for (let k = 0; k < INGEST; k += BATCH) {
+    for (let k = 0; k < INGEST; k += POST_BATCH) {
       const parts: string[] = [];
-      for (let i = 0; i < BATCH; i++) parts.push(readingToJson(readingAt(k + i)));
+      for (let i = k; i < Math.min(INGEST, k + POST_BATCH); i++) {
+        parts.push(readingToJson(readingAt(i)));
+      }
       bodies.push(encoder.encode(`[${parts.join(",")}]`));
     }
     for (let run = 0; run < RUNS; run++) {
       await withTemp(async (runDir) => rates.push(await ingest(runDir, bodies)));
     }
     console.log(
-      `  POST /api/data, ${
-        thousands(INGEST)
-      } readings in batches of ${BATCH}, ${CLIENTS} clients, ${INSTANCES} server(s): ` +
+      `  POST /api/data, ${thousands(INGEST)} readings in batches of ${
+        thousands(POST_BATCH)
+      }, ${CLIENTS} clients, ${INSTANCES} server(s): ` +
         `${thousands(median(rates))} readings/s (median of ${RUNS}: ${
           rates.map(thousands).join(", ")
         })`,
