@@ -3,7 +3,10 @@
  *
  * Reads the SQLite file in storage order (`after=` cursor), 10,000 readings
  * at a time, and stores them through the PostgreSQL store's own writer
- * (a reading already there is a duplicate, not an error). After each batch
+ * (a reading already there is a duplicate, not an error), each batch
+ * after the store has made room for its times (PostgreSQL: the partitions
+ * of their weeks, so the history does not all land in the default
+ * partition). After each batch
  * the target records how far it got (server/postgres_import.ts), so a copy
  * stopped by Ctrl-C, a crash or a lost connection resumes where it left
  * off when run again; readings added to the file since are copied by the
@@ -142,6 +145,7 @@ async function copy(
     while (!signal.aborted) {
       const page = await source.after(cursor, { limit: BATCH });
       if (page.readings.length === 0) break;
+      await target.prepareFor(page.readings.map((reading) => reading.timestamp));
       const result = await writer.write(page.readings);
       duplicates += result.duplicates;
       cursor = page.readings[page.readings.length - 1]!.cursor;

@@ -75,17 +75,21 @@ export function partitionSpan(name: string): { start: number; end: number } | un
   return { start, end: start + (kind === "p" ? DAY_MS : WEEK_MS) };
 }
 
-/**
- * Creates the partitions of the week of `now` and the next week, where
- * missing: one per week, or one per day of a week that cannot have one
- * (see the module doc).
- */
+/** Creates the partitions of the week of `now` and the next week, where missing. */
 export async function ensurePartitions(sql: Sql, now: number): Promise<void> {
+  await ensureWeeks(sql, [weekStart(now), weekStart(now) + WEEK_MS]);
+}
+
+/**
+ * Creates the partitions of the weeks starting at `weeks`, where missing:
+ * one per week, or one per day of a week that cannot have one (see the
+ * module doc).
+ */
+export async function ensureWeeks(sql: Sql, weeks: Iterable<number>): Promise<void> {
   const days = new Set(
     (await partitions(sql)).filter((p) => p.end - p.start === DAY_MS).map((p) => p.start),
   );
-  const thisWeek = weekStart(now);
-  for (const week of [thisWeek, thisWeek + WEEK_MS]) {
+  for (const week of weeks) {
     const weekDays = Array.from({ length: 7 }, (_, i) => week + i * DAY_MS);
     if (!weekDays.some((day) => days.has(day)) && await create(sql, week, WEEK_MS)) continue;
     for (const day of weekDays) await create(sql, day, DAY_MS);

@@ -30,7 +30,13 @@
  */
 
 import type { Reading } from "../protocol/mod.ts";
-import { ensurePartitions } from "./postgres_partitions.ts";
+import {
+  DAY_MS,
+  ensurePartitions,
+  ensureWeeks,
+  WEEK_MS,
+  weekStart,
+} from "./postgres_partitions.ts";
 import { connect, migrateSchema, type Sql } from "./postgres_schema.ts";
 import { STORED_CHANNEL } from "./postgres_insert.ts";
 import { COLUMNS, horizon, seriesRows, summarize, summarizedCursor } from "./postgres_summary.ts";
@@ -51,6 +57,8 @@ import {
 
 /** How often the partitions of the coming days are created. */
 const PARTITION_INTERVAL_MS = 3_600_000;
+/** How far back `prepareFor` makes partitions, in years. */
+const PREPARE_YEARS = 10;
 
 /** How often the summaries are brought up to date. */
 const SUMMARY_INTERVAL_MS = 250;
@@ -100,6 +108,8 @@ class PostgresStorage implements Storage {
   #summaryTimer: ReturnType<typeof setTimeout> | undefined;
   #summarizing: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Weeks {@linkcode prepareFor} has made partitions for. */
+  #prepared = new Set<number>();
 
   constructor(sql: Sql, pages: Sql, location: string) {
     this.#sql = sql;
@@ -213,6 +223,24 @@ class PostgresStorage implements Storage {
     const [row] = await this.#sql<{ bytes: number }[]>`
       SELECT pg_database_size(current_database())::int8 AS bytes`;
     return row!.bytes;
+  }
+
+  /**
+   * Partitions for the weeks of `timestamps` from the last ten years up
+   * to the next week; a stray clock's readings further off go to the
+   * default partition, as they would through a server.
+   */
+  async prepareFor(timestamps: readonly number[]): Promise<void> {
+    const now = Date.now();
+    const weeks = new Set<number>();
+    for (const ts of timestamps) {
+      if (ts < now - PREPARE_YEARS * 365 * DAY_MS || ts >= now + WEEK_MS) continue;
+      const week = weekStart(ts);
+      if (!this.#prepared.has(week)) weeks.add(week);
+    }
+    if (weeks.size === 0) return;
+    await ensureWeeks(this.#sql, [...weeks].sort((a, b) => a - b));
+    for (const week of weeks) this.#prepared.add(week);
   }
 
   openWriter(options: Parameters<Storage["openWriter"]>[0]): Promise<PostgresWriter> {

@@ -32,6 +32,7 @@ export function sqliteStorage(store: Store): Storage {
     newestCursor: () => Promise.resolve(store.newestCursor()),
     check: () => Promise.resolve(store.check()),
     sizeBytes: () => Promise.resolve(store.sizeBytes()),
+    prepareFor: () => Promise.resolve(),
     openWriter: async (options) => {
       const threadAvailable = () => options.log === undefined || writerThreadAvailable(options.log);
       if (store.location === ":memory:" || options.inThread || !threadAvailable()) {

@@ -119,6 +119,12 @@ export interface Storage {
   /** Bytes the store takes on disk. */
   sizeBytes(): Promise<number>;
   /**
+   * Readies the store for readings stamped at `timestamps`, older than a
+   * server would make room for (`deno task migrate`): PostgreSQL creates
+   * the partitions of their weeks; SQLite has nothing to do.
+   */
+  prepareFor(timestamps: readonly number[]): Promise<void>;
+  /**
    * The writer the server stores through. `inThread` asks for one that
    * commits on the calling thread (tests, `:memory:`).
    */

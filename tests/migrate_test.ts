@@ -1,7 +1,7 @@
 /**
  * `deno task migrate` as a real process under its permission set: an SQLite
- * store copied into a fresh PostgreSQL database with matching counts, a
- * second run that copies only what was added since (resume), a run without
+ * store copied into a fresh PostgreSQL database with matching counts and
+ * its history in week partitions of its own, a second run that copies only what was added since (resume), a run without
  * its ledger finding everything there, and a target that disagrees with the
  * file failing the run.
  *
@@ -11,11 +11,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
+import { partitionName, weekStart } from "../server/postgres_partitions.ts";
 import { openStorage } from "../server/storage.ts";
 import { openStore } from "../server/store.ts";
 import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
 import { startProgram } from "./_process.ts";
-import { testReading } from "./_reading.ts";
+import { TEST_EPOCH, testReading } from "./_reading.ts";
 
 const ignore = POSTGRES_MISSING !== undefined;
 
@@ -57,6 +58,13 @@ Deno.test({
       try {
         const [row] = await sql`SELECT count(*)::int AS n FROM readings`;
         assert.equal(row!.n, 28_000);
+        // A year-old history gets the partition of its week, not the default one.
+        const placement = await sql`SELECT tableoid::regclass::text AS part, count(*)::int AS n
+          FROM readings GROUP BY 1`;
+        assert.deepEqual(
+          placement.map((r) => [r.part, r.n]),
+          [[partitionName(weekStart(TEST_EPOCH)), 28_000]],
+        );
         // Its ledger lost, a copy starts over and finds everything there.
         await sql`DELETE FROM vigia_imports`;
         const third = await migrate(file, url, dir);
