@@ -2,6 +2,8 @@
  * Group commit into PostgreSQL: requests that arrive together are stored in
  * one transaction (one WAL flush), as the SQLite writers do (writer.ts),
  * and each request is answered once the commit holding it has returned.
+ * Two groups may be in flight, the second only once enough readings wait
+ * for it ({@linkcode SECOND_GROUP_READINGS}).
  *
  * A group's readings are sorted by identity and repeats within it dropped
  * (the first batch holding a reading stores it), then stored by COPY; when
@@ -33,6 +35,15 @@ import {
 
 /** Groups in flight at once: the next is sent while the previous waits for its WAL flush. */
 const CONCURRENCY = 2;
+/**
+ * Readings that must be queued for a second group to start while one is in
+ * flight; fewer wait for it to commit and go in the next group. Each group
+ * is a transaction (four round trips, a WAL flush, its COPY's setup), and
+ * two COPYs at once insert into the same last index pages: taking every
+ * request as it came made most groups a single request.
+ */
+const SECOND_GROUP_READINGS = 5_000;
+
 /** Attempts of a group that hit a deadlock or a serialization failure. */
 const ATTEMPTS = 5;
 /** Groups that go through `ON CONFLICT` after one that met a reading already stored. */
@@ -86,6 +97,7 @@ export class PostgresWriter implements Writer {
 
   #pump(): void {
     while (this.#running < CONCURRENCY && this.#queue.length > 0) {
+      if (this.#running > 0 && this.#queuedReadings() < SECOND_GROUP_READINGS) break;
       const group = takeGroup(this.#queue, (pending) => pending.readings.length);
       if (this.#running++ === 0) this.#idle = Promise.withResolvers<void>();
       this.#commit(group).finally(() => {
@@ -93,6 +105,12 @@ export class PostgresWriter implements Writer {
         this.#pump();
       });
     }
+  }
+
+  #queuedReadings(): number {
+    let readings = 0;
+    for (const pending of this.#queue) readings += pending.readings.length;
+    return readings;
   }
 
   async #commit(group: Pending[]): Promise<void> {

@@ -27,6 +27,7 @@ import type { Sql } from "../server/postgres_schema.ts";
 import { announce, summarize, SUMMARY_LOCK } from "../server/postgres_summary.ts";
 import { openStorage, type Storage } from "../server/storage.ts";
 import { apiReading, postReadings } from "./_api.ts";
+import { testReading } from "./_reading.ts";
 import { POSTGRES_MISSING, sharedPostgres, stopSharedPostgres } from "./_postgres.ts";
 import { startProgram } from "./_process.ts";
 
@@ -456,6 +457,28 @@ Deno.test({
       }
     } finally {
       await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres: small requests arriving while a group commits wait and go in one group",
+  ignore,
+  fn: async () => {
+    const url = await (await sharedPostgres()).createDatabase();
+    const store = await openStorage(url);
+    const groups: number[] = [];
+    const writer = store.createWriter({ onCommit: (info) => groups.push(info.requests) });
+    try {
+      // The first starts a group at once; the next three come while it is in flight.
+      const results = await Promise.all(
+        [1, 2, 3, 4].map((id) => writer.write([testReading(id, 0)])),
+      );
+      assert.deepEqual(results.map((r) => r.stored), [1, 1, 1, 1]);
+      assert.deepEqual(groups, [1, 3], "not a second group for each small request");
+    } finally {
+      await writer.close();
+      await store.close();
     }
   },
 });
