@@ -25,6 +25,7 @@ import type { Logger } from "../lib/log.ts";
 import type { MeasuredReading } from "../protocol/mod.ts";
 import { ReadingQueue } from "./queue.ts";
 import { serveConnection, type SessionHost } from "./session.ts";
+import { connectLinkTls, type LinkConn } from "./tls_link.ts";
 import { InFlightWindow, WINDOW_FLOOR } from "./window.ts";
 import type { Simulator } from "./simulator.ts";
 import type { LatencyHistogram, SensorCounters } from "./stats.ts";
@@ -167,7 +168,7 @@ export class SensorLink {
     dropped: boolean,
   ): Promise<{ progress: boolean; failure?: string; dropped?: boolean }> {
     const { counters, log, verbose } = this.#options;
-    let conn: Deno.TlsConn;
+    let conn: LinkConn;
     try {
       conn = await this.#connect();
     } catch (error) {
@@ -202,28 +203,9 @@ export class SensorLink {
     }
   }
 
-  async #connect(): Promise<Deno.TlsConn> {
+  #connect(): Promise<LinkConn> {
     const { hostname, port, caCert, cert, key } = this.#options;
-    const connecting = Deno.connectTls({ hostname, port, caCerts: [caCert], cert, key });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("connect timed out")), CONNECT_TIMEOUT_MS);
-    });
-    let conn: Deno.TlsConn | undefined;
-    try {
-      conn = await Promise.race([connecting, timeout]);
-      await Promise.race([conn.handshake(), timeout]);
-      return conn;
-    } catch (error) {
-      // Close exactly once: a second close() throws BadResource, and thrown
-      // in a promise callback it would end the process with every reading
-      // still waiting for its ACK.
-      if (conn) conn.close();
-      else connecting.then((late) => late.close(), () => {}); // a connect that lands after the timeout
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+    return connectLinkTls({ hostname, port, caCert, cert, key, timeoutMs: CONNECT_TIMEOUT_MS });
   }
 
   #waitForWork(signal?: AbortSignal): Promise<void> {
@@ -244,14 +226,21 @@ export class SensorLink {
  * configuration problem an operator must fix, not a network outage.
  */
 export function describeConnectFailure(reason: string): string {
-  if (/invalid peer certificate: (BadSignature|UnknownIssuer)/i.test(reason)) {
+  if (
+    /invalid peer certificate: (BadSignature|UnknownIssuer)|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|SELF_SIGNED_CERT|CERT_SIGNATURE_FAILURE/i
+      .test(reason)
+  ) {
     return "the gateway's certificate is not signed by this sensor's CA (ca.crt in --certs): " +
       "both sides must use the same certs/";
   }
-  if (/invalid peer certificate: (Expired|NotValidYet)/i.test(reason)) {
+  if (
+    /invalid peer certificate: (Expired|NotValidYet)|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID/i.test(
+      reason,
+    )
+  ) {
     return "the gateway's certificate is outside its validity period";
   }
-  if (/NotValidForName|not valid for name/i.test(reason)) {
+  if (/NotValidForName|not valid for name|ERR_TLS_CERT_ALTNAME_INVALID/i.test(reason)) {
     return "the gateway's certificate does not name the host in --gateway";
   }
   if (/fatal alert/i.test(reason)) {

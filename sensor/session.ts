@@ -23,6 +23,7 @@ import {
   READING_FRAME_SIZE,
 } from "../protocol/mod.ts";
 import type { ReadingQueue } from "./queue.ts";
+import type { LinkConn } from "./tls_link.ts";
 import type { InFlightWindow } from "./window.ts";
 import type { LatencyHistogram, SensorCounters } from "./stats.ts";
 
@@ -56,11 +57,10 @@ export interface SessionOptions {
 }
 
 /**
- * Most frames per socket write. One write per wake-up matters: a second
- * small write right behind the first waits in the kernel (Nagle's
- * algorithm; `Deno.TlsConn` cannot set TCP_NODELAY) for the gateway's
- * delayed TCP ACK, 40 ms on Linux. So a whole window goes out in one write
- * rather than in pieces, the second of which would stall so.
+ * Most frames per socket write. A whole window goes out in one write, not
+ * frame by frame: one TLS record and one system call rather than many (the
+ * connection has Nagle's algorithm off, see tls_link.ts, so nothing would
+ * coalesce them).
  */
 const MAX_FRAMES_PER_WRITE = 4_096;
 /** Frames the write buffer holds at first; it grows to what a write needs. */
@@ -89,7 +89,7 @@ interface SessionState {
  * that worked.
  */
 export async function serveConnection(
-  conn: Deno.TlsConn,
+  conn: LinkConn,
   host: SessionHost,
   options: SessionOptions,
   signal: AbortSignal,
@@ -154,7 +154,7 @@ export async function serveConnection(
 }
 
 async function readLoop(
-  conn: Deno.TlsConn,
+  conn: LinkConn,
   host: SessionHost,
   options: SessionOptions,
   state: SessionState,
@@ -207,7 +207,7 @@ async function readLoop(
 }
 
 async function writeLoop(
-  conn: Deno.TlsConn,
+  conn: LinkConn,
   host: SessionHost,
   options: SessionOptions,
   state: SessionState,
@@ -246,7 +246,7 @@ async function writeLoop(
       });
       state.chunks.push([lastSeq, n, performance.now()]);
       state.armWatchdog();
-      await writeAll(conn, buffer.subarray(0, offset));
+      await conn.write(buffer.subarray(0, offset));
     }
   } catch (error) {
     if (state.open) {
@@ -296,9 +296,4 @@ function recordLatency(
   if (covered === 0) return 0;
   chunks.splice(0, covered);
   return now - oldest!;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }

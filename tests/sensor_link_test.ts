@@ -183,6 +183,23 @@ Deno.test("describeConnectFailure() tells a certificate mismatch from an unreach
     /not signed by this sensor's CA/,
   );
   assert.match(
+    describeConnectFailure(
+      "unable to verify the first certificate (UNABLE_TO_VERIFY_LEAF_SIGNATURE)",
+    ),
+    /not signed by this sensor's CA/,
+  );
+  assert.match(
+    describeConnectFailure("certificate has expired (CERT_HAS_EXPIRED)"),
+    /outside its validity period/,
+  );
+  assert.match(
+    describeConnectFailure(
+      "Hostname/IP does not match certificate's altnames: Host: vm. is not in the cert's " +
+        "altnames: DNS:localhost (ERR_TLS_CERT_ALTNAME_INVALID)",
+    ),
+    /does not name the host/,
+  );
+  assert.match(
     describeConnectFailure("received fatal alert: DecryptError"),
     /refused this sensor's/,
   );
