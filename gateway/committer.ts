@@ -1,8 +1,9 @@
 /**
  * Group commit: readings from every connection collect in one in-memory
- * batch; every flush interval (or sooner, once it holds 4,096 readings) the
- * batch is committed to the spool in one transaction, and only then does
- * each connection that contributed send its one cumulative ACK.
+ * batch; every flush interval (or sooner, once it holds 4,096 readings, or
+ * 256 while the forwarder has nothing in flight) the batch is committed to
+ * the spool in one transaction, and only then does each connection that
+ * contributed send its one cumulative ACK.
  *
  * This is where the link's promise is kept: an ACK goes out strictly after
  * the commit that made its readings durable. A failed commit sends no ACK;
@@ -30,6 +31,20 @@ import { MAX_BATCH_READINGS, type Spool } from "./spool.ts";
  */
 export const EARLY_COMMIT_READINGS = 4_096;
 
+/**
+ * Readings that make a batch worth committing at once while the forwarder
+ * has nothing in flight: it posts the batch straight away, so waiting out
+ * the flush interval would only make its readings older. So at tens of
+ * thousands of readings a second commits follow the server's round trip
+ * rather than the interval. Large enough that a plant's steady trickle
+ * still commits on the interval (each commit here is also a request and a
+ * commit at the server, whose cost is mostly per commit). Only while
+ * nothing is in flight: with a request at the server, another small one
+ * would take the server's time from it (flat out, the lanes stay busy and
+ * the 4,096 early commit does the work).
+ */
+export const IDLE_COMMIT_READINGS = 256;
+
 /** A contributor to a batch: told once the batch is durable, or that it failed. */
 export interface CommitParty {
   /** The batch holding this party's readings is durable: ACK them. */
@@ -42,6 +57,8 @@ export interface CommitParty {
 export interface CommitterOptions {
   /** Longest time a reading waits for its commit, in ms (the protocol's 50 ms by default). */
   readonly flushMs: number;
+  /** The spool's drain: while it has nothing in flight, a batch of 256 is committed at once. */
+  readonly drain?: { readonly idle: boolean };
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
 }
@@ -56,10 +73,14 @@ export class Committer {
   /** Device-source sensors in the batch: the last seq each was given. */
   #seqs = new Map<number, number>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** A commit on the next turn of the event loop is set. */
+  #soon = false;
 
   constructor(spool: Spool, options: CommitterOptions) {
     this.#spool = spool;
     this.#options = options;
+    // Rows removed: a request ended; look once the forwarder has settled it.
+    if (options.drain) spool.on("removed", () => queueMicrotask(this.#commitIfIdle));
   }
 
   /** Readings accepted but not yet committed. */
@@ -91,15 +112,28 @@ export class Committer {
       // that senders, their windows full, are waiting for. Commit on the next
       // turn of the event loop rather than inside the caller's decode loop,
       // which must not be re-entered.
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(this.flush, 0);
+      this.#commitSoon();
+    } else if (this.#count === IDLE_COMMIT_READINGS) {
+      this.#commitIfIdle();
     }
+  }
+
+  #commitIfIdle = (): void => {
+    if (this.#count >= IDLE_COMMIT_READINGS && this.#options.drain?.idle) this.#commitSoon();
+  };
+
+  #commitSoon(): void {
+    if (this.#soon) return;
+    clearTimeout(this.#timer);
+    this.#soon = true;
+    this.#timer = setTimeout(this.flush, 0);
   }
 
   /** Commits the batch now and notifies its parties. Safe to call at any time. */
   flush = (): void => {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#soon = false;
     if (this.#count === 0) return;
     const count = this.#count;
     const parties = this.#parties;

@@ -100,6 +100,8 @@ export class Forwarder {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Rows posted and not yet answered: no other request may take them. */
   #inFlight = new Set<number>();
+  /** Requests in flight. */
+  #requests = 0;
   /** When the current run of failures began; undefined while the server answers. */
   #failingSince: number | undefined;
   /**
@@ -136,6 +138,11 @@ export class Forwarder {
   /** Whether the server is taking rows now: it answered 2xx lately and has not stalled since. */
   get draining(): boolean {
     return !this.#stalled && performance.now() - this.#lastStoredAt <= DRAINING_FRESH_MS;
+  }
+
+  /** Whether no request is in flight while the server answers: rows committed now are posted at once. */
+  get idle(): boolean {
+    return this.#requests === 0 && this.#failingSince === undefined;
   }
 
   /** Readings the server stored per second of forwarding (requests in flight); undefined until measured. */
@@ -188,12 +195,14 @@ export class Forwarder {
       this.#rate.start(readings, performance.now());
       const server = this.#servers.pick(performance.now());
       let outcome: Outcome;
+      this.#requests++;
       try {
         outcome = await this.#post(batches, body, server.url);
         // Measured before the removal, whose listeners read the admission limit made of it.
         this.#rate.finish(readings, performance.now(), outcome.kind === "stored");
         if (outcome.kind === "stored") this.#spool.remove(batches);
       } finally {
+        this.#requests--;
         for (const batch of batches) this.#inFlight.delete(batch.id);
         this.notify(); // rows released, or the server answering again
       }

@@ -95,7 +95,13 @@ export async function serveGateway(
     // The admission limit is made of the forwarder's rate, and within its budget rows go oldest first.
     fifoReadings: (): number => admission.budgetReadings(),
   });
-  const committer = new Committer(spool, { flushMs: options.flushMs, metrics, log });
+  const committer = new Committer(spool, {
+    flushMs: options.flushMs,
+    // Committed early while the forwarder has nothing in flight: it posts the batch at once.
+    drain: forwarder,
+    metrics,
+    log,
+  });
   const admission: Admission = new Admission({
     budgetMs: options.backlogMs,
     maxReadings: spool.maxReadings,
