@@ -8,7 +8,8 @@
  */
 
 import postgres from "postgres";
-import { partitionName, partitionSpan, WEEK_MS } from "../server/postgres_partitions.ts";
+import { partitionName, readingPartitions, WEEK_MS } from "../server/postgres_partitions.ts";
+import type { Sql } from "../server/postgres_schema.ts";
 import {
   AGGREGATE_OF_READINGS,
   AGGREGATE_OF_ROLLUPS,
@@ -51,8 +52,9 @@ export interface LoadWeek {
  *
  * Every partition but the default one is dropped first. Each week goes
  * into a table of its own without indexes, which is then attached as that
- * week's partition (PostgreSQL builds its indexes at once, by sorting). Then VACUUM ANALYZE, what autovacuum does to a table that
- * received that many inserts, and the summaries (`vigia_sensors`,
+ * week's partition (PostgreSQL builds its indexes at once, by sorting).
+ * Then VACUUM ANALYZE, what autovacuum does to a table that received that
+ * many inserts, and the summaries (`vigia_sensors`,
  * `vigia_rollups`, the summarised cursor) computed from the readings in
  * SQL, as the server would have kept them while storing them. Cursors
  * `1…N` are below the horizon of every later transaction (checked), so a
@@ -75,11 +77,8 @@ export async function loadPostgres(
       );
     }
     await sql`SET maintenance_work_mem = '256MB'`;
-    const tables = await sql<{ name: string }[]>`
-      SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-      WHERE i.inhparent = 'readings'::regclass`;
-    for (const { name } of tables) {
-      if (partitionSpan(name) !== undefined) await sql.unsafe(`DROP TABLE ${name}`);
+    for (const { name } of await readingPartitions(sql as unknown as Sql)) {
+      await sql.unsafe(`DROP TABLE ${name}`);
     }
     for (const week of weeks) {
       const name = partitionName(week.start);

@@ -100,8 +100,6 @@ export class Forwarder {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Rows posted and not yet answered: no other request may take them. */
   #inFlight = new Set<number>();
-  /** Requests in flight. */
-  #requests = 0;
   /** When the current run of failures began; undefined while the server answers. */
   #failingSince: number | undefined;
   /**
@@ -142,7 +140,7 @@ export class Forwarder {
 
   /** Whether no request is in flight while the server answers: rows committed now are posted at once. */
   get idle(): boolean {
-    return this.#requests === 0 && this.#failingSince === undefined;
+    return this.#inFlight.size === 0 && this.#failingSince === undefined;
   }
 
   /** Readings the server stored per second of forwarding (requests in flight); undefined until measured. */
@@ -195,14 +193,12 @@ export class Forwarder {
       this.#rate.start(readings, performance.now());
       const server = this.#servers.pick(performance.now());
       let outcome: Outcome;
-      this.#requests++;
       try {
         outcome = await this.#post(batches, body, server.url);
         // Measured before the removal, whose listeners read the admission limit made of it.
         this.#rate.finish(readings, performance.now(), outcome.kind === "stored");
         if (outcome.kind === "stored") this.#spool.remove(batches);
       } finally {
-        this.#requests--;
         for (const batch of batches) this.#inFlight.delete(batch.id);
         this.notify(); // rows released, or the server answering again
       }

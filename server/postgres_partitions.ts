@@ -67,7 +67,7 @@ export function partitionName(start: number, span = WEEK_MS): string {
 }
 
 /** The span `[start, end)` a partition named by {@linkcode partitionName} covers, if it is one. */
-export function partitionSpan(name: string): { start: number; end: number } | undefined {
+function partitionSpan(name: string): { start: number; end: number } | undefined {
   const match = NAME.exec(name);
   if (match === null) return undefined;
   const [, kind, year, month, day] = match;
@@ -87,7 +87,7 @@ export async function ensurePartitions(sql: Sql, now: number): Promise<void> {
  */
 export async function ensureWeeks(sql: Sql, weeks: Iterable<number>): Promise<void> {
   const days = new Set(
-    (await partitions(sql)).filter((p) => p.end - p.start === DAY_MS).map((p) => p.start),
+    (await readingPartitions(sql)).filter((p) => p.end - p.start === DAY_MS).map((p) => p.start),
   );
   for (const week of weeks) {
     const weekDays = Array.from({ length: 7 }, (_, i) => week + i * DAY_MS);
@@ -115,7 +115,9 @@ async function create(sql: Sql, start: number, span: number): Promise<boolean> {
 }
 
 /** The week and day partitions of `readings`, with their spans. */
-async function partitions(sql: Sql): Promise<{ name: string; start: number; end: number }[]> {
+export async function readingPartitions(
+  sql: Sql,
+): Promise<{ name: string; start: number; end: number }[]> {
   const tables = await sql<{ name: string }[]>`
     SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = 'readings'::regclass`;
@@ -132,7 +134,7 @@ async function partitions(sql: Sql): Promise<{ name: string; start: number; end:
  */
 export async function dropPartitionsBefore(sql: Sql, cutoff: number): Promise<number> {
   let dropped = 0;
-  for (const { name, start, end } of await partitions(sql)) {
+  for (const { name, start, end } of await readingPartitions(sql)) {
     if (end > cutoff) continue;
     await sql.begin(async (tx) => {
       await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
