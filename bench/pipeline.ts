@@ -59,7 +59,7 @@ import { exitIfHelpAsked } from "./usage.ts";
 const USAGE = `
 Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
          [--warmup 5] [--outage 30] [--idle 10000] [--backlog-ms MS] [--window N]
-         [--profile DIR] [--db postgres://…]
+         [--server-delay-ms MS] [--profile DIR] [--db postgres://…]
 
   --runs N        runs per scale; the median is printed (default 3)
   --scales LIST   comma-separated SENSORSxMODE, MODE one of rate (1/s per
@@ -76,6 +76,9 @@ Usage: deno task bench pipeline -- [--runs 3] [--scales LIST] [--seconds 10]
   --backlog-ms MS the gateway's --backlog-ms (default: the gateway's)
   --window N      the sensors' --window, readings in flight per sensor
                   (default: the sensor's)
+  --server-delay-ms MS
+                  the gateway reaches the server through a proxy that holds
+                  every chunk MS ms each way (a far server; default 0)
   --profile DIR   write V8 CPU profiles of every process under DIR
   --db URL        store into this scratch PostgreSQL database (emptied before each run)
 `;
@@ -91,6 +94,7 @@ const { values: flags } = parseArgs({
     outage: { type: "string", default: "30" },
     "backlog-ms": { type: "string" },
     window: { type: "string" },
+    "server-delay-ms": { type: "string", default: "0" },
     idle: { type: "string", default: "10000" },
     profile: { type: "string" },
     db: { type: "string" },
@@ -106,6 +110,7 @@ const BACKLOG_MS = flags["backlog-ms"] === undefined
   ? undefined
   : positive("backlog-ms", flags["backlog-ms"], 0);
 const WINDOW = flags.window === undefined ? undefined : positive("window", flags.window);
+const SERVER_DELAY_MS = positive("server-delay-ms", flags["server-delay-ms"], 0);
 const IDLE = positive("idle", flags.idle, 0);
 const PROFILE = typeof flags.profile === "string" ? flags.profile : undefined;
 const DB = typeof flags.db === "string" ? flags.db : undefined;
@@ -206,8 +211,8 @@ async function main(): Promise<number> {
         `--warmup ${WARMUP} --outage ${OUTAGE} --idle ${IDLE}${
           BACKLOG_MS === undefined ? "" : ` --backlog-ms ${BACKLOG_MS}`
         }${WINDOW === undefined ? "" : ` --window ${WINDOW}`}${
-          PROFILE ? ` --profile ${PROFILE}` : ""
-        }; ` +
+          SERVER_DELAY_MS === 0 ? "" : ` --server-delay-ms ${SERVER_DELAY_MS}`
+        }${PROFILE ? ` --profile ${PROFILE}` : ""}; ` +
         `open files ${limits?.soft ?? "?"}; gateway --max-connections ${
           Math.max(DEFAULT_MAX_CONNECTIONS, largest + 1_000)
         } (default ${DEFAULT_MAX_CONNECTIONS}); sensor processes of at most ${SENSORS_PER_PROCESS}`,
@@ -231,6 +236,7 @@ async function main(): Promise<number> {
           outageSeconds: OUTAGE,
           backlogMs: BACKLOG_MS,
           window: WINDOW,
+          serverDelayMs: SERVER_DELAY_MS,
           warmupSeconds: WARMUP,
           seconds: scale.mode === "idle" ? Math.max(SECONDS, IDLE_INTERVAL_S + 5) : SECONDS,
           certs,

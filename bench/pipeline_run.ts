@@ -45,6 +45,7 @@ import {
   tallyRows,
   windowQuantile,
 } from "./pipeline_tally.ts";
+import { type DelayProxy, startDelayProxy } from "./delay_proxy.ts";
 import { type OutageResult, runOutage } from "./pipeline_outage.ts";
 import { emptyPostgres, postgresSensorRows } from "./postgres.ts";
 import { type ProcessStats, sampleCosts } from "./process_stats.ts";
@@ -79,6 +80,8 @@ export interface RunOptions {
   readonly backlogMs?: number | undefined;
   /** The sensors' `--window` (default: their own default). */
   readonly window?: number | undefined;
+  /** Milliseconds each way a proxy between gateway and server holds every chunk (0: none). */
+  readonly serverDelayMs?: number | undefined;
   /** Progress lines. */
   readonly progress: (line: string) => void;
 }
@@ -183,6 +186,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
       ? []
       : ["--cpu-prof", `--cpu-prof-dir=${join(options.profileDir, name)}`];
   const children: Child[] = [];
+  const proxies: DelayProxy[] = [];
   const problems: string[] = [];
   const startServer = async (port: number) => {
     const child = await startChild("server.ts", [
@@ -203,11 +207,19 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     let { child: server, port: serverPort } = await startServer(0);
     // failover: the server killed halfway through the window.
     const second = mode === "failover" ? await startServer(0) : undefined;
+    // A far server: the gateway reaches each server through a delaying proxy.
+    const reach = (port: number) => {
+      if (!options.serverDelayMs) return port;
+      const proxy = startDelayProxy({ hostname: "127.0.0.1", port }, options.serverDelayMs);
+      proxies.push(proxy);
+      return proxy.port;
+    };
     const gateway = await startChild("gateway.ts", [
       "--port",
       "0",
       "--server",
-      [serverPort, ...(second ? [second.port] : [])].map((p) => `http://127.0.0.1:${p}`).join(","),
+      [serverPort, ...(second ? [second.port] : [])].map((p) => `http://127.0.0.1:${reach(p)}`)
+        .join(","),
       "--spool",
       join(dir, "spool.db"),
       "--certs",
@@ -439,6 +451,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     throw error;
   } finally {
     await Promise.all(children.map((child) => child.stop("SIGKILL", 0).catch(() => {})));
+    for (const proxy of proxies) proxy.close();
   }
 }
 

@@ -19,13 +19,17 @@
  * with the backlog, when that drains faster): live readings get at least
  * half the server while the backlog drains, and nobody is refused.
  *
- * The budget counts the requests in flight, so it must be longer than the
- * server's round trip: the rate is measured, not known, and when the round
- * trip bounds it, a budget shorter than the round trip holds requests to
- * less than the round trip could carry, which lowers the rate measured and
- * so the limit, down to {@linkcode MIN_LIMIT_READINGS}. On one machine or
- * a plant network the round trip is milliseconds; a far server needs a
- * larger `--backlog-ms`.
+ * The limit counts the requests in flight, so it is never less than two
+ * round trips of forwarding (the least round trip of the recent requests):
+ * one in flight and one gathering behind it. The rate is measured, not
+ * known, and when the round trip bounds it — a far server — a limit of
+ * less than a round trip holds requests to less than the round trip could
+ * carry, which lowers the rate measured and so the limit, down to
+ * {@linkcode MIN_LIMIT_READINGS}: 100 sensors at 10 Hz behind a 200 ms
+ * round trip were stored at under 400 readings/s, and their sensors
+ * dropped readings. With two round trips the limit can double each round
+ * trip until the server or the sensors set the pace. On one machine or a
+ * plant network the round trip is milliseconds and `--backlog-ms` governs.
  *
  * Pure bookkeeping with the clock passed in.
  *
@@ -46,6 +50,8 @@ export interface Drain {
   readonly draining: boolean;
   /** Readings the server stored per second of forwarding, undefined until measured. */
   readonly drainRate: number | undefined;
+  /** The least round trip of the recent requests, in ms; undefined until one was answered. */
+  readonly roundTripMs: number | undefined;
 }
 
 /** Options of an {@linkcode Admission}. */
@@ -72,12 +78,16 @@ export class Admission {
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** `--backlog-ms` of forwarding at the measured rate, in readings; 0 without a budget or a rate. */
+  /**
+   * `--backlog-ms` of forwarding at the measured rate, or two round trips
+   * of it when that is more, in readings; 0 without a budget or a rate.
+   */
   budgetReadings(): number {
     const { budgetMs, drain } = this.#options;
     const rate = drain.drainRate;
     if (budgetMs === 0 || rate === undefined) return 0;
-    return Math.max(MIN_LIMIT_READINGS, rate * budgetMs / 1000);
+    const ms = Math.max(budgetMs, 2 * (drain.roundTripMs ?? 0));
+    return Math.max(MIN_LIMIT_READINGS, rate * ms / 1000);
   }
 
   /** Readings the spool may hold now, given it holds `depth`. */

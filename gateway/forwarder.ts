@@ -84,6 +84,8 @@ const LANES = 2;
 const DRAINING_FRESH_MS = 5_000;
 /** Floor under a `Retry-After: 0`, so a confused server cannot make us spin. */
 const MIN_RETRY_MS = 100;
+/** Answered requests whose least round trip is {@linkcode Forwarder.roundTripMs}. */
+const ROUND_TRIPS_KEPT = 16;
 
 /** The spool's drain. Call {@linkcode run} once; {@linkcode stop} to end it. */
 export class Forwarder {
@@ -119,6 +121,8 @@ export class Forwarder {
   #lastStoredAt = performance.now();
   /** Readings stored per second of forwarding: what the admission limit is made of. */
   #rate = new BusyRate();
+  /** Round trips of the last answered requests, in ms, oldest first. */
+  #roundTrips: number[] = [];
 
   constructor(spool: Spool, options: ForwarderOptions) {
     this.#spool = spool;
@@ -146,6 +150,14 @@ export class Forwarder {
   /** Readings the server stored per second of forwarding (requests in flight); undefined until measured. */
   get drainRate(): number | undefined {
     return this.#rate.perSecond;
+  }
+
+  /**
+   * The least round trip of the last 16 answered requests, in ms (the
+   * server's distance with the least queueing); undefined until one was.
+   */
+  get roundTripMs(): number | undefined {
+    return this.#roundTrips.length === 0 ? undefined : Math.min(...this.#roundTrips);
   }
 
   /** New batches were committed: wake up if idle. */
@@ -190,14 +202,20 @@ export class Forwarder {
       body ??= new Uint8Array(MAX_BODY_BYTES);
       for (const batch of batches) this.#inFlight.add(batch.id);
       const readings = count(batches);
-      this.#rate.start(readings, performance.now());
-      const server = this.#servers.pick(performance.now());
+      const started = performance.now();
+      this.#rate.start(readings, started);
+      const server = this.#servers.pick(started);
       let outcome: Outcome;
       try {
         outcome = await this.#post(batches, body, server.url);
         // Measured before the removal, whose listeners read the admission limit made of it.
-        this.#rate.finish(readings, performance.now(), outcome.kind === "stored");
-        if (outcome.kind === "stored") this.#spool.remove(batches);
+        const ended = performance.now();
+        this.#rate.finish(readings, ended, outcome.kind === "stored");
+        if (outcome.kind === "stored") {
+          this.#roundTrips.push(ended - started);
+          if (this.#roundTrips.length > ROUND_TRIPS_KEPT) this.#roundTrips.shift();
+          this.#spool.remove(batches);
+        }
       } finally {
         for (const batch of batches) this.#inFlight.delete(batch.id);
         this.notify(); // rows released, or the server answering again

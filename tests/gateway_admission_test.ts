@@ -1,7 +1,8 @@
 /**
  * The gateway's admission limit (gateway/admission.ts) with a clock and a
  * drain of the test's own: the budget at the measured rate while the server
- * takes readings, `--spool-max` while forwarding stalls, a slow start before
+ * takes readings, and never less than two round trips of forwarding (a far
+ * server), `--spool-max` while forwarding stalls, a slow start before
  * the first measurement, and the hand-over out of a stall coming down at
  * half the drain rate rather than at once.
  *
@@ -12,7 +13,11 @@ import assert from "node:assert/strict";
 import { Admission, MIN_LIMIT_READINGS } from "../gateway/admission.ts";
 
 function setup(budgetMs = 250) {
-  const drain = { draining: true, drainRate: undefined as number | undefined };
+  const drain = {
+    draining: true,
+    drainRate: undefined as number | undefined,
+    roundTripMs: undefined as number | undefined,
+  };
   let now = 0;
   const admission = new Admission({
     budgetMs,
@@ -36,6 +41,17 @@ Deno.test("admission: the budget at the measured rate while the server takes rea
   assert.equal(admission.limit(0), 50_000, "250 ms at 200,000/s");
   drain.drainRate = 10;
   assert.equal(admission.limit(0), MIN_LIMIT_READINGS, "never below the floor");
+});
+
+Deno.test("admission: never less than two round trips of forwarding, so a far server is not throttled", () => {
+  const { drain, admission } = setup(100);
+  drain.drainRate = 200_000;
+  drain.roundTripMs = 20;
+  assert.equal(admission.limit(0), 20_000, "a near server: 100 ms at 200,000/s");
+  drain.drainRate = 1_000;
+  drain.roundTripMs = 250;
+  assert.equal(admission.limit(0), 500, "a far one: two 250 ms round trips at 1,000/s");
+  assert.equal(admission.budgetReadings(), 500, "oldest first within it");
 });
 
 Deno.test("admission: --spool-max while forwarding stalls, and with --backlog-ms 0", () => {
