@@ -25,10 +25,9 @@
  * known, and when the round trip bounds it — a far server — a limit of
  * less than a round trip holds requests to less than the round trip could
  * carry, which lowers the rate measured and so the limit, down to
- * {@linkcode MIN_LIMIT_READINGS}: 100 sensors at 10 Hz behind a 200 ms
- * round trip were stored at under 400 readings/s, and their sensors
- * dropped readings. With two round trips the limit can double each round
- * trip until the server or the sensors set the pace. On one machine or a
+ * {@linkcode MIN_LIMIT_READINGS}, however little the plant sends. With two
+ * round trips the limit can double each round trip until the server or the
+ * sensors set the pace. On one machine or a
  * plant network the round trip is milliseconds and `--backlog-ms` governs.
  *
  * Pure bookkeeping with the clock passed in.

@@ -3,9 +3,9 @@
  * 100 ms each way (bench/delay_proxy.ts), a real gateway with its default
  * `--backlog-ms` (100 ms, half the round trip), and sensors at a fixed rate
  * the link carries easily. The admission limit must not throttle what the
- * round trip needs: before it was at least two round trips, it shrank to
- * its floor and stored under 400 readings/s of the 1,000 sent, every
- * reading waiting longer than the one before.
+ * round trip needs: a limit of less than a round trip of forwarding makes
+ * each round trip carry less than the last, down to the limit's floor, and
+ * every reading waits longer than the one before.
  *
  * @module
  */
