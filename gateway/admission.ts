@@ -19,16 +19,17 @@
  * with the backlog, when that drains faster): live readings get at least
  * half the server while the backlog drains, and nobody is refused.
  *
- * The limit counts the requests in flight, so it is never less than two
- * round trips of forwarding (the least round trip of the recent requests):
- * one in flight and one gathering behind it. The rate is measured, not
- * known, and when the round trip bounds it — a far server — a limit of
- * less than a round trip holds requests to less than the round trip could
- * carry, which lowers the rate measured and so the limit, down to
- * {@linkcode MIN_LIMIT_READINGS}, however little the plant sends. With two
- * round trips the limit can double each round trip until the server or the
- * sensors set the pace. On one machine or a
- * plant network the round trip is milliseconds and `--backlog-ms` governs.
+ * The limit counts the requests in flight, and the budget is for the
+ * server's time on them (its queue and its work); two network round trips
+ * come on top, one for the request in flight and one for the readings
+ * gathering behind it: the least of the recent requests' round trips, each
+ * less the time the server says it spent on it, so a busy server cannot
+ * pass for a far one. Without them a far server is throttled by its
+ * distance: the rate is measured, not known, and a limit of less than a
+ * round trip holds requests to less than the round trip could carry, which
+ * lowers the rate measured and so the limit, down to
+ * {@linkcode MIN_LIMIT_READINGS}, however little the plant sends. On one
+ * machine or a plant network the round trip is a millisecond or two.
  *
  * Pure bookkeeping with the clock passed in.
  *
@@ -49,7 +50,7 @@ export interface Drain {
   readonly draining: boolean;
   /** Readings the server stored per second of forwarding, undefined until measured. */
   readonly drainRate: number | undefined;
-  /** The least round trip of the recent requests, in ms; undefined until one was answered. */
+  /** The least network round trip of the recent requests, in ms; undefined until one was answered. */
   readonly roundTripMs: number | undefined;
 }
 
@@ -78,15 +79,14 @@ export class Admission {
   }
 
   /**
-   * `--backlog-ms` of forwarding at the measured rate, or two round trips
-   * of it when that is more, in readings; 0 without a budget or a rate.
+   * `--backlog-ms` plus two network round trips of forwarding at the
+   * measured rate, in readings; 0 without a budget or a rate.
    */
   budgetReadings(): number {
     const { budgetMs, drain } = this.#options;
     const rate = drain.drainRate;
     if (budgetMs === 0 || rate === undefined) return 0;
-    const ms = Math.max(budgetMs, 2 * (drain.roundTripMs ?? 0));
-    return Math.max(MIN_LIMIT_READINGS, rate * ms / 1000);
+    return Math.max(MIN_LIMIT_READINGS, rate * (budgetMs + 2 * (drain.roundTripMs ?? 0)) / 1000);
   }
 
   /** Readings the spool may hold now, given it holds `depth`. */

@@ -121,7 +121,7 @@ export class Forwarder {
   #lastStoredAt = performance.now();
   /** Readings stored per second of forwarding: what the admission limit is made of. */
   #rate = new BusyRate();
-  /** Round trips of the last answered requests, in ms, oldest first. */
+  /** Round trips of the last answered requests less the server's time, in ms, oldest first. */
   #roundTrips: number[] = [];
 
   constructor(spool: Spool, options: ForwarderOptions) {
@@ -153,8 +153,10 @@ export class Forwarder {
   }
 
   /**
-   * The least round trip of the last 16 answered requests, in ms (the
-   * server's distance with the least queueing); undefined until one was.
+   * The least round trip of the last 16 answered requests, each less the
+   * time the server said it spent on it (`Server-Timing`: its queue and
+   * its work), in ms: how far away the server is. Undefined until one was
+   * answered.
    */
   get roundTripMs(): number | undefined {
     return this.#roundTrips.length === 0 ? undefined : Math.min(...this.#roundTrips);
@@ -202,20 +204,14 @@ export class Forwarder {
       body ??= new Uint8Array(MAX_BODY_BYTES);
       for (const batch of batches) this.#inFlight.add(batch.id);
       const readings = count(batches);
-      const started = performance.now();
-      this.#rate.start(readings, started);
-      const server = this.#servers.pick(started);
+      this.#rate.start(readings, performance.now());
+      const server = this.#servers.pick(performance.now());
       let outcome: Outcome;
       try {
         outcome = await this.#post(batches, body, server.url);
         // Measured before the removal, whose listeners read the admission limit made of it.
-        const ended = performance.now();
-        this.#rate.finish(readings, ended, outcome.kind === "stored");
-        if (outcome.kind === "stored") {
-          this.#roundTrips.push(ended - started);
-          if (this.#roundTrips.length > ROUND_TRIPS_KEPT) this.#roundTrips.shift();
-          this.#spool.remove(batches);
-        }
+        this.#rate.finish(readings, performance.now(), outcome.kind === "stored");
+        if (outcome.kind === "stored") this.#spool.remove(batches);
       } finally {
         for (const batch of batches) this.#inFlight.delete(batch.id);
         this.notify(); // rows released, or the server answering again
@@ -306,6 +302,7 @@ export class Forwarder {
   ): Promise<Outcome> {
     // The lane's previous request has ended, so its body buffer is free to reuse.
     const body = buffer.subarray(0, writeBatchesJson(batches, buffer));
+    const sent = performance.now();
     let response: Response;
     try {
       response = await this.#fetch(url, {
@@ -324,6 +321,11 @@ export class Forwarder {
       return { kind: "retry", reason: fetchProblem(error, new URL(url)) };
     }
     const outcome = await readIngestAnswer(response);
+    if (outcome.kind === "stored") {
+      // The network's share: what the server says it spent on the request is its queue and work.
+      this.#roundTrips.push(Math.max(0, performance.now() - sent - (outcome.serverMs ?? 0)));
+      if (this.#roundTrips.length > ROUND_TRIPS_KEPT) this.#roundTrips.shift();
+    }
     if (outcome.kind === "retry" && (outcome.status === 401 || outcome.status === 403)) {
       this.#options.log.error(
         `the server refuses the ingest token (${outcome.reason}); check --certs`,

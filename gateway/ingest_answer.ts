@@ -9,7 +9,12 @@
 
 /** What one POST came to. */
 export type IngestOutcome =
-  | { readonly kind: "stored"; readonly duplicates: number }
+  | {
+    readonly kind: "stored";
+    readonly duplicates: number;
+    /** The server's own time on the request (`Server-Timing: store;dur=`), when it said. */
+    readonly serverMs?: number;
+  }
   | { readonly kind: "invalid"; readonly index: number; readonly error: string }
   | {
     readonly kind: "retry";
@@ -40,7 +45,10 @@ export async function readIngestAnswer(response: Response): Promise<IngestOutcom
   const answer = parseJsonObject(text);
   if (response.ok) {
     const duplicates = typeof answer?.duplicates === "number" ? answer.duplicates : 0;
-    return { kind: "stored", duplicates };
+    const serverMs = parseServerTiming(response.headers.get("server-timing"), "store");
+    return serverMs === undefined
+      ? { kind: "stored", duplicates }
+      : { kind: "stored", duplicates, serverMs };
   }
   const error = typeof answer?.error === "string" ? answer.error : text.slice(0, 200);
   if (response.status === 400 && typeof answer?.index === "number") {
@@ -105,4 +113,31 @@ export async function sendUntilTaken(
     response = await send();
   }
   return response;
+}
+
+/**
+ * The `dur` (ms) of metric `name` in a `Server-Timing` header
+ * (`store;dur=12.5`); undefined when absent or not a finite number >= 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseServerTiming } from "./ingest_answer.ts";
+ *
+ * assert.equal(parseServerTiming("db;dur=3, store;dur=12.5", "store"), 12.5);
+ * assert.equal(parseServerTiming("store", "store"), undefined);
+ * assert.equal(parseServerTiming(null, "store"), undefined);
+ * ```
+ */
+export function parseServerTiming(header: string | null, name: string): number | undefined {
+  for (const metric of (header ?? "").split(",")) {
+    const [metricName, ...params] = metric.split(";").map((part) => part.trim());
+    if (metricName !== name) continue;
+    for (const param of params) {
+      const match = /^dur=([0-9.]+)$/.exec(param);
+      const ms = match ? Number(match[1]) : NaN;
+      if (Number.isFinite(ms)) return ms;
+    }
+  }
+  return undefined;
 }

@@ -53,12 +53,12 @@ export const GATEWAY_METRICS = {
   spool_batches: ["gauge", "Rows (committed batches) in the spool"],
   admission_limit: [
     "gauge",
-    "Readings the spool takes before sensors are held: --backlog-ms of forwarding (at least two round trips), or --spool-max while forwarding stalls",
+    "Readings the spool takes before sensors are held: --backlog-ms plus two network round trips of forwarding, or --spool-max while forwarding stalls",
   ],
   drain_rate: ["gauge", "Readings per second the server stored, measured while forwarding"],
   forward_round_trip_seconds: [
     "gauge",
-    "The least round trip of the last 16 requests answered 2xx",
+    "The least round trip of the last 16 requests answered 2xx, less the server's own time (Server-Timing)",
   ],
   forwarded: ["counter", "Readings the server answered 2xx for, deleted from the spool"],
   forward_requests: ["counter", "POST /api/data requests answered 2xx"],

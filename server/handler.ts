@@ -151,12 +151,16 @@ export function createHandler(store: Storage, options: HandlerOptions): Handler 
         throw new HttpError(503, "Cannot store readings: server is shutting down");
       }
       const body = await readBody(request, limits);
+      const received = performance.now();
       // Checked before the parse: under overload the parse is the work worth saving.
       if (!queue.admits()) throw busy(queue.waitMs());
       const readings = parseReadings(body, limits.maxBatch);
       const result = readings.length === 0 ? { stored: 0, duplicates: 0 } : await write(readings);
       metrics.observeFreshness(readings, Date.now());
-      return json(result);
+      // The server's own share of the client's round trip (queue, parse, commit): a gateway
+      // tells from it how far away the server is (gateway/admission.ts).
+      const ms = (performance.now() - received).toFixed(1);
+      return json(result, 200, { "server-timing": `store;dur=${ms}` });
     } catch (error) {
       if (error instanceof HttpError && error.status !== 503) metrics.rejected++;
       throw error;

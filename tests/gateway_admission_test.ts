@@ -1,8 +1,8 @@
 /**
  * The gateway's admission limit (gateway/admission.ts) with a clock and a
  * drain of the test's own: the budget at the measured rate while the server
- * takes readings, and never less than two round trips of forwarding (a far
- * server), `--spool-max` while forwarding stalls, a slow start before
+ * takes readings, plus two network round trips (a far server),
+ * `--spool-max` while forwarding stalls, a slow start before
  * the first measurement, and the hand-over out of a stall coming down at
  * half the drain rate rather than at once.
  *
@@ -43,15 +43,15 @@ Deno.test("admission: the budget at the measured rate while the server takes rea
   assert.equal(admission.limit(0), MIN_LIMIT_READINGS, "never below the floor");
 });
 
-Deno.test("admission: never less than two round trips of forwarding, so a far server is not throttled", () => {
+Deno.test("admission: two network round trips on top of the budget, so a far server is not throttled", () => {
   const { drain, admission } = setup(100);
   drain.drainRate = 200_000;
-  drain.roundTripMs = 20;
-  assert.equal(admission.limit(0), 20_000, "a near server: 100 ms at 200,000/s");
+  drain.roundTripMs = 1;
+  assert.equal(admission.limit(0), 20_400, "a near server: 102 ms at 200,000/s");
   drain.drainRate = 1_000;
   drain.roundTripMs = 250;
-  assert.equal(admission.limit(0), 500, "a far one: two 250 ms round trips at 1,000/s");
-  assert.equal(admission.budgetReadings(), 500, "oldest first within it");
+  assert.equal(admission.limit(0), 600, "a far one: 100 ms + two 250 ms round trips at 1,000/s");
+  assert.equal(admission.budgetReadings(), 600, "oldest first within it");
 });
 
 Deno.test("admission: --spool-max while forwarding stalls, and with --backlog-ms 0", () => {

@@ -95,6 +95,8 @@ test("POST /api/data stores one reading and GET /api/readings returns it byte fo
   const response = await api.post(apiReading());
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), { stored: 1, duplicates: 0 });
+  // The server's own time on the request, from which a gateway tells the network's share.
+  assert.match(response.headers.get("server-timing") ?? "", /^store;dur=\d+\.\d$/);
   const text = await (await api.request("/api/readings")).text();
   assert.equal(
     text,
