@@ -46,8 +46,11 @@ Deno.test("pipeline bench: a small run stores every reading once and prints its 
     "--",
     ...["--scales", "3xrate,3xmax,3x300,3xoutage", "--runs", "1", "--seconds", "2"],
     ...["--warmup", "1", "--outage", "1", "--idle", "0"],
+    // The server 20 ms away each way, through the delaying proxy (an outage restarts it behind it).
+    ...["--server-delay-ms", "20"],
   );
   assert.equal(code, 0, stdout);
+  assert.match(stdout, /settings: .* --server-delay-ms 20;/);
   for (const scale of ["3xrate", "3xmax", "3x300", "3xoutage"]) {
     const fields = benchLine(stdout, scale);
     assert.equal(fields.get("lost"), "0");
