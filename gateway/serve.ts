@@ -110,7 +110,10 @@ export async function serveGateway(
   const gate = new RoomGate(spool, { drain: forwarder, admission, metrics });
   metrics.readGauge("admission_limit", () => admission.limit(spool.depth));
   metrics.readGauge("drain_rate", () => Math.round(forwarder.drainRate ?? 0));
-  metrics.readGauge("forward_round_trip_seconds", () => (forwarder.roundTripMs ?? 0) / 1000);
+  metrics.readGauge(
+    "forward_round_trip_seconds",
+    () => Math.round((forwarder.roundTripMs ?? 0) * 10) / 10_000,
+  );
   const listener = await listenForSensors({
     hostname: options.host,
     port: options.port,
