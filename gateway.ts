@@ -117,8 +117,9 @@ export const FLAGS: readonly Flag[] = [
     value: "MS",
     default: "100",
     help: "while the server takes readings, spool at most MS of forwarding (at the rate " +
-      "measured, plus two network round trips to the server) and hold sensors back beyond " +
-      "it; a stalled server fills the spool towards --spool-max; 0 = no budget",
+      "measured, plus two network round trips to the server; keep MS above the server's own " +
+      "time per request) and hold sensors back beyond it; a stalled server fills the spool " +
+      "towards --spool-max; 0 = no budget",
   },
   {
     name: "max-connections",
