@@ -3,7 +3,10 @@
  * server on this machine answers the gateway as one `2 × delayMs` away
  * would (another site, a cloud region). Used by the pipeline benchmark's
  * `--server-delay-ms` and by the far-server test. Order is kept in each
- * direction; a connection's end is passed on after its last chunk.
+ * direction; a connection's end is passed on after its last chunk. It
+ * reads as fast as the sender writes (chunks wait in memory, not in the
+ * sender's socket), which is fine for the gateway's requests: a lane sends
+ * one and waits for its answer.
  *
  * @module
  */
@@ -40,8 +43,8 @@ export function startDelayProxy(
         open.add(conn);
       }
       const both = () => [client, server].forEach(close);
-      pipe(client, server, delayMs, both).finally(both);
-      pipe(server, client, delayMs, both).finally(both);
+      pipe(client, server, { delayMs, fail: both }).finally(both);
+      pipe(server, client, { delayMs, fail: both }).finally(both);
     }
   })().catch(() => {}); // the listener was closed
   const stop = () => {
@@ -62,8 +65,7 @@ export function startDelayProxy(
 async function pipe(
   from: Deno.Conn,
   to: Deno.Conn,
-  delayMs: number,
-  fail: () => void,
+  { delayMs, fail }: { readonly delayMs: number; readonly fail: () => void },
 ): Promise<void> {
   let written = Promise.resolve();
   try {
