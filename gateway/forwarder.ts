@@ -123,6 +123,8 @@ export class Forwarder {
   #rate = new BusyRate();
   /** Round trips of the last answered requests less the server's time, in ms, oldest first. */
   #roundTrips: number[] = [];
+  /** The least of {@linkcode #roundTrips}: read at every admission check, changed once a request. */
+  #roundTripMs: number | undefined;
 
   constructor(spool: Spool, options: ForwarderOptions) {
     this.#spool = spool;
@@ -159,7 +161,7 @@ export class Forwarder {
    * answered.
    */
   get roundTripMs(): number | undefined {
-    return this.#roundTrips.length === 0 ? undefined : Math.min(...this.#roundTrips);
+    return this.#roundTripMs;
   }
 
   /** New batches were committed: wake up if idle. */
@@ -325,6 +327,7 @@ export class Forwarder {
       // The network's share: what the server says it spent on the request is its queue and work.
       this.#roundTrips.push(Math.max(0, performance.now() - sent - (outcome.serverMs ?? 0)));
       if (this.#roundTrips.length > ROUND_TRIPS_KEPT) this.#roundTrips.shift();
+      this.#roundTripMs = Math.min(...this.#roundTrips);
     }
     if (outcome.kind === "retry" && (outcome.status === 401 || outcome.status === 403)) {
       this.#options.log.error(

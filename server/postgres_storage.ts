@@ -232,9 +232,11 @@ class PostgresStorage implements Storage {
    */
   async prepareFor(timestamps: readonly number[]): Promise<void> {
     const now = Date.now();
+    const oldest = now - PREPARE_YEARS * 365 * DAY_MS;
+    const newest = now + WEEK_MS;
     const weeks = new Set<number>();
     for (const ts of timestamps) {
-      if (ts < now - PREPARE_YEARS * 365 * DAY_MS || ts >= now + WEEK_MS) continue;
+      if (ts < oldest || ts >= newest) continue;
       const week = weekStart(ts);
       if (!this.#prepared.has(week)) weeks.add(week);
     }
